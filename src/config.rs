@@ -1,0 +1,463 @@
+//! Settings: `config/default.toml` (compiled in), then an optional file, then
+//! `NEWSWIRE__SECTION__KEY` environment variables, each layer overriding the one before.
+//!
+//! Guarantees: every setting has a documented default; an unknown key or a bad value stops
+//! start-up with one line naming the key (`poll.interval: invalid duration "5 minutes"`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::extract::SiteRule;
+use crate::fetch::FetchSettings;
+
+/// The shipped defaults; also the documentation of every setting.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Prefix of environment overrides: `NEWSWIRE__AMQP__URL` sets `amqp.url`.
+const ENV_PREFIX: &str = "NEWSWIRE__";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub amqp: AmqpSettings,
+    pub state: StateSettings,
+    pub feeds: FeedsSettings,
+    pub poll: PollSettings,
+    pub scrape: ScrapeSettings,
+    pub fetch: FetchSection,
+    pub publish: PublishSettings,
+    pub shutdown: ShutdownSettings,
+    pub log: LogSettings,
+    pub server: ServerSettings,
+    #[serde(default)]
+    pub sites: BTreeMap<String, SiteSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmqpSettings {
+    pub url: String,
+    pub exchange: String,
+    pub queue: String,
+    pub queue_type: QueueType,
+    pub window: usize,
+    pub confirm_timeout: Dur,
+    pub retry_min: Dur,
+    pub retry_max: Dur,
+    pub heartbeat: Dur,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueType {
+    Quorum,
+    Classic,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateSettings {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedsSettings {
+    pub urls: Vec<String>,
+    pub file: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollSettings {
+    pub interval: Dur,
+    pub jitter: f64,
+    pub concurrency: usize,
+    pub per_host: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapeSettings {
+    pub concurrency: usize,
+    /// `(while changed within, check every)` steps of the decaying re-check schedule.
+    pub recheck: Vec<(Dur, Dur)>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FetchSection {
+    pub connect_timeout: Dur,
+    pub timeout: Dur,
+    pub max_feed_bytes: u64,
+    pub max_page_bytes: u64,
+    pub max_redirects: usize,
+    pub allow: Vec<String>,
+    pub user_agent: String,
+}
+
+impl FetchSection {
+    pub fn to_fetch_settings(&self) -> FetchSettings {
+        FetchSettings {
+            connect_timeout: self.connect_timeout.0,
+            timeout: self.timeout.0,
+            max_feed_bytes: self.max_feed_bytes,
+            max_page_bytes: self.max_page_bytes,
+            max_redirects: self.max_redirects,
+            allow: self.allow.clone(),
+            user_agent: self.user_agent.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkKind {
+    Amqp,
+    Stdout,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishSettings {
+    pub sink: SinkKind,
+    pub outbox_limit: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownSettings {
+    pub drain: Dur,
+    pub flush: Dur,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub listen: String,
+}
+
+/// Rules for one site: extraction overrides and the zone of stamps that state none.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteSettings {
+    #[serde(default)]
+    pub body: Vec<String>,
+    #[serde(default)]
+    pub remove: Vec<String>,
+    #[serde(default)]
+    pub zone: Option<String>,
+}
+
+impl SiteSettings {
+    pub fn rule(&self) -> SiteRule {
+        SiteRule { body: self.body.clone(), remove: self.remove.clone() }
+    }
+}
+
+/// A configuration error: one line that names the key or the file.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+impl Settings {
+    /// Defaults, then `file`, then the process environment.
+    ///
+    /// # Errors
+    /// An unreadable file, bad TOML, an unknown key or an invalid value.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(file, std::env::vars())
+    }
+
+    /// As [`Settings::load`], with the environment given (tests pass their own).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table: toml::Table = DEFAULT_TOML
+            .parse()
+            .map_err(|e| ConfigError(format!("built-in defaults: {e}")))?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+            let overlay: toml::Table = text
+                .parse()
+                .map_err(|e: toml::de::Error| ConfigError(format!("{}: {}", path.display(), one_line(&e.to_string()))))?;
+            merge(&mut table, overlay);
+        }
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
+            let keys: Vec<String> = rest.split("__").map(|k| k.to_ascii_lowercase()).collect();
+            if keys.iter().any(|k| k.is_empty()) {
+                return Err(ConfigError(format!("{name}: expected NEWSWIRE__SECTION__KEY")));
+            }
+            set_path(&mut table, &keys, env_value(&value));
+        }
+        let settings: Settings = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| ConfigError(format!("{}: {}", e.path(), one_line(&e.inner().to_string()))))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks that serde's types cannot express.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: String| Err(ConfigError(format!("{key}: {why}")));
+        match url::Url::parse(&self.amqp.url) {
+            Ok(u) if matches!(u.scheme(), "amqp" | "amqps") => {}
+            Ok(u) => return bad("amqp.url", format!("scheme {:?} is not amqp or amqps", u.scheme())),
+            Err(e) => return bad("amqp.url", e.to_string()),
+        }
+        if self.amqp.exchange.is_empty() {
+            return bad("amqp.exchange", "must not be empty".into());
+        }
+        if self.amqp.window == 0 {
+            return bad("amqp.window", "must be at least 1".into());
+        }
+        if self.amqp.retry_min.0 > self.amqp.retry_max.0 {
+            return bad("amqp.retry_min", "is longer than amqp.retry_max".into());
+        }
+        for (i, feed) in self.feeds.urls.iter().enumerate() {
+            if let Err(why) = check_http_url(feed) {
+                return bad(&format!("feeds.urls[{i}]"), why);
+            }
+        }
+        if self.poll.interval.0 < Duration::from_millis(10) {
+            return bad("poll.interval", "must be at least 10ms".into());
+        }
+        if !(0.0..=1.0).contains(&self.poll.jitter) {
+            return bad("poll.jitter", format!("{} is not between 0 and 1", self.poll.jitter));
+        }
+        if self.poll.concurrency == 0 || self.poll.per_host == 0 {
+            return bad("poll.concurrency", "concurrency and per_host must be at least 1".into());
+        }
+        if self.scrape.concurrency == 0 {
+            return bad("scrape.concurrency", "must be at least 1".into());
+        }
+        if let Err(why) = self.fetch.to_fetch_settings().validate() {
+            return Err(ConfigError(why));
+        }
+        for (site, rules) in &self.sites {
+            if let Err(why) = crate::extract::validate_rule(&rules.rule()) {
+                return bad(&format!("sites.{site:?}"), why);
+            }
+            if let Some(zone) = &rules.zone {
+                if let Err(why) = crate::stamps::validate_zone(zone) {
+                    return bad(&format!("sites.{site:?}.zone"), why);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The rules for a host: the most specific `sites` key that is the host or a parent domain.
+    pub fn site(&self, host: &str) -> Option<&SiteSettings> {
+        let host = host.trim_start_matches("www.");
+        let mut candidate = host;
+        loop {
+            if let Some(rules) = self.sites.get(candidate) {
+                return Some(rules);
+            }
+            candidate = candidate.split_once('.')?.1;
+        }
+    }
+
+    /// Every feed to poll: inline ones, then those of `feeds.file`, without repeats.
+    ///
+    /// # Errors
+    /// An unreadable feeds file or a line in it that is not an http(s) URL.
+    pub fn feed_urls(&self) -> Result<Vec<url::Url>, ConfigError> {
+        let mut urls: Vec<String> = self.feeds.urls.clone();
+        if !self.feeds.file.is_empty() {
+            let path = Path::new(&self.feeds.file);
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError(format!("feeds.file: {}: {e}", path.display())))?;
+            urls.extend(crate::feed::parse_feed_list(&text).map_err(|e| ConfigError(format!("feeds.file: {e}")))?);
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for u in urls {
+            let parsed = url::Url::parse(&u).map_err(|e| ConfigError(format!("feed {u:?}: {e}")))?;
+            if seen.insert(parsed.clone()) {
+                out.push(parsed);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn check_http_url(s: &str) -> Result<(), String> {
+    match url::Url::parse(s) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
+        Ok(u) => Err(format!("{s:?}: scheme {:?} is not http or https", u.scheme())),
+        Err(e) => Err(format!("{s:?}: {e}")),
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Deep merge: tables merge key by key, anything else is replaced.
+fn merge(base: &mut toml::Table, overlay: toml::Table) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(key, v);
+            }
+        }
+    }
+}
+
+fn set_path(table: &mut toml::Table, keys: &[String], value: toml::Value) {
+    let (last, parents) = keys.split_last().expect("at least one key");
+    let mut cur = table;
+    for k in parents {
+        let entry = cur.entry(k.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        cur = entry.as_table_mut().expect("just made a table");
+    }
+    cur.insert(last.clone(), value);
+}
+
+/// An environment value as TOML when it reads as a number, boolean or array; else a string.
+fn env_value(raw: &str) -> toml::Value {
+    let doc = format!("v = {raw}");
+    match doc.parse::<toml::Table>().ok().and_then(|mut t| t.remove("v")) {
+        Some(v @ (toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) | toml::Value::Array(_))) => v,
+        _ => toml::Value::String(raw.to_string()),
+    }
+}
+
+/// A duration written as `"500ms"`, `"30s"`, `"5m"`, `"2h"` or `"7d"`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Dur(pub Duration);
+
+impl fmt::Debug for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+impl std::str::FromStr for Dur {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+        let (num, unit) = s.split_at(split);
+        let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?} (use e.g. \"30s\", \"5m\")"))?;
+        let secs = match unit.trim() {
+            "ms" => n / 1000.0,
+            "s" => n,
+            "m" => n * 60.0,
+            "h" => n * 3600.0,
+            "d" => n * 86400.0,
+            _ => return Err(format!("invalid duration {s:?} (units: ms, s, m, h, d)")),
+        };
+        if !secs.is_finite() || secs < 0.0 {
+            return Err(format!("invalid duration {s:?}"));
+        }
+        Ok(Dur(Duration::from_secs_f64(secs)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(file_text: Option<&str>, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let dir = tempdir();
+        let path = dir.join("c.toml");
+        if let Some(t) = file_text {
+            std::fs::write(&path, t).unwrap();
+        }
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Settings::load_with_env(file_text.map(|_| path.as_path()), env)
+    }
+
+    fn tempdir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("newswire-config-{}-{}", std::process::id(), fastrand::u64(..)));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn defaults_load_and_list_real_feeds() {
+        let s = load(None, &[]).unwrap();
+        assert_eq!(s.amqp.url, "amqp://guest:guest@127.0.0.1:5672/%2f");
+        assert_eq!(s.poll.interval.0, Duration::from_secs(300));
+        assert!(s.feeds.urls.len() >= 3);
+        assert!(s.fetch.allow.is_empty(), "non-public addresses are refused by default");
+    }
+
+    #[test]
+    fn file_then_env_override() {
+        let s = load(
+            Some("[poll]\ninterval = \"60s\"\n[amqp]\nexchange = \"from-file\"\n"),
+            &[("NEWSWIRE__AMQP__EXCHANGE", "from-env"), ("NEWSWIRE__FETCH__ALLOW", "[\"127.0.0.1/8\"]")],
+        )
+        .unwrap();
+        assert_eq!(s.poll.interval.0, Duration::from_secs(60));
+        assert_eq!(s.amqp.exchange, "from-env");
+        assert_eq!(s.fetch.allow, vec!["127.0.0.1/8".to_string()]);
+    }
+
+    #[test]
+    fn errors_name_the_key_on_one_line() {
+        let e = load(None, &[("NEWSWIRE__POLL__INTERVAL", "5 minutes")]).unwrap_err().to_string();
+        assert!(e.starts_with("poll.interval: invalid duration"), "{e}");
+        let e = load(Some("[poll]\nintervall = \"5m\"\n"), &[]).unwrap_err().to_string();
+        assert!(e.contains("intervall"), "{e}");
+        let e = load(None, &[("NEWSWIRE__AMQP__URL", "http://x")]).unwrap_err().to_string();
+        assert!(e.starts_with("amqp.url:"), "{e}");
+        let e = load(None, &[("NEWSWIRE__AMQP__WINDOW", "lots")]).unwrap_err().to_string();
+        assert!(e.starts_with("amqp.window:"), "{e}");
+        let e = load(None, &[("NEWSWIRE__FEEDS__URLS", "[\"ftp://x/feed\"]")]).unwrap_err().to_string();
+        assert!(e.starts_with("feeds.urls[0]:"), "{e}");
+        assert!(!e.contains('\n'));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!("500ms".parse::<Dur>().unwrap().0, Duration::from_millis(500));
+        assert_eq!("2h".parse::<Dur>().unwrap().0, Duration::from_secs(7200));
+        assert_eq!("1.5s".parse::<Dur>().unwrap().0, Duration::from_millis(1500));
+        assert!("5".parse::<Dur>().is_err());
+        assert!("-1s".parse::<Dur>().is_err());
+    }
+
+    #[test]
+    fn site_rules_match_subdomains() {
+        let s = load(Some("[sites.\"example.com\"]\nzone = \"+09:00\"\n"), &[]).unwrap();
+        assert!(s.site("news.example.com").is_some());
+        assert!(s.site("www.example.com").is_some());
+        assert!(s.site("example.org").is_none());
+    }
+}

@@ -1,0 +1,338 @@
+//! Finding the element(s) that hold the article body.
+//!
+//! Readability-style: every paragraph-like block with prose scores its ancestors (commas and
+//! length count, decaying with distance); ancestors are weighted by tag and class/id hints and
+//! discounted by link density; the winner may climb to a parent that scores comparably and
+//! picks up siblings that look like continuation of the story.
+
+use super::dom::{Dom, F_BOILER, F_COMMENTS, F_HIDDEN, F_STRONG_POS, NONE, Tag};
+
+/// Nodes inside furniture (nav, comments, share bars...), inherited down the tree. A furniture
+/// flag on an element that holds most of the page's prose is ignored: some sites wrap the whole
+/// page in a `has-sidebar` or `nav-open` container.
+pub(crate) fn blocked(dom: &Dom) -> Vec<bool> {
+    let nodes = &dom.nodes;
+    let body_chars = nodes[dom.body as usize].chars.max(1);
+    let mut out = vec![false; nodes.len()];
+    for i in 1..nodes.len() {
+        let n = &nodes[i];
+        let inherited = n.parent != NONE && out[n.parent as usize];
+        out[i] = inherited
+            || n.flags & F_HIDDEN != 0
+            || (n.flags & F_BOILER != 0 && !holds_story(dom, i, body_chars));
+    }
+    out
+}
+
+/// A furniture-looking element (by class) that is really a wrapper around the story: it holds
+/// most of the page's prose, or several prose paragraphs with few links. Comment sections and
+/// semantic furniture tags never qualify.
+fn holds_story(dom: &Dom, i: usize, body_chars: u32) -> bool {
+    let n = &dom.nodes[i];
+    if n.flags & F_COMMENTS != 0 || matches!(n.tag, Tag::Aside | Tag::Nav | Tag::Footer) {
+        return false;
+    }
+    let many = n.paras >= 3 && n.chars * 2 > body_chars;
+    let prose = knob_off("NOPROSE") && n.paras >= 4 && dom.link_density(i as u32) < 0.25 && n.commas >= 8;
+    many || prose
+}
+
+fn knob_off(n: &str) -> bool {
+    !super::knob(n)
+}
+
+/// Visible characters outside furniture, per node: what a render would roughly keep.
+pub(crate) fn free_chars(dom: &Dom, blocked: &[bool]) -> Vec<u32> {
+    let nodes = &dom.nodes;
+    let mut free = vec![0u32; nodes.len()];
+    for i in (1..nodes.len()).rev() {
+        if blocked[i] {
+            continue;
+        }
+        if nodes[i].tag == Tag::Text {
+            free[i] = nodes[i].chars;
+        }
+        let p = nodes[i].parent;
+        if p != NONE {
+            free[p as usize] += free[i];
+        }
+    }
+    free
+}
+
+fn para_len(dom: &Dom, i: usize) -> u32 {
+    let n = &dom.nodes[i];
+    match n.tag {
+        Tag::P | Tag::Pre => n.chars,
+        Tag::Td | Tag::Blockquote | Tag::Div | Tag::Section | Tag::Article | Tag::Main | Tag::Dd
+        | Tag::Li => n.inline_chars,
+        _ => 0,
+    }
+}
+
+fn init_score(dom: &Dom, i: usize) -> f32 {
+    let n = &dom.nodes[i];
+    let t = match n.tag {
+        Tag::Div | Tag::Article | Tag::Main => 5.0,
+        Tag::Section => 3.0,
+        Tag::Pre | Tag::Td | Tag::Blockquote => 3.0,
+        Tag::Address | Tag::Ol | Tag::Ul | Tag::Dl | Tag::Dd | Tag::Dt | Tag::Li | Tag::Form => -3.0,
+        Tag::H1 | Tag::H(_) | Tag::Th => -5.0,
+        _ => 0.0,
+    };
+    t + n.weight as f32
+}
+
+pub(crate) struct Scores {
+    pub score: Vec<f32>,
+    pub cands: Vec<u32>,
+}
+
+pub(crate) fn score(dom: &Dom, blocked: &[bool], use_weights: bool) -> Scores {
+    let nodes = &dom.nodes;
+    let mut score = vec![f32::NAN; nodes.len()];
+    let mut cands = Vec::new();
+    let mut i = 1usize;
+    while i < nodes.len() {
+        if blocked[i] || nodes[i].tag == Tag::Text || nodes[i].tag == Tag::Junk {
+            i = nodes[i].end as usize;
+            continue;
+        }
+        let len = para_len(dom, i);
+        if len >= 25 {
+            let n = &nodes[i];
+            let s = 1.0 + n.commas.min(len / 20) as f32 + (len as f32 / 100.0).min(3.0);
+            let mut a = n.parent;
+            let mut level = 0;
+            while a != NONE && level < 5 {
+                let an = &nodes[a as usize];
+                if matches!(an.tag, Tag::Document | Tag::Html) {
+                    break;
+                }
+                if score[a as usize].is_nan() {
+                    score[a as usize] = if use_weights { init_score(dom, a as usize) } else { 0.0 };
+                    cands.push(a);
+                }
+                let div = match level {
+                    0 => 1.0,
+                    1 => 2.0,
+                    l => l as f32 * 3.0,
+                };
+                score[a as usize] += s / div;
+                a = an.parent;
+                level += 1;
+            }
+        }
+        i += 1;
+    }
+    for &c in &cands {
+        score[c as usize] *= 1.0 - dom.link_density(c);
+    }
+    Scores { score, cands }
+}
+
+/// The roots of the article body in document order, or None when nothing scored.
+pub(crate) fn choose(dom: &Dom, sc: &Scores, blocked: &[bool]) -> Option<Vec<u32>> {
+    let nodes = &dom.nodes;
+    let s = |i: u32| {
+        let v = sc.score[i as usize];
+        if v.is_nan() { 0.0 } else { v }
+    };
+    let mut ranked: Vec<u32> = sc.cands.clone();
+    ranked.sort_by(|a, b| s(*b).total_cmp(&s(*a)));
+    let mut top = *ranked.first()?;
+    let top_score = s(top);
+
+    // Several near-equal candidates under one ancestor: the story is split, take the ancestor.
+    let alts: Vec<u32> = ranked[1..ranked.len().min(6)]
+        .iter()
+        .copied()
+        .filter(|&c| s(c) >= 0.75 * top_score && !dom.contains(c, top) && !dom.contains(top, c))
+        .collect();
+    if alts.len() >= 3 {
+        let mut p = nodes[top as usize].parent;
+        while p != NONE && p != dom.body && nodes[p as usize].tag != Tag::Document {
+            if alts.iter().filter(|&&c| dom.contains(p, c)).count() >= 3 {
+                top = p;
+                break;
+            }
+            p = nodes[p as usize].parent;
+        }
+    }
+
+    // Climb while the parent scores better (the body is split across children).
+    let mut last = s(top);
+    let threshold = last / 3.0;
+    let mut p = nodes[top as usize].parent;
+    while p != NONE && p != dom.body && !matches!(nodes[p as usize].tag, Tag::Document | Tag::Html | Tag::Body) {
+        let ps = sc.score[p as usize];
+        if ps.is_nan() {
+            p = nodes[p as usize].parent;
+            continue;
+        }
+        if ps < threshold {
+            break;
+        }
+        if ps > last {
+            top = p;
+            break;
+        }
+        last = ps;
+        p = nodes[p as usize].parent;
+    }
+    // An only child holds nothing its parent does not.
+    loop {
+        let p = nodes[top as usize].parent;
+        if p == NONE || p == dom.body || matches!(nodes[p as usize].tag, Tag::Document | Tag::Html | Tag::Body) {
+            break;
+        }
+        if nodes[p as usize].chars == nodes[top as usize].chars && !blocked[p as usize] {
+            top = p;
+        } else {
+            break;
+        }
+    }
+
+    // Siblings that continue the story.
+    let parent = nodes[top as usize].parent;
+    if parent == NONE || matches!(nodes[parent as usize].tag, Tag::Document) {
+        return Some(vec![top]);
+    }
+    let top_score = s(top);
+    let threshold = (top_score * 0.2).max(10.0);
+    let top_class = dom.attr(top, "class").unwrap_or("");
+    let mut out = Vec::new();
+    let mut c = parent + 1;
+    while c < nodes[parent as usize].end {
+        let n = &nodes[c as usize];
+        let next = n.end;
+        if c == top {
+            out.push(c);
+        } else if !blocked[c as usize] && n.tag != Tag::Text && n.chars > 0 {
+            let mut bonus = 0.0;
+            if !top_class.is_empty() && dom.attr(c, "class") == Some(top_class) {
+                bonus = top_score * 0.2;
+            }
+            let ld = dom.link_density(c);
+            let keep = if s(c) + bonus >= threshold {
+                true
+            } else if n.tag == Tag::P || (para_len(dom, c as usize) == n.chars && n.tag.is_block()) {
+                let len = n.chars;
+                (len > 80 && ld < 0.25) || (len > 0 && len <= 80 && ld == 0.0 && ends_sentence(dom, c))
+            } else {
+                false
+            };
+            if keep {
+                out.push(c);
+            }
+        }
+        c = next;
+    }
+    Some(out)
+}
+
+/// Semantic containers: `itemprop=articleBody`, `entry-content`-like classes, else the
+/// `<article>` element holding the most prose. Returns the tightest strong match.
+pub(crate) fn semantic(dom: &Dom, blocked: &[bool]) -> Option<u32> {
+    let nodes = &dom.nodes;
+    let mut strong: Option<u32> = None;
+    let mut article: Option<u32> = None;
+    let mut articles: Vec<u32> = Vec::new();
+    for i in 1..nodes.len() {
+        let n = &nodes[i];
+        if n.chars < 200 || blocked[i] || n.tag == Tag::Text {
+            continue;
+        }
+        if n.flags & F_STRONG_POS != 0 {
+            match strong {
+                // Nested matches: the inner one is tighter if it keeps most of the prose.
+                Some(b) if dom.contains(b, i as u32) => {
+                    if n.chars * 10 >= nodes[b as usize].chars * 7 {
+                        strong = Some(i as u32);
+                    }
+                }
+                Some(b) if nodes[b as usize].chars >= n.chars => {}
+                _ => strong = Some(i as u32),
+            }
+        }
+        if n.tag == Tag::Article && !article.is_some_and(|a| dom.contains(a, i as u32)) {
+            articles.push(i as u32);
+            if article.is_none_or(|a| nodes[a as usize].chars < n.chars) {
+                article = Some(i as u32);
+            }
+        }
+    }
+    // Several sizeable <article>s (a listing, or page-builder blocks) say nothing.
+    let article = article.filter(|&a| {
+        let c = nodes[a as usize].chars;
+        articles.iter().all(|&o| o == a || nodes[o as usize].chars * 3 < c)
+    });
+    strong.or(article)
+}
+
+/// Lede paragraphs just before a semantic body container (`teaser-text` before
+/// `news-text`): previous siblings of `sem` and its ancestors up to `top`, stopping at the
+/// first sibling that is not prose. Returned with `sem`, in document order.
+pub(crate) fn with_lede(dom: &Dom, sem: u32, top: u32, blocked: &[bool], free: &[u32]) -> Vec<u32> {
+    let nodes = &dom.nodes;
+    let mut out = vec![sem];
+    let mut a = sem;
+    let mut levels = 0;
+    let _ = top;
+    while levels < 3 {
+        let p = nodes[a as usize].parent;
+        if p == NONE || matches!(nodes[p as usize].tag, Tag::Body | Tag::Html | Tag::Document) {
+            break;
+        }
+        // Element children of p before a, nearest first.
+        let mut prev = Vec::new();
+        let mut c = p + 1;
+        while c < a {
+            if nodes[c as usize].tag != Tag::Text {
+                prev.push(c);
+            }
+            c = nodes[c as usize].end;
+        }
+        let mut seen = 0;
+        for &s in prev.iter().rev() {
+            let n = &nodes[s as usize];
+            if free[s as usize] == 0 {
+                continue; // images, empty wrappers
+            }
+            seen += 1;
+            let prose = !blocked[s as usize]
+                && free[s as usize] >= 60
+                && dom.link_density(s) < 0.3
+                && !n.tag.is_heading()
+                && !has_tag(dom, s, Tag::H1);
+            if !prose || seen > 2 {
+                break;
+            }
+            out.push(s);
+        }
+        a = p;
+        levels += 1;
+    }
+    out.sort_unstable();
+    out
+}
+
+fn has_tag(dom: &Dom, i: u32, tag: Tag) -> bool {
+    (i..dom.nodes[i as usize].end).any(|j| dom.nodes[j as usize].tag == tag)
+}
+
+fn ends_sentence(dom: &Dom, i: u32) -> bool {
+    let end = dom.nodes[i as usize].end;
+    let mut j = end;
+    while j > i + 1 {
+        j -= 1;
+        let n = &dom.nodes[j as usize];
+        if n.tag == Tag::Text {
+            let t = n.text.trim_end();
+            if !t.is_empty() {
+                return t.ends_with(['.', '!', '?', '。', '"', '”', '»']);
+            }
+        }
+    }
+    false
+}

@@ -1,0 +1,324 @@
+//! Turning the chosen body element(s) into plain text paragraphs, dropping furniture inside.
+//!
+//! A block element starts and ends a paragraph; `<br><br>` does too, a single `<br>` is a line
+//! break. Whitespace is collapsed (except in `<pre>`). Inside the body, link lists, furniture
+//! (share bars, related boxes, bylines, datelines) and short boilerplate lines are dropped.
+
+use super::dom::{Dom, F_BOILER, F_COMMENTS, F_HIDDEN, F_IN_LINK, F_IN_PRE, Tag};
+
+pub(crate) struct Para {
+    pub start: usize,
+    pub end: usize,
+    pub chars: u32,
+    pub link_chars: u32,
+    pub tag: Tag,
+}
+
+pub(crate) struct Rendered {
+    pub buf: String,
+    pub paras: Vec<Para>,
+}
+
+pub(crate) struct Options<'b> {
+    /// Nodes to drop with their subtree (site-rule removals).
+    pub removed: Option<&'b [bool]>,
+    /// Drop elements whose hints say furniture (unless they hold most of the body).
+    pub furniture: bool,
+    /// Apply link-density and class-weight cleaning to containers inside the body.
+    pub clean: bool,
+}
+
+struct Writer {
+    buf: String,
+    paras: Vec<Para>,
+    start: usize,
+    chars: u32,
+    link_chars: u32,
+    tag: Tag,
+    space: bool,
+    brs: u8,
+}
+
+impl Writer {
+    fn flush(&mut self) {
+        if self.chars > 0 {
+            let end = self.buf.trim_end().len();
+            self.buf.truncate(end);
+            self.paras.push(Para {
+                start: self.start,
+                end,
+                chars: self.chars,
+                link_chars: self.link_chars,
+                tag: self.tag,
+            });
+        } else {
+            self.buf.truncate(self.start);
+        }
+        self.start = self.buf.len();
+        self.chars = 0;
+        self.link_chars = 0;
+        self.space = false;
+        self.brs = 0;
+    }
+
+    fn text(&mut self, t: &str, link: bool, pre: bool) {
+        for ch in t.chars() {
+            if ch.is_whitespace() && !(pre && ch == '\n') {
+                if self.chars > 0 {
+                    self.space = true;
+                }
+                continue;
+            }
+            if ch == '\n' {
+                if self.chars > 0 {
+                    self.buf.push('\n');
+                }
+                self.space = false;
+                continue;
+            }
+            if self.brs > 0 {
+                self.buf.push('\n');
+                self.brs = 0;
+                self.space = false;
+            } else if self.space {
+                self.buf.push(' ');
+                self.space = false;
+            }
+            self.buf.push(ch);
+            self.chars += 1;
+            if link {
+                self.link_chars += 1;
+            }
+        }
+    }
+
+    fn br(&mut self) {
+        if self.chars == 0 {
+            return;
+        }
+        self.brs += 1;
+        if self.brs >= 2 {
+            let tag = self.tag;
+            self.flush();
+            self.tag = tag;
+        }
+    }
+}
+
+/// Hints say furniture; a "read-more" or "has-sidebar" wrapper holding most of the body is not.
+fn is_furniture(dom: &Dom, j: usize, root_chars: u32) -> bool {
+    let n = &dom.nodes[j];
+    n.flags & F_BOILER != 0
+        && !(n.flags & F_COMMENTS == 0
+            && !matches!(n.tag, Tag::Aside | Tag::Nav | Tag::Footer)
+            && n.chars * 2 > root_chars)
+}
+
+/// Should a container inside the body be dropped as furniture?
+fn drop_container(dom: &Dom, j: usize, root_chars: u32) -> bool {
+    let n = &dom.nodes[j];
+    if n.chars == 0 {
+        return !matches!(n.tag, Tag::Br | Tag::Hr | Tag::Img);
+    }
+    let ld = dom.link_density(j as u32);
+    match n.tag {
+        Tag::Ul | Tag::Ol | Tag::Div | Tag::Section | Tag::Table | Tag::Form | Tag::Aside
+        | Tag::Dl | Tag::Header | Tag::Footer | Tag::Nav | Tag::Center | Tag::Figure | Tag::Other
+        | Tag::Article | Tag::Details | Tag::Li => {
+            if n.tag == Tag::Form && n.paras == 0 {
+                return true;
+            }
+            // Prose with many commas is never a link list or a widget (readability's guard).
+            if n.chars * 2 > root_chars || n.commas >= 10 {
+                return false;
+            }
+            if ld > 0.5 && !matches!(n.tag, Tag::Other | Tag::Li) {
+                return true;
+            }
+            if n.weight < 0 && ld > 0.2 {
+                return true;
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
+const SKIP_CAPTIONS: bool = false;
+
+pub(crate) fn render(dom: &Dom, roots: &[u32], opts: &Options) -> Rendered {
+    let nodes = &dom.nodes;
+    let mut w = Writer {
+        buf: String::new(),
+        paras: Vec::new(),
+        start: 0,
+        chars: 0,
+        link_chars: 0,
+        tag: Tag::P,
+        space: false,
+        brs: 0,
+    };
+    // Open block elements: (end index, tag).
+    let mut open: Vec<(u32, Tag)> = Vec::new();
+    for &root in roots {
+        let root_chars = nodes[root as usize].chars;
+        let end = nodes[root as usize].end as usize;
+        let mut j = root as usize;
+        while j < end {
+            while let Some(&(e, _)) = open.last() {
+                if e as usize <= j {
+                    open.pop();
+                    w.flush();
+                    w.tag = open.last().map_or(Tag::P, |o| o.1);
+                } else {
+                    break;
+                }
+            }
+            let n = &nodes[j];
+            if n.tag == Tag::Text {
+                if n.flags & F_HIDDEN == 0 {
+                    w.text(n.text, n.flags & F_IN_LINK != 0, n.flags & F_IN_PRE != 0);
+                }
+                j += 1;
+                continue;
+            }
+            let skip = n.tag == Tag::Junk
+                || (SKIP_CAPTIONS && n.tag == Tag::Figcaption)
+                || n.flags & F_HIDDEN != 0
+                || opts.removed.is_some_and(|b| b[j])
+                || (j != root as usize
+                    && ((opts.furniture && is_furniture(dom, j, root_chars))
+                        || (opts.clean && drop_container(dom, j, root_chars))));
+            if skip {
+                j = n.end as usize;
+                continue;
+            }
+            match n.tag {
+                Tag::Br => w.br(),
+                Tag::MathToken => w.space = w.chars > 0,
+                Tag::Hr => w.flush(),
+                t if t.is_block() => {
+                    w.flush();
+                    w.tag = t;
+                    open.push((n.end, t));
+                }
+                _ => {}
+            }
+            j += 1;
+        }
+        while open.pop().is_some() {}
+        w.flush();
+    }
+    w.flush();
+    Rendered { buf: w.buf, paras: w.paras }
+}
+
+/// What to do with one rendered paragraph.
+pub(crate) enum Verdict {
+    Keep,
+    Drop,
+    Byline,
+}
+
+const BOILER_PREFIXES: &[&str] = &[
+    "share", "teilen", "partager", "compartir", "condividi", "delen", "tweet", "print", "drucken",
+    "imprimer", "read more", "read also", "see also", "related", "more:", "weiterlesen",
+    "mehr zum thema", "lesen sie auch", "auch interessant", "das könnte sie auch",
+    "lire aussi", "à lire aussi", "voir aussi", "leer más", "lee también", "ver también",
+    "leggi anche", "advertisement", "anzeige", "werbung", "publicité", "publicidad",
+    "pubblicità", "sponsored", "newsletter", "subscribe", "abonnieren", "sign up", "follow us",
+    "folge uns", "folgen sie uns", "copyright", "©", "(c)", "all rights reserved",
+    "alle rechte vorbehalten", "tags:", "schlagworte", "schlagwörter", "themen:", "kategorie",
+    "categories", "category:", "filed under", "posted in", "posted by", "comments", "kommentare",
+    "leave a comment", "leave a reply", "kommentar schreiben", "no comments", "like this:",
+    "gefällt mir", "click to share", "back to top", "nach oben", "zurück", "previous", "next",
+    "vorheriger", "nächster", "startseite", "home", "loading", "you may also like",
+    "recommended", "most read", "most popular", "trending", "related articles", "related posts",
+    "ähnliche artikel", "weitere artikel", "bild:", "foto:", "photo:", "image:", "credit:",
+    "bildquelle", "quelle:", "fuente:", "source:", "email", "e-mail", "facebook", "twitter",
+    "whatsapp", "linkedin", "pinterest", "reddit", "telegram", "xing", "mail", "drucken",
+    "artikel teilen", "seite drucken", "zum seitenanfang", "top of page", "sponsored content",
+    "cookie", "we use cookies", "diese website verwendet cookies", "wir verwenden cookies",
+];
+
+const BYLINE_PREFIXES: &[&str] = &[
+    "by ", "von ", "par ", "por ", "di ", "door ", "av ", "af ", "autor:", "autorin:",
+    "author:", "text:", "von:", "written by", "posted by", "geschrieben von", "redacción",
+    "texte:", "de ",
+];
+
+/// Words a dateline is made of besides numbers: months, weekdays, "updated", "Uhr"...
+const DATE_WORDS: &[&str] = &[
+    "jan", "january", "januar", "janvier", "enero", "gennaio", "janeiro", "feb", "february",
+    "februar", "février", "febrero", "febbraio", "fevereiro", "mar", "march", "märz", "mars",
+    "marzo", "março", "apr", "april", "avril", "abril", "aprile", "may", "mai", "mayo",
+    "maggio", "maio", "jun", "june", "juni", "juin", "junio", "giugno", "junho", "jul", "july",
+    "juli", "juillet", "julio", "luglio", "julho", "aug", "august", "août", "agosto", "sep",
+    "sept", "september", "septembre", "septiembre", "settembre", "setembro", "oct", "october",
+    "oktober", "octobre", "octubre", "ottobre", "outubro", "nov", "november", "novembre",
+    "noviembre", "novembro", "dec", "december", "dezember", "décembre", "diciembre", "dicembre",
+    "dezembro", "mon", "monday", "montag", "tue", "tuesday", "dienstag", "wed", "wednesday",
+    "mittwoch", "thu", "thursday", "donnerstag", "fri", "friday", "freitag", "sat", "saturday",
+    "samstag", "sun", "sunday", "sonntag", "am", "pm", "um", "uhr", "h", "at", "on", "the",
+    "of", "de", "del", "le", "el", "du", "mez", "cet", "cest", "utc", "gmt", "est", "edt",
+    "pst", "pdt", "bst", "published", "updated", "posted", "veröffentlicht", "aktualisiert",
+    "stand", "publié", "mis", "à", "jour", "publicado", "actualizado", "pubblicato",
+    "aggiornato", "last", "modified", "zuletzt", "geändert", "datum", "date", "fecha", "min",
+    "read", "lesezeit", "minuten", "minutes", "ago", "vor", "stunden", "hours", "und", "and",
+];
+
+/// "March 3, 2024 10:15", "Updated: 03.03.2024", "Mo, 3. März 2024 um 10:15 Uhr".
+fn is_dateline(t: &str, chars: u32) -> bool {
+    if chars > 60 {
+        return false;
+    }
+    let mut digits = 0;
+    let mut year_or_time = false;
+    let mut other = 0;
+    for tok in t.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        if tok.bytes().all(|b| b.is_ascii_digit()) {
+            digits += tok.len();
+            year_or_time |= tok.len() == 4 && (tok.starts_with("19") || tok.starts_with("20"));
+            continue;
+        }
+        let lower = tok.to_lowercase();
+        if !DATE_WORDS.contains(&lower.as_str()) {
+            other += 1;
+        }
+    }
+    year_or_time |= t.contains(':') && digits >= 3;
+    year_or_time |= t.matches('.').count() >= 2 && digits >= 4;
+    digits >= 2 && year_or_time && other <= 1
+}
+
+pub(crate) fn judge(text: &str, p: &Para) -> Verdict {
+    let v = judge2(text, p);
+    if std::env::var_os("JUDGELOG").is_some() { match &v { Verdict::Keep => {}, Verdict::Drop => eprintln!("DROP\t{}", text.replace('\n', " ")), Verdict::Byline => eprintln!("BYLINE\t{}", text.replace('\n', " ")) } }
+    if std::env::var_os("NOJUDGE").is_some() { return Verdict::Keep; }
+    v
+}
+pub(crate) fn judge2(text: &str, p: &Para) -> Verdict {
+    let ld = if p.chars == 0 { 0.0 } else { p.link_chars as f32 / p.chars as f32 };
+    // A bare URL or address written out as a link is content ("see https://..."), not a link list.
+    let literal = text.contains("://") || text.starts_with("www.") || text.contains('@');
+    if p.chars < 200 && ld > 0.7 && !p.tag.is_heading() && !literal {
+        if std::env::var_os("JUDGELOG").is_some() { eprintln!("LINKY"); }
+        return Verdict::Drop;
+    }
+    if p.chars <= 80 {
+        let lower = text.to_lowercase();
+        let l = lower.trim_start_matches(|c: char| !c.is_alphanumeric() && c != '©' && c != '(');
+        if BYLINE_PREFIXES.iter().any(|b| l.starts_with(b)) && text.split_whitespace().count() <= 10 {
+            return Verdict::Byline;
+        }
+        if p.chars <= 50 && BOILER_PREFIXES.iter().any(|b| l.starts_with(b)) {
+            if std::env::var_os("JUDGELOG").is_some() { eprintln!("PREFIX {:?}", BOILER_PREFIXES.iter().find(|b| l.starts_with(*b))); }
+            return Verdict::Drop;
+        }
+        if is_dateline(text, p.chars) {
+            if std::env::var_os("JUDGELOG").is_some() { eprintln!("DATE"); }
+            return Verdict::Drop;
+        }
+    }
+    Verdict::Keep
+}

@@ -1,0 +1,275 @@
+//! Unit tests: extraction behaviour on small hand-written pages, and robustness on hostile input.
+
+use super::*;
+use std::time::{Duration, Instant};
+
+fn run(html: &str) -> Extracted {
+    let doc = scraper::Html::parse_document(html);
+    extract(&doc, None, None)
+}
+
+fn run_at(html: &str, url: &str) -> Extracted {
+    let doc = scraper::Html::parse_document(html);
+    let u = url::Url::parse(url).unwrap();
+    extract(&doc, Some(&u), None)
+}
+
+const STORY: &str = "The council voted on Tuesday to expand the city's bicycle network, adding forty \
+kilometres of protected lanes over the next three years, according to officials.";
+const STORY2: &str = "Supporters said the plan would make streets safer for children, while critics \
+argued that the money, roughly twelve million euros, should go to buses instead.";
+const STORY3: &str = "Construction is expected to start in the spring, and the first stretch, along \
+the river, should open before the end of next year, the mayor said.";
+
+fn article_page() -> String {
+    format!(
+        r##"<!doctype html><html lang="en-us"><head>
+<title>City expands bike lanes - The Daily Bar</title>
+<meta property="og:site_name" content="The Daily Bar">
+<meta name="author" content="Jane Roe">
+<link rel="canonical" href="/news/bike-lanes?x=1">
+<script type="application/ld+json">{{"@context":"https://schema.org","@type":"NewsArticle",
+ "author":[{{"@type":"Person","name":"John Doe"}},{{"@type":"Person","name":"Jane Roe"}}]}}</script>
+</head><body>
+<div class="cookie-banner">We use cookies to improve your experience. Accept all cookies?</div>
+<header class="site-header"><nav><a href="/">Home</a> <a href="/news">News</a> <a href="/sport">Sport</a></nav></header>
+<main><article>
+<h1>City expands bike lanes</h1>
+<p class="byline">By Jane Roe and Max Mustermann</p>
+<p class="dateline">March 3, 2024 10:15</p>
+<div class="share-bar"><a href="#">Share on Facebook</a> <a href="#">Tweet</a></div>
+<div class="article-body">
+<p>{STORY}</p>
+<h2>Money and safety</h2>
+<p>{STORY2}</p>
+<ul><li>Forty kilometres of new protected lanes in total</li><li>Twelve million euros over three years</li></ul>
+<blockquote><p>"This is the biggest change to our streets in a generation," the mayor said at the meeting.</p></blockquote>
+<p>{STORY3}</p>
+</div>
+<div class="newsletter-signup"><h3>Get our newsletter</h3><p>Sign up for the morning briefing, delivered daily.</p></div>
+<section class="related-articles"><h3>Related</h3><ul>
+<li><a href="/a">Bus fares to rise in the autumn, the transport authority says</a></li>
+<li><a href="/b">New bridge opens after five years of work on the river crossing</a></li>
+<li><a href="/c">Parking charges will double in the city centre from next month</a></li></ul></section>
+</article>
+<section id="comments" class="comments"><h3>Comments</h3>
+<div class="comment"><p>Great news, finally, I have been waiting for this for years, and so has my family.</p></div>
+<div class="comment"><p>What a waste of money, the buses are full, and nobody asked us, as usual.</p></div>
+</section></main>
+<footer class="site-footer"><p>© 2024 The Daily Bar. All rights reserved.</p><a href="/privacy">Privacy</a></footer>
+</body></html>"##
+    )
+}
+
+#[test]
+fn extracts_article_body_and_drops_furniture() {
+    let e = run(&article_page());
+    let b = &e.body_text;
+    for want in [STORY, STORY2, STORY3, "Money and safety", "Forty kilometres of new protected lanes", "biggest change to our streets"] {
+        assert!(b.contains(want), "missing {want:?} in {b:?}");
+    }
+    for unwanted in ["cookies", "Home", "Share on Facebook", "Tweet", "newsletter", "Bus fares", "Great news", "waste of money", "All rights reserved", "By Jane Roe", "March 3, 2024"] {
+        assert!(!b.contains(unwanted), "kept {unwanted:?} in {b:?}");
+    }
+    // Paragraphs are separated by one blank line, in document order.
+    let paras: Vec<&str> = b.split("\n\n").collect();
+    assert_eq!(paras.first().copied(), Some(STORY));
+    assert!(!b.contains("\n\n\n"));
+}
+
+#[test]
+fn metadata() {
+    let e = run_at(&article_page(), "https://example.org/news/bike-lanes");
+    assert_eq!(e.title, "City expands bike lanes");
+    assert_eq!(e.language.as_deref(), Some("en-US"));
+    assert_eq!(e.canonical_url.as_deref(), Some("https://example.org/news/bike-lanes?x=1"));
+    for a in ["Jane Roe", "John Doe", "Max Mustermann"] {
+        assert!(e.authors.iter().any(|x| x == a), "missing author {a}: {:?}", e.authors);
+    }
+    assert_eq!(e.authors.iter().filter(|a| *a == "Jane Roe").count(), 1, "deduped: {:?}", e.authors);
+}
+
+#[test]
+fn title_drops_site_name() {
+    let page = "<html><head><title>Foo - The Daily Bar</title></head><body><p>x</p></body></html>";
+    assert_eq!(run(page).title, "Foo");
+    let page = "<html><head><title>The Daily Bar | Storm hits the coast overnight</title>\
+        <meta property='og:site_name' content='The Daily Bar'></head><body></body></html>";
+    assert_eq!(run(page).title, "Storm hits the coast overnight");
+}
+
+#[test]
+fn canonical_falls_back_to_og_url_and_rejects_other_schemes() {
+    let page = r#"<html><head><meta property="og:url" content="https://example.com/a"></head><body></body></html>"#;
+    assert_eq!(run(page).canonical_url.as_deref(), Some("https://example.com/a"));
+    let page = r#"<html><head><link rel="canonical" href="javascript:alert(1)"></head><body></body></html>"#;
+    assert_eq!(run_at(page, "https://example.com/x").canonical_url, None);
+    let page = r#"<html><head><link rel="canonical" href="/relative"></head><body></body></html>"#;
+    assert_eq!(run(page).canonical_url, None, "relative without a page URL cannot be resolved");
+}
+
+#[test]
+fn language_declared_and_guessed() {
+    let page = r#"<html><head><meta property="og:locale" content="de_DE"></head><body></body></html>"#;
+    assert_eq!(run(page).language.as_deref(), Some("de-DE"));
+    let de = "Die Stadt hat am Dienstag beschlossen, dass das Netz der Radwege ausgebaut wird. \
+        Es ist nicht klar, ob die Kosten auch von den Bürgern getragen werden, und die Opposition ist dagegen. ";
+    let page = format!("<html><body><article><p>{de}</p><p>{de}</p><p>{de}</p></article></body></html>");
+    assert_eq!(run(&page).language.as_deref(), Some("de"));
+    let ko = "서울시는 화요일에 자전거 도로망을 확장하기로 결정했다고 밝혔다. 시민들은 대체로 환영하는 분위기다. ";
+    let page = format!("<html><body><article><p>{ko}{ko}</p><p>{ko}{ko}</p></article></body></html>");
+    assert_eq!(run(&page).language.as_deref(), Some("ko"));
+    assert_eq!(run("<html><body><p>12345</p></body></html>").language, None);
+}
+
+#[test]
+fn front_page_and_stubs_have_empty_body() {
+    let mut page = String::from("<html><body><nav><a href='/'>Home</a></nav><main>");
+    for i in 0..30 {
+        page.push_str(&format!("<div class='teaser'><h2><a href='/story/{i}'>Headline number {i} about something that happened</a></h2></div>"));
+    }
+    page.push_str("</main><footer>© Site</footer></body></html>");
+    assert_eq!(run(&page).body_text, "", "front page");
+    let e404 = "<html><head><title>Page not found</title></head><body><nav><a href='/'>Home</a> <a href='/news'>News</a></nav>\
+        <h1>404</h1><p>Sorry, the page you requested could not be found.</p><footer>© Site</footer></body></html>";
+    assert_eq!(run(e404).body_text, "");
+    let login = "<html><body><div class='login'><h1>Sign in to continue reading</h1><form><input name=u><input name=p type=password>\
+        <button>Log in</button></form><p>Subscribe for full access.</p></div></body></html>";
+    assert_eq!(run(login).body_text, "");
+}
+
+#[test]
+fn site_rule_selects_and_removes() {
+    let page = format!(
+        "<html><body><div class='x-main'><p>{STORY}</p><div class='x-promo'><p>{STORY2}</p></div><p>{STORY3}</p></div>\
+         <div class='other'><p>Unrelated text that the rule does not select, with commas, many of them, here.</p></div></body></html>"
+    );
+    let rule = SiteRule { body: vec![".x-main".into()], remove: vec![".x-promo".into(), "p:::bad".into()] };
+    let doc = scraper::Html::parse_document(&page);
+    let e = extract(&doc, None, Some(&rule));
+    assert_eq!(e.body_text, format!("{STORY}\n\n{STORY3}"));
+    let err = validate_rule(&rule).unwrap_err();
+    assert!(err.contains("p:::bad"), "{err}");
+    assert!(validate_rule(&SiteRule { body: vec!["article .body > p".into()], remove: vec![] }).is_ok());
+    // A rule whose selectors match nothing falls back to detection.
+    let miss = SiteRule { body: vec![".nothing".into()], remove: vec![] };
+    assert!(extract(&doc, None, Some(&miss)).body_text.contains(STORY));
+}
+
+#[test]
+fn site_rule_deserializes_with_defaults() {
+    let r: SiteRule = serde_json::from_str(r#"{"body": ["article"]}"#).unwrap();
+    assert_eq!(r, SiteRule { body: vec!["article".into()], remove: vec![] });
+}
+
+#[test]
+fn word_count_rules() {
+    assert_eq!(word_count(""), 0);
+    assert_eq!(word_count("Hello, world! It's a well-known fact — 3.5 times."), 8);
+    assert_eq!(word_count("東京は晴れ"), 5);
+    assert_eq!(word_count("서울시는 화요일에 결정했다"), 3);
+    assert_eq!(word_count("Apple 发布了 iPhone"), 5);
+}
+
+#[test]
+fn inline_markup_joins_without_spaces_and_br_breaks_lines() {
+    let page = format!("<html><body><article><p>Hel<b>lo</b> wor<i>ld</i>, {STORY}<br>second line</p><p>{STORY2}</p><p>{STORY3}</p></article></body></html>");
+    let b = run(&page).body_text;
+    assert!(b.starts_with("Hello world, The council"), "{b}");
+    assert!(b.contains("according to officials.\nsecond line"), "{b}");
+}
+
+fn assert_fast(t: Instant, limit: Duration, what: &str) {
+    assert!(t.elapsed() < limit, "{what} took {:?}", t.elapsed());
+}
+
+#[test]
+fn deeply_nested_elements_do_not_overflow() {
+    // 100,000 nested inline elements (html5ever keeps these nested; deep <div>s are slow to parse
+    // in html5ever itself, which is the caller's size cap to bound).
+    let n = 100_000;
+    let mut page = String::with_capacity(n * 14 + 200);
+    page.push_str("<html><body><article>");
+    for _ in 0..n {
+        page.push_str("<span>");
+    }
+    page.push_str(STORY);
+    for _ in 0..n {
+        page.push_str("</span>");
+    }
+    page.push_str("</article></body></html>");
+    let doc = scraper::Html::parse_document(&page);
+    let t = Instant::now();
+    let e = extract(&doc, None, None);
+    assert_fast(t, Duration::from_secs(2), "deep extract");
+    assert!(e.body_text.contains("bicycle network"));
+    // Deep block nesting, built directly at a depth html5ever parses quickly.
+    let mut page = String::from("<html><body>");
+    for _ in 0..3000 {
+        page.push_str("<div><section>");
+    }
+    page.push_str(&format!("<p>{STORY}</p><p>{STORY2}</p>"));
+    let doc = scraper::Html::parse_document(&page);
+    let e = extract(&doc, None, None);
+    assert!(e.body_text.contains("protected lanes"));
+}
+
+#[test]
+fn ten_megabyte_page() {
+    let mut page = String::from("<html><head><title>Big</title></head><body><nav><a href='/'>Home</a></nav><article>");
+    while page.len() < 10 * 1024 * 1024 {
+        page.push_str("<p>Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor, <a href='#'>link</a>, and more.</p>\n");
+    }
+    page.push_str("</article></body></html>");
+    let doc = scraper::Html::parse_document(&page);
+    let t = Instant::now();
+    let e = extract(&doc, None, None);
+    assert_fast(t, Duration::from_secs(5), "10 MB extract");
+    assert!(e.body_text.len() > 5 * 1024 * 1024);
+    assert!(e.body_text.len() < 3 * page.len(), "output bounded by input");
+}
+
+#[test]
+fn malformed_binary_and_empty_input() {
+    let cases: Vec<String> = vec![
+        String::new(),
+        " ".into(),
+        "<".into(),
+        "<html><body>".into(),
+        "<html><head><title>Only a title</title></head></html>".into(),
+        "<p>unclosed <b>bold <i>italic <table><tr><td>cell</p></b> text".into(),
+        "<html><body><article><p>a</article></p></div></div></body><p>after body</p></html><p>after html".into(),
+        "<script>while(1){}</script><style>p{}</style><!-- comment --><![CDATA[x]]>".into(),
+        "<html><body><svg><p>in svg</p></svg><math><mi>x</mi></math><template><p>t</p></template></body></html>".into(),
+        "<meta charset=utf-8><p hidden>hidden</p><p style='display:none'>gone</p><p aria-hidden=true>aria</p>".into(),
+        "<html><head><script type='application/ld+json'>{not json]]</script><script type='application/ld+json'>[[[[[[1]]]]]]</script></head></html>".into(),
+        "<link rel=canonical href='http://[::1'><meta property=og:url content='::::'>".into(),
+        "<html lang='!!'><meta http-equiv=content-language content='x-klingon-but-too-long-subtag'>".into(),
+    ];
+    for c in &cases {
+        let e = run(c);
+        assert!(e.body_text.len() <= c.len() + 16, "{c:?} -> {e:?}");
+    }
+    // Binary junk: deterministic pseudo-random bytes, decoded lossily as a caller would.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let bytes: Vec<u8> = (0..1_000_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    let text = String::from_utf8_lossy(&bytes);
+    let t = Instant::now();
+    let _ = run(&text);
+    assert_fast(t, Duration::from_secs(10), "binary junk");
+    let hidden = run("<html><body><article><p hidden>hidden</p><p style='display: none'>gone</p><p>visible</p></article></body></html>");
+    assert!(!hidden.body_text.contains("hidden") && !hidden.body_text.contains("gone"), "{hidden:?}");
+}
+
+#[test]
+fn tiny_clean_page_is_its_own_body() {
+    let e = run("<html><body><p>Lorem ipsum dolor sit amet, consectetur adipiscing elit.</p></body></html>");
+    assert_eq!(e.body_text, "Lorem ipsum dolor sit amet, consectetur adipiscing elit.");
+}

@@ -1,0 +1,576 @@
+//! Revision stamps: when an article was published and updated, and the notes it carries about
+//! its own revisions ("Correction: ...", "Update, Dec. 17: ...", "[바로잡습니다] ...").
+//!
+//! [`extract_stamps`] reads an already parsed page once (see `scan`) and weighs four sources:
+//! the visible stamps by the byline, `<time>` elements, JSON-LD and meta tags. What a reader sees
+//! wins: a visible stamp outranks metadata that disagrees with it (stale `modified_time`, a JSON-LD
+//! `Z` that is really local time), and metadata only fills in what the page does not show (the
+//! zone of a visible stamp, the year of a stamp that omits it, or the stamps of a page that shows
+//! none). A date in the URL is used only when nothing else states one. Dates in sidebars, most-read
+//! lists, comments, header clocks, widgets, cookie notices and footers are ignored.
+//!
+//! Zones: an offset or zone word on the page; else the site's configured zone
+//! ([`Hints::default_zone`]); else the stamp is a local wall-clock time ([`Timestamp::Wall`]).
+//!
+//! Guarantees: never panics on any input, never recurses over the DOM (100,000-deep pages are
+//! fine), reads a bounded amount of text, and costs a fraction of body extraction (one DOM pass,
+//! no regular expressions). Failure mode: a stamp it cannot read is `None`, and a note it cannot
+//! recognise is left out; it never guesses a date from prose.
+
+mod datetime;
+mod jsonld;
+mod labels;
+mod scan;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Timelike};
+
+use datetime::{DayOrder, MachineStamp, Visible, Zone};
+use labels::StampKind;
+
+/// A stamp as EVENTS.md wants it: RFC 3339 with offset when the page/site gives a zone, else
+/// local wall clock without offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timestamp {
+    Zoned(DateTime<FixedOffset>),
+    Wall(NaiveDateTime),
+}
+
+impl Timestamp {
+    /// The local wall-clock reading of the stamp.
+    fn wall(&self) -> NaiveDateTime {
+        match self {
+            Timestamp::Zoned(d) => d.naive_local(),
+            Timestamp::Wall(w) => *w,
+        }
+    }
+
+    /// Same moment: equal instants when both are zoned, else equal wall clocks.
+    fn same_moment(&self, other: &Timestamp) -> bool {
+        match (self, other) {
+            (Timestamp::Zoned(a), Timestamp::Zoned(b)) => a == b,
+            _ => self.wall() == other.wall(),
+        }
+    }
+
+    fn is_before(&self, other: &Timestamp) -> bool {
+        match (self, other) {
+            (Timestamp::Zoned(a), Timestamp::Zoned(b)) => a < b,
+            _ => self.wall() < other.wall(),
+        }
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Timestamp::Zoned(d) => write!(f, "{}", d.format("%Y-%m-%dT%H:%M:%S%:z")),
+            Timestamp::Wall(w) => write!(f, "{}", w.format("%Y-%m-%dT%H:%M:%S")),
+        }
+    }
+}
+
+/// A string that is neither RFC 3339 nor an offset-less `YYYY-MM-DDTHH:MM:SS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimestampParseError(String);
+
+impl fmt::Display for TimestampParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "not an RFC 3339 or local date-time: {:?}", self.0)
+    }
+}
+
+impl std::error::Error for TimestampParseError {}
+
+impl FromStr for Timestamp {
+    type Err = TimestampParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Ok(d) = DateTime::parse_from_rfc3339(s) {
+            return Ok(Timestamp::Zoned(d));
+        }
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+            .map(Timestamp::Wall)
+            .map_err(|_| TimestampParseError(s.to_owned()))
+    }
+}
+
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoteKind {
+    Update,
+    Correction,
+    Clarification,
+    EditorsNote,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RevisionNote {
+    pub kind: NoteKind,
+    /// The note as shown, label included, whitespace collapsed.
+    pub text: String,
+    pub date: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Stamps {
+    pub published_at: Option<Timestamp>,
+    /// `None` when the page shows no update distinct from publication.
+    pub updated_at: Option<Timestamp>,
+    pub revision_notes: Vec<RevisionNote>,
+}
+
+/// What the caller knows about the page beyond its markup.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Hints<'a> {
+    /// BCP 47 tag from page markup if known; decides day-month order ("05/12/2024").
+    pub language: Option<&'a str>,
+    /// Per-site zone from config: "Asia/Seoul" or "+09:00". Applies to stamps the page leaves unzoned.
+    pub default_zone: Option<&'a str>,
+    pub url: Option<&'a url::Url>,
+}
+
+/// Checks a configured site zone: an IANA name ("Europe/Berlin"), "UTC", or an offset ("+09:00").
+///
+/// # Errors
+/// A message naming the value when it is none of these.
+pub fn validate_zone(zone: &str) -> Result<(), String> {
+    datetime::parse_zone_spec(zone).map(|_| ()).ok_or_else(|| {
+        format!("unknown time zone {zone:?}: expected an IANA name such as \"Asia/Seoul\" or an offset such as \"+09:00\"")
+    })
+}
+
+/// A visible (or `<time>`) stamp candidate.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    kind: StampKind,
+    vis: Option<Visible>,
+    attr: Option<MachineStamp>,
+    /// 0 labelled, 1 unlabelled date element, +2 when in a weak region (site header, pre-headline).
+    tier: u8,
+    order: usize,
+}
+
+/// How stamps without their own zone get one.
+struct ZoneCtx {
+    default_zone: Option<Zone>,
+    /// The offset the published stamp ended up with.
+    page_offset: Option<FixedOffset>,
+    /// The first non-UTC offset found in any machine stamp of the page.
+    markup_offset: Option<FixedOffset>,
+}
+
+/// Extracts the page's stamps and revision notes. See the module docs for the rules.
+pub fn extract_stamps(doc: &scraper::Html, hints: &Hints) -> Stamps {
+    let scan = scan::scan(doc);
+    let lang = hints.language.or(scan.lang.as_deref());
+    let order = day_order(lang, hints.url);
+
+    let (meta_pub, meta_mod) = machine_stamps(&scan, order);
+    let markup_offset = meta_pub
+        .iter()
+        .chain(&meta_mod)
+        .filter_map(|m| m.offset)
+        .find(|o| o.local_minus_utc() != 0);
+    let mut ctx = ZoneCtx {
+        default_zone: hints.default_zone.and_then(datetime::parse_zone_spec),
+        page_offset: None,
+        markup_offset,
+    };
+    let url_date = hints.url.and_then(url_date);
+
+    let cands = visible_candidates(&scan.blocks, order);
+    let has_meta_pub = !meta_pub.is_empty();
+    let has_meta_mod = !meta_mod.is_empty();
+    let best = |kind: StampKind, has_meta: bool| {
+        cands
+            .iter()
+            .filter(|c| c.kind == kind && (c.tier < 2 || !has_meta))
+            .min_by_key(|c| (c.tier, c.order))
+            .copied()
+    };
+    let vis_pub = best(StampKind::Published, has_meta_pub);
+    let vis_upd = best(StampKind::Updated, has_meta_mod || has_meta_pub);
+    let year_hint = meta_pub
+        .first()
+        .or(meta_mod.first())
+        .map(|m| m.wall.date())
+        .or(url_date);
+
+    let published = match vis_pub {
+        Some(c) => resolve_candidate(&c, &meta_pub, &ctx, year_hint),
+        None => None,
+    }
+    .or_else(|| meta_pub.first().map(|m| from_machine(m, &ctx)))
+    .or_else(|| url_date.map(|d| localize(d.and_time(chrono::NaiveTime::MIN), &ctx)));
+    if let Some(Timestamp::Zoned(d)) = published {
+        ctx.page_offset = Some(*d.offset());
+    }
+
+    let visible_regime = vis_pub.is_some_and(|c| c.tier < 2) || vis_upd.is_some();
+    let upd_year = published.map(|p| p.wall().date()).or(year_hint);
+    let mut updated = match vis_upd {
+        Some(c) => resolve_candidate(&c, &meta_mod, &ctx, upd_year),
+        None if visible_regime => None,
+        None => meta_mod.first().map(|m| from_machine(m, &ctx)),
+    };
+    if let (Some(u), Some(p)) = (updated, published) {
+        let date_only_same_day = u.wall().time() == chrono::NaiveTime::MIN
+            && vis_upd.is_some_and(|c| c.vis.is_some_and(|v| v.time.is_none()))
+            && u.wall().date() == p.wall().date();
+        if u.same_moment(&p) || u.is_before(&p) || date_only_same_day {
+            updated = None;
+        }
+    }
+
+    let base = updated.or(published).map(|t| t.wall().date()).or(url_date);
+    let revision_notes = notes(&scan.blocks, order, base, &ctx);
+    Stamps { published_at: published, updated_at: updated, revision_notes }
+}
+
+/// Day-month order of all-numeric dates: the page language first, then the site's country.
+fn day_order(lang: Option<&str>, url: Option<&url::Url>) -> DayOrder {
+    let tld_day_first = || {
+        url.and_then(|u| u.host_str())
+            .map(|h| {
+                let tld = h.rsplit('.').next().unwrap_or("");
+                !matches!(tld, "com" | "us" | "org" | "net" | "gov" | "edu" | "ph")
+            })
+            .unwrap_or(false)
+    };
+    match lang.map(|l| l.trim().to_ascii_lowercase().replace('_', "-")) {
+        Some(l) if l == "en" || l.starts_with("en-") => match l.split('-').nth(1) {
+            Some("us" | "ph" | "um" | "as" | "gu" | "pr" | "vi") => DayOrder::MonthFirst,
+            Some(_) => DayOrder::DayFirst,
+            None if tld_day_first() => DayOrder::DayFirst,
+            None => DayOrder::MonthFirst,
+        },
+        Some(l) if !l.is_empty() => DayOrder::DayFirst,
+        _ if tld_day_first() => DayOrder::DayFirst,
+        _ => DayOrder::MonthFirst,
+    }
+}
+
+/// Published and modified machine stamps, best source first: article JSON-LD, meta tags by
+/// rank, then JSON-LD on other types.
+fn machine_stamps(scan: &scan::Scan, order: DayOrder) -> (Vec<MachineStamp>, Vec<MachineStamp>) {
+    let mut ld = Vec::new();
+    for script in &scan.jsonld {
+        jsonld::scan(script, &mut ld);
+    }
+    ld.sort_by_key(|d| d.rank);
+    let mut metas: Vec<&scan::MetaDate> = scan.metas.iter().collect();
+    metas.sort_by_key(|m| m.rank);
+    let mut published = Vec::new();
+    let mut modified = Vec::new();
+    let parse = |s: &str| parse_machine(s, order);
+    for d in ld.iter().filter(|d| d.rank == 0) {
+        published.extend(d.published.as_deref().and_then(parse));
+        modified.extend(d.modified.as_deref().and_then(parse));
+    }
+    for m in &metas {
+        if let Some(s) = parse(&m.value) {
+            if m.published { published.push(s) } else { modified.push(s) }
+        }
+    }
+    for d in ld.iter().filter(|d| d.rank > 0) {
+        published.extend(d.published.as_deref().and_then(parse));
+        modified.extend(d.modified.as_deref().and_then(parse));
+    }
+    (published, modified)
+}
+
+/// ISO 8601 first; else the visible-text parser ("Tue, 17 Dec 2024 10:23:00 +0900").
+fn parse_machine(s: &str, order: DayOrder) -> Option<MachineStamp> {
+    if let Some(m) = datetime::parse_iso(s) {
+        return Some(m);
+    }
+    let (v, _) = datetime::parse_visible(datetime_prefix(s), order, false)?;
+    let date = v.date_in(v.year?)?;
+    let wall = date.and_time(v.time.unwrap_or(chrono::NaiveTime::MIN));
+    Some(MachineStamp { wall, offset: v.zone.map(|z| z.offset_at(wall)), has_time: v.time.is_some() })
+}
+
+fn datetime_prefix(s: &str) -> &str {
+    prefix(s, 120)
+}
+
+/// The longest prefix of `s` of at most `n` bytes that ends on a character boundary.
+fn prefix(s: &str, n: usize) -> &str {
+    let mut n = n.min(s.len());
+    while !s.is_char_boundary(n) {
+        n -= 1;
+    }
+    &s[..n]
+}
+
+/// A date in the URL path: /2024/12/17/, /2024-12-17-slug, /20241217/.
+fn url_date(url: &url::Url) -> Option<NaiveDate> {
+    let segs: Vec<&str> = url.path_segments()?.take(12).collect();
+    for (i, s) in segs.iter().enumerate() {
+        if s.len() == 4 && s.bytes().all(|b| b.is_ascii_digit()) {
+            let y: i32 = s.parse().ok()?;
+            let m: u32 = segs.get(i + 1).and_then(|x| (x.len() <= 2).then(|| x.parse().ok()).flatten())?;
+            let d: u32 = segs
+                .get(i + 2)
+                .and_then(|x| (x.len() <= 2).then(|| x.parse().ok()).flatten())
+                .unwrap_or(0);
+            if (1990..=2100).contains(&y) {
+                if let Some(date) = NaiveDate::from_ymd_opt(y, m, d) {
+                    return Some(date);
+                }
+            }
+            continue;
+        }
+        if let Some(m) = datetime::parse_iso(prefix(s, 10)) {
+            let b = s.as_bytes();
+            if b.len() >= 8 && (b.len() == 8 || b.len() == 10 || !b[if b[4] == b'-' { 10 } else { 8 }].is_ascii_digit()) {
+                return Some(m.wall.date());
+            }
+        }
+    }
+    None
+}
+
+/// Visible stamp candidates in document order.
+fn visible_candidates(blocks: &[scan::Block], order: DayOrder) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    for (bi, b) in blocks.iter().enumerate() {
+        let weak = if b.weak { 2 } else { 0 };
+        let mut labelled = false;
+        if b.text.len() <= 300 {
+            let lower = b.text.to_ascii_lowercase();
+            let hits = labels::stamp_labels(&lower);
+            let mut last_date: Option<Visible> = None;
+            for (k, h) in hits.iter().enumerate() {
+                let seg_end = hits.get(k + 1).map_or(b.text.len(), |n| n.start);
+                let seg = &b.text[h.end..seg_end];
+                let attr = b
+                    .times
+                    .iter()
+                    .find(|t| t.start >= h.end && t.start < seg_end)
+                    .and_then(|t| t.datetime.as_deref())
+                    .and_then(|s| parse_machine(s, order));
+                let mut vis = datetime::parse_visible(seg, order, false).map(|(v, _)| v);
+                if vis.is_none() && !lower.as_bytes()[h.start].is_ascii() {
+                    // "2024年12月17日 15:23 更新": the label follows its stamp.
+                    let from = if k == 0 { 0 } else { hits[k - 1].end };
+                    vis = datetime::parse_visible(&b.text[from..h.start], order, false).map(|(v, _)| v);
+                }
+                if let Some(v) = vis {
+                    if v.month == 0 {
+                        // a time alone ("mis à jour à 15h23") takes the date before it
+                        vis = last_date.map(|d| Visible { time: v.time, zone: v.zone.or(d.zone), ..d });
+                    } else {
+                        last_date = Some(v);
+                    }
+                }
+                if vis.is_none() && attr.is_none() {
+                    continue;
+                }
+                labelled = true;
+                out.push(Candidate { kind: h.kind, vis, attr, tier: weak, order: bi * 64 + k });
+            }
+        }
+        if labelled || b.heading {
+            continue;
+        }
+        for (k, t) in b.times.iter().enumerate() {
+            let attr = t.datetime.as_deref().and_then(|s| parse_machine(s, order));
+            let vis = b
+                .text
+                .get(t.start..t.end)
+                .and_then(|s| datetime::parse_visible(s, order, false))
+                .map(|(v, _)| v)
+                .filter(|v| v.month != 0);
+            if attr.is_none() && vis.is_none() {
+                continue;
+            }
+            let kind = if t.published_hint == Some(false) { StampKind::Updated } else { StampKind::Published };
+            out.push(Candidate { kind, vis, attr, tier: weak + 1, order: bi * 64 + 32 + k });
+        }
+        if b.times.is_empty() && b.dateish && b.text.len() <= 160 {
+            if let Some(v) = datetime::find_date(&b.text, order).filter(|v| v.year.is_some()) {
+                out.push(Candidate { kind: StampKind::Published, vis: Some(v), attr: None, tier: weak + 1, order: bi * 64 + 32 });
+            }
+        }
+    }
+    out
+}
+
+/// The machine stamp's own reading; a UTC stamp is shown in the site's zone when one is set.
+fn from_machine(m: &MachineStamp, ctx: &ZoneCtx) -> Timestamp {
+    match (m.offset, m.utc()) {
+        (Some(o), Some(utc)) if o.local_minus_utc() == 0 && ctx.default_zone.is_some() && m.has_time => {
+            let z = ctx.default_zone.unwrap_or(Zone::Fixed(o));
+            Timestamp::Zoned(z.from_utc(utc))
+        }
+        (Some(o), _) => Timestamp::Zoned(datetime::with_offset(m.wall, o)),
+        _ => localize(m.wall, ctx),
+    }
+}
+
+/// A wall-clock time given the page's zone, the site's, or none.
+fn localize(wall: NaiveDateTime, ctx: &ZoneCtx) -> Timestamp {
+    if let Some(z) = ctx.default_zone {
+        return Timestamp::Zoned(z.localize(wall));
+    }
+    match ctx.page_offset.or(ctx.markup_offset) {
+        Some(o) => Timestamp::Zoned(datetime::with_offset(wall, o)),
+        None => Timestamp::Wall(wall),
+    }
+}
+
+fn same_minute(a: NaiveDateTime, b: NaiveDateTime) -> bool {
+    a.date() == b.date() && a.hour() == b.hour() && a.minute() == b.minute()
+}
+
+/// Turns a visible candidate into a stamp, borrowing what the machine stamps can add.
+fn resolve_candidate(c: &Candidate, metas: &[MachineStamp], ctx: &ZoneCtx, year_hint: Option<NaiveDate>) -> Option<Timestamp> {
+    let Some(v) = c.vis else {
+        return c.attr.as_ref().map(|m| from_machine(m, ctx));
+    };
+    let date = match v.year {
+        Some(y) => v.date_in(y)?,
+        None => datetime::infer_year(v.month, v.day, year_hint?)?,
+    };
+    let all: Vec<&MachineStamp> = c.attr.iter().chain(metas).collect();
+    let Some(time) = v.time else {
+        // A date alone: take a machine stamp of the same day for the time.
+        if let Some(m) = all.iter().find(|m| m.has_time && from_machine(m, ctx).wall().date() == date) {
+            return Some(from_machine(m, ctx));
+        }
+        let wall = date.and_time(chrono::NaiveTime::MIN);
+        return Some(match v.zone {
+            Some(z) => Timestamp::Zoned(z.localize(wall)),
+            None => localize(wall, ctx),
+        });
+    };
+    let wall = date.and_time(time);
+    if let Some(z) = v.zone {
+        return Some(Timestamp::Zoned(z.localize(wall)));
+    }
+    for m in &all {
+        if let Some(o) = m.offset.filter(|o| o.local_minus_utc() != 0) {
+            if m.has_time && same_minute(m.wall, wall) {
+                return Some(Timestamp::Zoned(datetime::with_offset(m.wall, o)));
+            }
+        }
+    }
+    if let Some(z) = ctx.default_zone {
+        return Some(Timestamp::Zoned(z.localize(wall)));
+    }
+    if let Some(o) = ctx.page_offset.or(ctx.markup_offset) {
+        return Some(Timestamp::Zoned(datetime::with_offset(wall, o)));
+    }
+    for m in &all {
+        if m.is_utc() && m.has_time && same_minute(m.wall, wall) {
+            return Some(Timestamp::Zoned(datetime::with_offset(m.wall, FixedOffset::east_opt(0)?)));
+        }
+    }
+    // A UTC machine stamp of the same instant tells the page's offset.
+    for m in &all {
+        if !(m.is_utc() && m.has_time) {
+            continue;
+        }
+        let diff = wall - m.wall;
+        let secs = diff.num_seconds();
+        if diff.num_seconds() % 900 == 0 && (-12 * 3600..=14 * 3600).contains(&secs) && m.wall.second() == 0 {
+            let o = FixedOffset::east_opt(secs as i32)?;
+            return Some(Timestamp::Zoned(datetime::with_offset(wall, o)));
+        }
+    }
+    Some(Timestamp::Wall(wall))
+}
+
+/// Revision notes in document order.
+fn notes(blocks: &[scan::Block], order: DayOrder, base: Option<NaiveDate>, ctx: &ZoneCtx) -> Vec<RevisionNote> {
+    let mut out: Vec<RevisionNote> = Vec::new();
+    for b in blocks {
+        if b.heading || b.link_bytes * 2 > b.text.len() || !labels::maybe_note(&b.text) {
+            continue;
+        }
+        let lower = b.text.to_ascii_lowercase();
+        let Some(ns) = labels::note_start(&b.text, &lower) else { continue };
+        if b.text.len() < 120 && is_just_a_stamp(&b.text, &lower, order) {
+            continue;
+        }
+        if out.iter().any(|n| n.text == b.text) {
+            continue;
+        }
+        let date = note_date(&b.text, &ns, order).and_then(|v| {
+            let d = match v.year {
+                Some(y) => v.date_in(y)?,
+                None => datetime::infer_year(v.month, v.day, base?)?,
+            };
+            let wall = d.and_time(v.time.unwrap_or(chrono::NaiveTime::MIN));
+            Some(match v.zone {
+                Some(z) => Timestamp::Zoned(z.localize(wall)),
+                None => localize(wall, ctx),
+            })
+        });
+        out.push(RevisionNote { kind: ns.kind, text: b.text.clone(), date });
+    }
+    out
+}
+
+/// "Updated: Tuesday, December 17, 2024 3:23 PM EST" is a stamp, not a note.
+fn is_just_a_stamp(text: &str, lower: &str, order: DayOrder) -> bool {
+    let hits = labels::stamp_labels(lower);
+    let Some(h) = hits.first().filter(|h| h.start <= 2) else { return false };
+    match datetime::parse_visible(&text[h.end..], order, false) {
+        Some((_, end)) => {
+            let rest = &text[h.end + end..];
+            rest.chars().filter(|c| c.is_alphabetic()).count() < 12
+        }
+        None => false,
+    }
+}
+
+/// The date a note states for itself: in its head ("Update, Dec. 17:"), or after "on"
+/// ("This article was amended on 18 December 2024 ...").
+fn note_date(text: &str, ns: &labels::NoteStart, order: DayOrder) -> Option<Visible> {
+    let rest = &text[ns.label_end.min(text.len())..];
+    if ns.sentence {
+        let window = prefix(rest, 160);
+        if ns.label_end <= '※'.len_utf8() {
+            return datetime::find_date(prefix(rest, 80), order);
+        }
+        let lw = window.to_ascii_lowercase();
+        for marker in [" on ", " am ", " le ", " el ", " vom ", " du "] {
+            if let Some(p) = lw.find(marker) {
+                let after = &window[p + marker.len()..];
+                if let Some((v, _)) = datetime::parse_visible(after, order, true).filter(|(v, _)| v.month != 0) {
+                    return Some(v);
+                }
+            }
+        }
+        return None;
+    }
+    // "Update, Dec. 17: ...", "Correction (18.12.2024): ...", "【訂正】2024年12月18日 ..."
+    if let Some((v, _)) = datetime::parse_visible(prefix(rest, 90), order, true).filter(|(v, _)| v.month != 0) {
+        return Some(v);
+    }
+    // "Correction, published in print on Dec. 18: ..."
+    let window = prefix(rest, 70);
+    let head = &window[..window.find(": ").or_else(|| window.find('：'))?];
+    datetime::find_date(head, order)
+}

@@ -1,0 +1,535 @@
+//! One iterative pass over the parsed page that gathers everything the stamp logic looks at:
+//! the page language, date meta tags, JSON-LD script text, `<time>` elements and the short text
+//! blocks that may hold a visible stamp or a revision note.
+//!
+//! Guarantees: no recursion (the walk follows first-child / next-sibling / parent links and keeps
+//! context flags on a heap stack, so 100,000 nested elements are fine), text read is capped at [`MAX_TEXT`] bytes per page
+//! and [`MAX_BLOCK`] per block, and regions that are noise for stamps (sidebars, most-read lists,
+//! comments, page footers, cookie notices, header clocks, widgets) are marked as such.
+
+use scraper::{ElementRef, Html, Node};
+
+use super::labels;
+
+/// Text bytes read per page; the rest of a huge page is not looked at.
+const MAX_TEXT: usize = 1 << 20;
+/// Text bytes kept per block.
+const MAX_BLOCK: usize = 6000;
+/// Blocks kept per page.
+const MAX_BLOCKS: usize = 4000;
+/// JSON-LD bytes kept per page.
+const MAX_JSONLD: usize = 512 * 1024;
+
+/// A `<time>` element inside a block.
+#[derive(Debug, Clone)]
+pub(crate) struct TimeEl {
+    /// Byte range of its text in the block text.
+    pub start: usize,
+    pub end: usize,
+    pub datetime: Option<String>,
+    /// From `itemprop`, `class` or `pubdate`: `Some(true)` published, `Some(false)` modified.
+    pub published_hint: Option<bool>,
+}
+
+/// A run of text between block-level boundaries.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Block {
+    pub text: String,
+    pub heading: bool,
+    /// Before the first `<h1>` and outside `<article>`/`<main>`, or in a site header.
+    pub weak: bool,
+    /// Inside an element whose class or id says date, time, byline, ...
+    pub dateish: bool,
+    pub link_bytes: usize,
+    pub times: Vec<TimeEl>,
+}
+
+/// Which stamp a meta tag carries, with its rank (lower wins).
+#[derive(Debug, Clone)]
+pub(crate) struct MetaDate {
+    pub published: bool,
+    pub rank: u8,
+    pub value: String,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Scan {
+    pub lang: Option<String>,
+    pub metas: Vec<MetaDate>,
+    pub jsonld: Vec<String>,
+    pub blocks: Vec<Block>,
+}
+
+const F_NOISE: u16 = 1;
+const F_HEADING: u16 = 2;
+const F_ARTICLE: u16 = 4;
+const F_DATEISH: u16 = 8;
+const F_SKIP: u16 = 16;
+const F_LINK: u16 = 32;
+const F_WEAK: u16 = 64;
+const F_LDJSON: u16 = 128;
+const F_TIME: u16 = 256;
+
+fn meta_rank(key: &str) -> Option<(bool, u8)> {
+    Some(match key {
+        "article:published_time" => (true, 0),
+        "og:published_time" | "og:article:published_time" => (true, 1),
+        "article:published" | "article.published" => (true, 2),
+        "datepublished" => (true, 3),
+        "parsely-pub-date" => (true, 4),
+        "sailthru.date" => (true, 5),
+        "dcterms.issued" | "dc.date.issued" => (true, 6),
+        "dcterms.created" | "dc.date.created" => (true, 7),
+        "dc.date" | "dcterms.date" | "dc:date" => (true, 8),
+        "pubdate" | "publishdate" | "publish-date" | "publish_date" | "publication_date"
+        | "date" | "article_date_original" | "original-publish-date" | "bt:pubdate" => (true, 9),
+        "article:modified_time" => (false, 0),
+        "og:updated_time" | "og:modified_time" => (false, 1),
+        "article:modified" | "article.updated" => (false, 2),
+        "datemodified" => (false, 3),
+        "dcterms.modified" | "dc.date.modified" => (false, 6),
+        "last-modified" | "lastmod" | "bt:moddate" | "revised" => (false, 9),
+        _ => return None,
+    })
+}
+
+/// What a `class` or `id` value says about its element: (noise region, date-like).
+///
+/// Works on words (split at punctuation and camelCase humps, lower-cased, plural "s" dropped), so
+/// "c-sidebar__inner", "articleComments" and "most-read" match while "has-sidebar" does not.
+fn classify_attr(value: &str) -> (bool, bool) {
+    let (mut noise, mut dateish) = (false, false);
+    let mut prev = [0u8; 16];
+    let mut prev_len = 0usize;
+    let mut buf = [0u8; 16];
+    let mut len = 0usize;
+    let mut overflow = false;
+    let bytes = value.as_bytes();
+    for i in 0..=bytes.len() {
+        let b = bytes.get(i).copied();
+        let boundary = match b {
+            None => true,
+            Some(c) if !c.is_ascii_alphanumeric() => true,
+            // camelCase hump: "articleComments"
+            Some(c) => c.is_ascii_uppercase() && len > 0 && buf[len - 1].is_ascii_lowercase(),
+        };
+        if boundary && (len > 0 || overflow) {
+            if overflow {
+                prev_len = 0;
+            } else {
+                let mut w = &buf[..len];
+                if w.len() > 3 && w.ends_with(b"s") {
+                    w = &w[..w.len() - 1];
+                }
+                let p = &prev[..prev_len];
+                let negated = matches!(p, b"has" | b"with" | b"no" | b"show" | b"hide");
+                if !negated && is_noise_word(p, w) {
+                    noise = true;
+                }
+                if is_date_word(w) {
+                    dateish = true;
+                }
+                prev[..w.len()].copy_from_slice(w);
+                prev_len = w.len();
+            }
+            len = 0;
+            overflow = false;
+        }
+        if let Some(c) = b.filter(u8::is_ascii_alphanumeric) {
+            if len < buf.len() {
+                buf[len] = c.to_ascii_lowercase();
+                len += 1;
+            } else {
+                overflow = true;
+            }
+        }
+    }
+    (noise, dateish)
+}
+
+fn is_noise_word(prev: &[u8], w: &[u8]) -> bool {
+    matches!(
+        w,
+        b"sidebar" | b"popular" | b"trending" | b"related" | b"comment" | b"widget" | b"cookie"
+            | b"consent" | b"gdpr" | b"copyright" | b"clock" | b"weather" | b"newsletter"
+            | b"ticker" | b"footer" | b"breadcrumb" | b"share" | b"sharing" | b"social"
+            | b"promo" | b"advert" | b"advertisement" | b"outbrain" | b"taboola" | b"disqu"
+            | b"reply" | b"replie" | b"teaser" | b"rail" | b"navbar" | b"nav" | b"navigation"
+            | b"menu" | b"banner" | b"subscribe" | b"subscription" | b"paywall" | b"masthead"
+            | b"topbar" | b"today" | b"pick" | b"mostread" | b"mostpopular" | b"recommend"
+            | b"recommended" | b"recommendation" | b"latest" | b"ranking" | b"gnb" | b"lnb"
+            | b"sitemap" | b"ad"
+    ) || matches!(
+        (prev, w),
+        (b"most", b"read" | b"popular" | b"viewed" | b"shared" | b"commented")
+            | (b"top", b"storie" | b"bar" | b"new")
+            | (b"more", b"storie" | b"from" | b"new")
+            | (b"also", b"read")
+            | (b"read", b"more" | b"next")
+            | (b"side", b"bar")
+            | (b"editor" | b"editors", b"pick" | b"choice")
+            | (b"you", b"may")
+    )
+}
+
+fn is_date_word(w: &[u8]) -> bool {
+    matches!(
+        w,
+        b"date" | b"time" | b"byline" | b"publish" | b"published" | b"posted" | b"dateline"
+            | b"timestamp" | b"stamp" | b"updated" | b"modified" | b"meta" | b"info" | b"pubdate"
+            | b"datetime" | b"fecha" | b"datum" | b"data" | b"stand" | b"pub"
+    ) || w.starts_with(b"date")
+        || w.ends_with(b"date")
+}
+
+fn is_block_tag(name: &str) -> bool {
+    matches!(
+        name,
+        "p" | "div" | "li" | "ul" | "ol" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "section"
+            | "article" | "header" | "footer" | "aside" | "nav" | "main" | "blockquote" | "dd"
+            | "dt" | "dl" | "figure" | "figcaption" | "table" | "tr" | "td" | "th" | "tbody"
+            | "thead" | "form" | "address" | "pre" | "hr" | "details" | "summary" | "caption"
+            | "center" | "dialog" | "fieldset" | "body" | "html" | "select" | "button" | "option"
+    )
+}
+
+struct Walker {
+    out: Scan,
+    cur: Block,
+    cur_flags: Option<u16>,
+    text_budget: usize,
+    ld_budget: usize,
+    seen_h1: bool,
+    /// Context flags of the open elements; the root context is at index 0.
+    stack: Vec<u16>,
+    ld_buf: String,
+}
+
+impl Walker {
+    fn flush(&mut self) {
+        let flags = self.cur_flags.take();
+        let mut b = std::mem::take(&mut self.cur);
+        let Some(flags) = flags else { return };
+        if flags & F_NOISE != 0 || self.out.blocks.len() >= MAX_BLOCKS {
+            return;
+        }
+        // Trim while keeping <time> offsets valid.
+        let lead = b.text.len() - b.text.trim_start().len();
+        if lead > 0 {
+            b.text.drain(..lead);
+            for t in &mut b.times {
+                t.start = t.start.saturating_sub(lead);
+                t.end = t.end.saturating_sub(lead);
+            }
+        }
+        let trimmed = b.text.trim_end().len();
+        b.text.truncate(trimmed);
+        if b.text.is_empty() {
+            return;
+        }
+        let digits = b.text.bytes().any(|c| c.is_ascii_digit()) || b.text.contains(['０', '１', '２']);
+        if !(digits && b.text.len() <= 400) && !labels::maybe_note(&b.text) && b.times.is_empty() {
+            return;
+        }
+        b.heading = flags & F_HEADING != 0;
+        b.weak = flags & F_WEAK != 0 || (!self.seen_h1 && flags & F_ARTICLE == 0);
+        self.out.blocks.push(b);
+    }
+
+    fn push_text(&mut self, text: &str, flags: u16) {
+        if self.text_budget == 0 {
+            return;
+        }
+        if self.cur_flags.is_none() {
+            if text.trim().is_empty() {
+                return;
+            }
+            self.cur_flags = Some(flags);
+        }
+        if flags & F_DATEISH != 0 {
+            self.cur.dateish = true;
+        }
+        let room = MAX_BLOCK.saturating_sub(self.cur.text.len()).min(self.text_budget);
+        let before = self.cur.text.len();
+        append_collapsed(&mut self.cur.text, text, room);
+        let added = self.cur.text.len() - before;
+        self.text_budget = self.text_budget.saturating_sub(text.len().min(room).max(added));
+        if flags & F_LINK != 0 {
+            self.cur.link_bytes += added;
+        }
+    }
+}
+
+/// Width in bytes of a whitespace character starting at `b[i]` (ASCII, NBSP, U+2000..U+200A,
+/// U+202F, U+3000), or 0.
+fn space_len(b: &[u8], i: usize) -> usize {
+    match b[i] {
+        b' ' | b'\n' | b'\t' | b'\r' | 0x0c => 1,
+        0xC2 if b.get(i + 1) == Some(&0xA0) => 2,
+        0xE2 if b.get(i + 1) == Some(&0x80) && b.get(i + 2).is_some_and(|&c| (0x80..=0x8A).contains(&c) || c == 0xAF) => 3,
+        0xE3 if b.get(i + 1) == Some(&0x80) && b.get(i + 2) == Some(&0x80) => 3,
+        _ => 0,
+    }
+}
+
+/// Appends `text` with whitespace runs collapsed to one space, at most `room` bytes.
+fn append_collapsed(out: &mut String, text: &str, room: usize) {
+    let b = text.as_bytes();
+    let limit = out.len() + room;
+    let mut last_space = out.is_empty() || out.ends_with(' ');
+    let mut i = 0;
+    let mut run = 0; // start of the pending run of non-space bytes
+    while i < b.len() {
+        let n = space_len(b, i);
+        if n == 0 {
+            i += 1;
+            continue;
+        }
+        if run < i {
+            push_capped(out, &text[run..i], limit);
+            last_space = false;
+        }
+        if !last_space {
+            out.push(' ');
+            last_space = true;
+        }
+        i += n;
+        run = i;
+        if out.len() >= limit {
+            return;
+        }
+    }
+    if run < b.len() {
+        push_capped(out, &text[run..], limit);
+    }
+}
+
+fn push_capped(out: &mut String, s: &str, limit: usize) {
+    let mut end = s.len().min(limit.saturating_sub(out.len()));
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    out.push_str(&s[..end]);
+}
+
+/// Walks `doc` once, in document order, without recursion.
+pub(crate) fn scan(doc: &Html) -> Scan {
+    let mut w = Walker {
+        out: Scan::default(),
+        cur: Block::default(),
+        cur_flags: None,
+        text_budget: MAX_TEXT,
+        ld_budget: MAX_JSONLD,
+        seen_h1: false,
+        stack: vec![0],
+        ld_buf: String::new(),
+    };
+    let root = doc.tree.root();
+    let mut node = root;
+    'walk: loop {
+        match node.value() {
+            Node::Element(_) => {
+                if let Some(el) = ElementRef::wrap(node) {
+                    w.open(el);
+                }
+            }
+            Node::Text(t) => w.text(t),
+            _ => {}
+        }
+        if let Some(child) = node.first_child() {
+            node = child;
+            continue;
+        }
+        loop {
+            if let Some(el) = ElementRef::wrap(node) {
+                w.close(el);
+            }
+            if node.id() == root.id() {
+                break 'walk;
+            }
+            if let Some(next) = node.next_sibling() {
+                node = next;
+                break;
+            }
+            match node.parent() {
+                Some(p) => node = p,
+                None => break 'walk,
+            }
+        }
+    }
+    w.flush();
+    w.out
+}
+
+impl Walker {
+    fn open(&mut self, el: ElementRef<'_>) {
+        let el = el.value();
+        let name = el.name();
+        let parent = *self.stack.last().unwrap_or(&0);
+        let mut f = parent & !(F_LDJSON | F_TIME);
+        if is_block_tag(name) {
+            self.flush();
+        }
+        // One pass over the attributes (looking each up by name costs an atom per call).
+        let (mut class, mut id, mut role, mut itemprop, mut content, mut datetime) = (None, None, None, None, None, None);
+        let (mut key, mut lang, mut ty, mut pubdate) = (None, None, None, false);
+        for (k, v) in el.attrs() {
+            match k {
+                "class" => class = Some(v),
+                "id" => id = Some(v),
+                "role" => role = Some(v),
+                "itemprop" => itemprop = Some(v),
+                "content" => content = Some(v),
+                "datetime" => datetime = Some(v),
+                "property" => key = Some(v),
+                "name" | "http-equiv" if key.is_none() => key = Some(v),
+                "lang" | "xml:lang" => lang = Some(v),
+                "type" => ty = Some(v),
+                "pubdate" => pubdate = true,
+                _ => {}
+            }
+        }
+        match name {
+            "html" => {
+                if let Some(l) = lang.map(str::trim).filter(|l| !l.is_empty()) {
+                    self.out.lang = Some(l.to_owned());
+                }
+            }
+            "meta" => {
+                if let (Some(k), Some(content)) = (key.or(itemprop), content) {
+                    let k = k.trim().to_ascii_lowercase();
+                    if let Some((published, rank)) = meta_rank(&k) {
+                        if self.out.metas.len() < 64 {
+                            self.out.metas.push(MetaDate { published, rank, value: content.trim().to_owned() });
+                        }
+                    } else if matches!(k.as_str(), "content-language" | "og:locale" | "language")
+                        && self.out.lang.is_none()
+                    {
+                        self.out.lang = Some(content.trim().replace('_', "-"));
+                    }
+                }
+            }
+            "script" => {
+                f |= F_SKIP;
+                if ty.is_some_and(|t| t.contains("ld+json")) {
+                    f |= F_LDJSON;
+                }
+            }
+            "style" | "noscript" | "template" | "svg" | "iframe" | "textarea" | "select" | "button"
+            | "object" | "canvas" | "math" => f |= F_SKIP,
+            "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => f |= F_HEADING,
+            "article" | "main" => f |= F_ARTICLE,
+            "aside" | "nav" | "footer" | "dialog" | "menu" => f |= F_NOISE,
+            "header" if parent & F_ARTICLE == 0 => f |= F_WEAK,
+            "a" => f |= F_LINK,
+            "time" => f |= F_TIME | F_DATEISH,
+            _ => {}
+        }
+        match role {
+            Some("main" | "article") => f |= F_ARTICLE,
+            Some("complementary" | "navigation" | "contentinfo" | "dialog" | "alert") => f |= F_NOISE,
+            Some("banner") if parent & F_ARTICLE == 0 => f |= F_WEAK,
+            _ => {}
+        }
+        match itemprop {
+            Some("articleBody") => f |= F_ARTICLE,
+            Some(ip @ ("datePublished" | "dateModified")) => {
+                f |= F_DATEISH;
+                if name != "meta" && name != "time" {
+                    if let Some(v) = content.or(datetime) {
+                        if self.out.metas.len() < 64 {
+                            self.out.metas.push(MetaDate {
+                                published: ip == "datePublished",
+                                rank: 3,
+                                value: v.trim().to_owned(),
+                            });
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        let structural = matches!(name, "html" | "body" | "main" | "article");
+        for attr in [class, id].into_iter().flatten() {
+            let (noise, dateish) = classify_attr(attr);
+            if noise && !structural {
+                f |= F_NOISE;
+            }
+            if dateish {
+                f |= F_DATEISH;
+            }
+        }
+        if name == "time" && f & (F_NOISE | F_SKIP) == 0 {
+            if self.cur_flags.is_none() {
+                self.cur_flags = Some(f);
+            }
+            let published_hint = match itemprop {
+                Some("datePublished") => Some(true),
+                Some("dateModified") => Some(false),
+                _ => {
+                    let c = class.unwrap_or("").to_ascii_lowercase();
+                    if c.contains("updat") || c.contains("modif") {
+                        Some(false)
+                    } else if c.contains("publish") || pubdate {
+                        Some(true)
+                    } else {
+                        None
+                    }
+                }
+            };
+            if !self.cur.text.is_empty() && !self.cur.text.ends_with(' ') {
+                self.cur.text.push(' ');
+            }
+            let start = self.cur.text.len();
+            if self.cur.times.len() < 16 {
+                self.cur.times.push(TimeEl {
+                    start,
+                    end: start,
+                    datetime: datetime.map(|s| s.trim().to_owned()),
+                    published_hint,
+                });
+            }
+        }
+        if name == "br" && self.cur_flags.is_some() && !self.cur.text.ends_with(' ') {
+            self.cur.text.push(' ');
+        }
+        if name == "h1" && f & (F_NOISE | F_SKIP) == 0 {
+            self.seen_h1 = true;
+        }
+        self.stack.push(f);
+    }
+
+    fn text(&mut self, t: &scraper::node::Text) {
+        let f = *self.stack.last().unwrap_or(&0);
+        if f & F_LDJSON != 0 {
+            let mut take = t.len().min(self.ld_budget);
+            while !t.is_char_boundary(take) {
+                take -= 1;
+            }
+            self.ld_buf.push_str(&t[..take]);
+            self.ld_budget -= take;
+        } else if f & (F_SKIP | F_NOISE) == 0 {
+            self.push_text(t, f);
+        }
+    }
+
+    fn close(&mut self, el: ElementRef<'_>) {
+        let f = self.stack.pop().unwrap_or(0);
+        let name = el.value().name();
+        if f & F_LDJSON != 0 && !self.ld_buf.is_empty() {
+            self.out.jsonld.push(std::mem::take(&mut self.ld_buf));
+        }
+        if name == "time" && f & (F_NOISE | F_SKIP) == 0 {
+            let len = self.cur.text.len();
+            if let Some(t) = self.cur.times.last_mut() {
+                t.end = len;
+            }
+            if self.cur_flags.is_some() && !self.cur.text.ends_with(' ') {
+                self.cur.text.push(' ');
+            }
+        }
+        if is_block_tag(name) {
+            self.flush();
+        }
+    }
+}

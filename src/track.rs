@@ -1,0 +1,281 @@
+//! Revision tracking: which article a page is, whether a fetch is a new article, a new revision
+//! or nothing new, and what changed.
+//!
+//! Guarantees:
+//! - identity: `article_id` is derived from the normalised canonical URL (scheme and host case,
+//!   default port, fragment and tracking parameters removed), so the same article found through
+//!   several feeds, or with `utm_*` links, is one article;
+//! - noise never makes a revision: the body fingerprint folds case, whitespace and punctuation
+//!   and drops relative times ("5 minutes ago") and counters ("1,234 views");
+//! - flip-flop guard: a fetch that reverts to an earlier revision's content is only emitted when
+//!   the next fetch confirms it, so a page alternating between two versions yields no event per flip.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use url::Url;
+use uuid::Uuid;
+
+use crate::feed::hex;
+use crate::stamps::{RevisionNote, Timestamp};
+
+/// Query parameters that only track the reader, never select content.
+const TRACKING_PARAMS: &[&str] = &[
+    "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid", "igshid", "mc_cid", "mc_eid",
+    "_ga", "_gl", "ocid", "cmpid", "ito", "spm", "at_medium", "at_campaign", "smid", "smtyp",
+];
+
+/// Normalises a URL for identity: lower-case scheme and host and no default port (the `url`
+/// crate does both), no fragment, no tracking parameters, no empty query.
+pub fn normalize_url(url: &Url) -> Url {
+    let mut u = url.clone();
+    u.set_fragment(None);
+    if u.query().is_some() {
+        let kept: Vec<(String, String)> = u
+            .query_pairs()
+            .filter(|(k, _)| {
+                let k = k.to_ascii_lowercase();
+                !(k.starts_with("utm_") || TRACKING_PARAMS.contains(&k.as_str()))
+            })
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        if kept.is_empty() {
+            u.set_query(None);
+        } else {
+            u.query_pairs_mut().clear().extend_pairs(kept);
+        }
+    }
+    u
+}
+
+/// The stable id of the article at a canonical URL.
+pub fn article_id(canonical: &Url) -> String {
+    Uuid::new_v5(&Uuid::NAMESPACE_URL, normalize_url(canonical).as_str().as_bytes()).to_string()
+}
+
+/// The CloudEvents id of one revision of an article: the same everywhere, every time.
+pub fn event_id(article_id: &str, revision: u32) -> String {
+    Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("newswire:{article_id}:{revision}").as_bytes()).to_string()
+}
+
+/// Fingerprint of a body: words only, case folded, relative times and counters dropped.
+pub fn content_hash(body: &str) -> String {
+    let words = comparable_words(body);
+    let mut h = Sha256::new();
+    for w in &words {
+        h.update(w.as_bytes());
+        h.update(b" ");
+    }
+    hex(&h.finalize()[..16])
+}
+
+const TIME_UNITS: &[&str] = &[
+    "second", "seconds", "sec", "secs", "minute", "minutes", "min", "mins", "hour", "hours", "hr", "hrs", "day",
+    "days", "week", "weeks", "month", "months", "year", "years",
+];
+const COUNTERS: &[&str] = &["views", "view", "comments", "comment", "shares", "share", "likes", "reads", "readers"];
+
+fn comparable_words(body: &str) -> Vec<String> {
+    let tokens: Vec<String> = body
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .map(|t| t.to_lowercase())
+        .collect();
+    let is_num = |t: &str| t.chars().all(|c| c.is_ascii_digit());
+    let mut out = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        let t = tokens[i].as_str();
+        // "5 minutes ago", "an hour ago"
+        if (is_num(t) || t == "a" || t == "an")
+            && tokens.get(i + 1).is_some_and(|u| TIME_UNITS.contains(&u.as_str()))
+            && tokens.get(i + 2).is_some_and(|a| a == "ago")
+        {
+            i += 3;
+            continue;
+        }
+        // "1,234 views": digits split by separators, then a counter word
+        if is_num(t) {
+            let mut j = i;
+            while j < tokens.len() && is_num(&tokens[j]) {
+                j += 1;
+            }
+            if tokens.get(j).is_some_and(|w| COUNTERS.contains(&w.as_str())) {
+                i = j + 1;
+                continue;
+            }
+        }
+        if t == "just" && tokens.get(i + 1).is_some_and(|n| n == "now") {
+            i += 2;
+            continue;
+        }
+        out.push(tokens[i].clone());
+        i += 1;
+    }
+    out
+}
+
+/// The parts of a revision that decide whether it differs from another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub title: String,
+    pub content_hash: String,
+    pub authors: Vec<String>,
+    pub published_at: Option<Timestamp>,
+    pub updated_at: Option<Timestamp>,
+    pub revision_notes: Vec<RevisionNote>,
+}
+
+impl Snapshot {
+    /// One hash over everything that makes a revision.
+    pub fn fingerprint(&self) -> String {
+        let json = serde_json::to_string(self).expect("snapshot serializes");
+        hex(&Sha256::digest(json.as_bytes())[..16])
+    }
+
+    /// Names of the fields that differ, in the contract's order.
+    pub fn changes_from(&self, prev: &Snapshot) -> Vec<String> {
+        let mut c = Vec::new();
+        let mut diff = |name: &str, differs: bool| {
+            if differs {
+                c.push(name.to_string());
+            }
+        };
+        diff("title", self.title != prev.title);
+        diff("body", self.content_hash != prev.content_hash);
+        diff("authors", self.authors != prev.authors);
+        diff("published_at", self.published_at != prev.published_at);
+        diff("updated_at", self.updated_at != prev.updated_at);
+        diff("revision_notes", self.revision_notes != prev.revision_notes);
+        c
+    }
+}
+
+/// What the tracker remembers of an article between fetches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArticleState {
+    pub revision: u32,
+    /// The last emitted revision.
+    pub current: Snapshot,
+    /// Fingerprints of earlier emitted revisions, newest last (bounded).
+    pub history: Vec<String>,
+    /// A revert seen once and waiting for a second fetch to confirm it.
+    pub pending: Option<String>,
+}
+
+const HISTORY_LIMIT: usize = 16;
+
+/// The tracker's verdict on one fetch of an article page.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// First sighting: revision 1.
+    New(ArticleState),
+    /// A substantive change: the next revision, with what changed.
+    Revised { state: ArticleState, changes: Vec<String> },
+    /// Same as the last emitted revision.
+    Unchanged,
+    /// A revert to an earlier revision, held until the next fetch confirms it.
+    Held(ArticleState),
+}
+
+/// Decides what a fetched snapshot means for an article.
+pub fn decide(prev: Option<&ArticleState>, snap: Snapshot) -> Decision {
+    let Some(prev) = prev else {
+        return Decision::New(ArticleState { revision: 1, current: snap, history: Vec::new(), pending: None });
+    };
+    let fp = snap.fingerprint();
+    let current_fp = prev.current.fingerprint();
+    if fp == current_fp {
+        if prev.pending.is_some() {
+            // The revert did not hold: back to the current revision, nothing to emit.
+            return Decision::Held(ArticleState { pending: None, ..prev.clone() });
+        }
+        return Decision::Unchanged;
+    }
+    let is_revert = prev.history.contains(&fp);
+    if is_revert && prev.pending.as_deref() != Some(fp.as_str()) {
+        return Decision::Held(ArticleState { pending: Some(fp), ..prev.clone() });
+    }
+    let changes = snap.changes_from(&prev.current);
+    let mut history = prev.history.clone();
+    history.retain(|h| h != &current_fp);
+    history.push(current_fp);
+    if history.len() > HISTORY_LIMIT {
+        history.remove(0);
+    }
+    Decision::Revised {
+        state: ArticleState { revision: prev.revision + 1, current: snap, history, pending: None },
+        changes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    fn snap(title: &str, body: &str) -> Snapshot {
+        Snapshot {
+            title: title.into(),
+            content_hash: content_hash(body),
+            authors: vec![],
+            published_at: None,
+            updated_at: None,
+            revision_notes: vec![],
+        }
+    }
+
+    #[test]
+    fn urls_normalise_for_identity() {
+        assert_eq!(
+            normalize_url(&u("HTTP://News.Test:80/a/b?utm_source=x&id=3&fbclid=y#frag")).as_str(),
+            "http://news.test/a/b?id=3"
+        );
+        assert_eq!(normalize_url(&u("https://n.test:443/x?gclid=1")).as_str(), "https://n.test/x");
+        assert_eq!(article_id(&u("http://n.test/x?utm_medium=rss")), article_id(&u("http://N.test/x#c")));
+        assert_ne!(article_id(&u("http://n.test/x?id=1")), article_id(&u("http://n.test/x?id=2")));
+    }
+
+    #[test]
+    fn event_ids_are_deterministic_per_revision() {
+        assert_eq!(event_id("a", 1), event_id("a", 1));
+        assert_ne!(event_id("a", 1), event_id("a", 2));
+    }
+
+    #[test]
+    fn body_hash_ignores_noise() {
+        let a = content_hash("The council met.  Updated 5 minutes ago. 1,234 views");
+        let b = content_hash("the council met — updated 2 hours ago; 1,240 views!");
+        assert_eq!(a, b);
+        assert_ne!(content_hash("The council met."), content_hash("The council did not meet."));
+    }
+
+    #[test]
+    fn new_then_revised_then_unchanged() {
+        let d = decide(None, snap("T", "one"));
+        let Decision::New(s1) = d else { panic!("{d:?}") };
+        assert_eq!(decide(Some(&s1), snap("T", "one")), Decision::Unchanged);
+        let Decision::Revised { state: s2, changes } = decide(Some(&s1), snap("T2", "two")) else { panic!() };
+        assert_eq!((s2.revision, changes), (2, vec!["title".to_string(), "body".to_string()]));
+    }
+
+    #[test]
+    fn flip_flop_does_not_emit_per_flip_but_a_confirmed_revert_does() {
+        let Decision::New(s1) = decide(None, snap("T", "A")) else { panic!() };
+        let Decision::Revised { state: s2, .. } = decide(Some(&s1), snap("T", "B")) else { panic!() };
+        // A, B, A, B, A, B ...: the reverts to A are held, never emitted.
+        let mut state = s2.clone();
+        for _ in 0..3 {
+            let Decision::Held(held) = decide(Some(&state), snap("T", "A")) else { panic!() };
+            let Decision::Held(back) = decide(Some(&held), snap("T", "B")) else { panic!() };
+            state = back;
+        }
+        assert_eq!(state.revision, 2);
+        // A seen twice in a row is a real revert: revision 3.
+        let Decision::Held(held) = decide(Some(&state), snap("T", "A")) else { panic!() };
+        let Decision::Revised { state: s3, changes } = decide(Some(&held), snap("T", "A")) else { panic!() };
+        assert_eq!((s3.revision, changes), (3, vec!["body".to_string()]));
+    }
+}

@@ -1,0 +1,238 @@
+//! Shared helpers for the integration tests: a loopback HTTP server whose pages a test can
+//! change, the real RabbitMQ (tests fail loudly, saying how to start it, when it is absent),
+//! throwaway directories, and running the real `newswire` binary.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lapin::options::{BasicGetOptions, QueueDeclareOptions, QueuePurgeOptions};
+use lapin::types::FieldTable;
+use lapin::{Connection, ConnectionProperties};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+pub const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// The `newswire` binary built for these tests.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_newswire"))
+}
+
+/// A fresh directory under the system temp dir, removed by the OS eventually.
+pub fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("newswire-{name}-{}-{}", std::process::id(), fastrand::u64(..)));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+}
+
+/// A unique name for an exchange or queue, so tests never see each other's messages.
+pub fn unique(name: &str) -> String {
+    format!("newswire-test.{name}.{}", fastrand::u64(..))
+}
+
+/// A connection to the local broker, or a panic that says how to start it.
+pub async fn broker() -> Connection {
+    match tokio::time::timeout(Duration::from_secs(10), Connection::connect(BROKER, ConnectionProperties::default())).await {
+        Ok(Ok(c)) => c,
+        other => panic!(
+            "RabbitMQ is not reachable at 127.0.0.1:5672 ({}). Start it with `rabbitmq-server -detached && rabbitmqctl await_startup` (or run .ci/run, which does).",
+            match other {
+                Ok(Err(e)) => e.to_string(),
+                _ => "timed out".into(),
+            }
+        ),
+    }
+}
+
+/// A message taken from a queue.
+pub struct Message {
+    pub body: Vec<u8>,
+    pub properties: lapin::BasicProperties,
+}
+
+impl Message {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        let h = self.properties.headers().as_ref()?;
+        match h.inner().get(name)? {
+            lapin::types::AMQPValue::LongString(s) => Some(s.to_string()),
+            lapin::types::AMQPValue::ShortString(s) => Some(s.to_string()),
+            other => Some(format!("{other:?}")),
+        }
+    }
+}
+
+/// Takes messages from `queue` until `n` arrived or `deadline` passed.
+pub async fn take(conn: &Connection, queue: &str, n: usize, deadline: Duration) -> Vec<Message> {
+    let ch = conn.create_channel().await.unwrap();
+    let start = Instant::now();
+    let mut out = Vec::new();
+    while out.len() < n && start.elapsed() < deadline {
+        match ch.basic_get(queue.into(), BasicGetOptions { no_ack: true }).await {
+            Ok(Some(m)) => out.push(Message { body: m.delivery.data.clone(), properties: m.delivery.properties.clone() }),
+            Ok(None) => tokio::time::sleep(Duration::from_millis(50)).await,
+            // The queue may not exist until newswire declares it.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                return Box::pin(take_rest(conn, queue, n, deadline.saturating_sub(start.elapsed()), out)).await;
+            }
+        }
+    }
+    out
+}
+
+async fn take_rest(conn: &Connection, queue: &str, n: usize, deadline: Duration, mut got: Vec<Message>) -> Vec<Message> {
+    let more = take(conn, queue, n - got.len(), deadline).await;
+    got.extend(more);
+    got
+}
+
+/// Deletes a test queue and exchange.
+pub async fn cleanup(conn: &Connection, exchange: &str, queue: &str) {
+    let ch = conn.create_channel().await.unwrap();
+    let _ = ch.queue_purge(queue.into(), QueuePurgeOptions::default()).await;
+    let _ = ch.queue_delete(queue.into(), Default::default()).await;
+    let ch = conn.create_channel().await.unwrap();
+    let _ = ch.exchange_delete(exchange.into(), Default::default()).await;
+    let _ = QueueDeclareOptions::default();
+    let _ = FieldTable::default();
+}
+
+/// One canned HTTP response.
+#[derive(Clone)]
+pub struct Canned {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Canned {
+    pub fn ok(content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+        Canned { status: 200, headers: vec![("Content-Type".into(), content_type.into())], body: body.into() }
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+/// A loopback HTTP/1.1 server answering from a table the test can change at any time.
+/// Honours `If-None-Match` against an `ETag` header with 304. Counts requests per path.
+#[derive(Clone)]
+pub struct Site {
+    pub addr: std::net::SocketAddr,
+    routes: Arc<Mutex<HashMap<String, Canned>>>,
+    hits: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl Site {
+    pub async fn start() -> Site {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let site = Site {
+            addr: listener.local_addr().unwrap(),
+            routes: Arc::default(),
+            hits: Arc::default(),
+        };
+        let s = site.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else { return };
+                let s = s.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match sock.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&buf).to_string();
+                    let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                    let inm = head
+                        .lines()
+                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("if-none-match:").map(|v| v.trim().to_string()));
+                    *s.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+                    let canned = s.routes.lock().unwrap().get(&path).cloned();
+                    let resp = match canned {
+                        None => Canned { status: 404, headers: vec![], body: b"not found".to_vec() },
+                        Some(c) => {
+                            let etag = c.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("etag")).map(|(_, v)| v.clone());
+                            if etag.is_some() && etag.map(|e| e.to_ascii_lowercase()) == inm {
+                                Canned { status: 304, headers: vec![], body: vec![] }
+                            } else {
+                                c
+                            }
+                        }
+                    };
+                    let mut out = format!("HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n", resp.status, resp.body.len());
+                    for (k, v) in &resp.headers {
+                        out.push_str(&format!("{k}: {v}\r\n"));
+                    }
+                    out.push_str("\r\n");
+                    let _ = sock.write_all(out.as_bytes()).await;
+                    let _ = sock.write_all(&resp.body).await;
+                    let _ = sock.shutdown().await;
+                });
+            }
+        });
+        site
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn set(&self, path: &str, canned: Canned) {
+        self.routes.lock().unwrap().insert(path.to_string(), canned);
+    }
+
+    pub fn hits(&self, path: &str) -> usize {
+        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+}
+
+/// Waits for `cond` to hold, polling, until `deadline`; no fixed sleeps in tests.
+pub async fn wait_for(deadline: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < deadline {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cond()
+}
+
+/// A small RSS feed listing `items` as (guid, link, title).
+pub fn rss(items: &[(&str, &str, &str)]) -> String {
+    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel><title>Loopback Ledger</title><link>http://ledger.test/</link><description>Test feed</description>\n");
+    for (guid, link, title) in items {
+        s.push_str(&format!("<item><title>{title}</title><link>{link}</link><guid isPermaLink=\"false\">{guid}</guid></item>\n"));
+    }
+    s.push_str("</channel></rss>\n");
+    s
+}
+
+/// A plausible article page with navigation, footer and related links around the story.
+pub fn article(title: &str, paragraphs: &[&str], extra_head: &str) -> String {
+    let body: String = paragraphs.iter().map(|p| format!("<p>{p}</p>\n")).collect();
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title} | Loopback Ledger</title>{extra_head}</head>\
+<body><header><nav><a href=\"/\">Home</a> <a href=\"/world\">World</a> <a href=\"/sport\">Sport</a></nav></header>\
+<main><article><h1>{title}</h1><p class=\"byline\">By Mara Quell</p>\n{body}</article>\
+<aside class=\"related\"><h2>Related</h2><ul><li><a href=\"/x\">Other story one</a></li><li><a href=\"/y\">Other story two</a></li></ul></aside></main>\
+<footer><p>© 2026 Loopback Ledger. All rights reserved.</p></footer></body></html>"
+    )
+}
