@@ -198,3 +198,78 @@ fn bad_input_is_a_one_line_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("poll.interval"));
 }
+
+fn changes(e: &Value) -> Vec<&str> {
+    data(e)["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn seed_shaped_revision_reports_body_stamp_and_note_changes() {
+    // The seed article's shape: published 10:23, revised 15:23 with an "Updated:" line and a
+    // closing "Update, ...:" note.
+    let (_, events) = replay("revision");
+    let r2 = data(&events[1]);
+    assert_eq!(
+        changes(&events[1]),
+        ["body", "updated_at", "revision_notes"]
+    );
+    assert_eq!(r2["published_at"], "2026-01-05T10:23:00+00:00");
+    assert_eq!(r2["updated_at"], "2026-01-05T15:23:00+00:00");
+    assert_eq!(data(&events[0])["updated_at"], Value::Null);
+    let note = &r2["revision_notes"][0];
+    assert_eq!(note["kind"], "update");
+    assert!(
+        note["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Update, Jan. 5:"),
+        "{note}"
+    );
+}
+
+#[test]
+fn title_only_edit_is_a_revision_of_the_title() {
+    let (_, events) = replay("title-edit");
+    assert_eq!(events.len(), 2);
+    assert_eq!(changes(&events[1]), ["title"]);
+    assert_eq!(
+        data(&events[1])["title"],
+        "Ferry terminal to close for two weeks in March"
+    );
+}
+
+#[test]
+fn three_revisions_in_a_row_are_numbered_in_order() {
+    let (_, events) = replay("three-revisions");
+    let revisions: Vec<u64> = events
+        .iter()
+        .map(|e| data(e)["revision"].as_u64().unwrap())
+        .collect();
+    assert_eq!(revisions, [1, 2, 3, 4]);
+    assert_eq!(changes(&events[1]), ["body"]);
+    assert_eq!(changes(&events[2]), ["body", "updated_at"]);
+    assert_eq!(
+        changes(&events[3]),
+        ["body", "updated_at", "revision_notes"]
+    );
+    assert_eq!(data(&events[3])["revision_notes"][0]["kind"], "correction");
+    let ids: std::collections::HashSet<&str> =
+        events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 4);
+}
+
+#[test]
+fn a_flip_flopping_page_does_not_emit_an_event_per_flip() {
+    // Versions A B A B A B A B: the first A and the first B are revisions; the flips are not.
+    let (_, events) = replay("flip-flop");
+    let revisions: Vec<u64> = events
+        .iter()
+        .map(|e| data(e)["revision"].as_u64().unwrap())
+        .collect();
+    assert_eq!(revisions, [1, 2]);
+}

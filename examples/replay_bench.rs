@@ -1,0 +1,128 @@
+//! Replay throughput: builds a capture of one feed listing N real article pages (the
+//! trafilatura-eval corpus in `../shared`, never copied into the project), replays it through the
+//! whole pipeline (WARC reading, feed parsing, extraction, stamps, tracking, SQLite outbox, stdout
+//! sink into memory) and prints articles per second.
+//!
+//! `cargo run --release --example replay_bench [CORPUS_DIR] [N]`
+//! (default `../shared/corpus/trafilatura-eval`, all pages). Skips with a message when the corpus
+//! is absent.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use chrono::{Duration, TimeZone, Utc};
+use newswire::app;
+use newswire::config::Settings;
+use newswire::publish::Sink;
+use newswire::warc::Writer;
+
+/// A `Write` that keeps what it was given, so the sink costs what a pipe would.
+#[derive(Clone, Default)]
+struct Memory(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Memory {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let corpus = PathBuf::from(
+        args.next()
+            .unwrap_or_else(|| "../shared/corpus/trafilatura-eval".into()),
+    );
+    let limit: usize = args
+        .next()
+        .map(|n| n.parse())
+        .transpose()?
+        .unwrap_or(usize::MAX);
+    let mut pages: Vec<PathBuf> = ["cache", "eval"]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(corpus.join(d)).ok())
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "html"))
+        .collect();
+    if pages.is_empty() {
+        println!(
+            "replay_bench: no pages under {} (is ../shared present?); skipped",
+            corpus.display()
+        );
+        return Ok(());
+    }
+    pages.sort();
+    pages.truncate(limit);
+
+    let dir = std::env::temp_dir().join(format!("newswire-replay-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let capture = dir.join("bench.warc.gz");
+    let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let mut w = Writer::new(
+        std::io::BufWriter::new(std::fs::File::create(&capture)?),
+        true,
+    );
+    let mut feed =
+        String::from("<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>bench</title>");
+    for i in 0..pages.len() {
+        feed.push_str(&format!(
+            "<item><title>p{i}</title><link>http://bench.test/a/{i}</link><guid>g{i}</guid></item>"
+        ));
+    }
+    feed.push_str("</channel></rss>");
+    let html = |ct: &str| vec![("Content-Type".to_string(), ct.to_string())];
+    w.write_response(
+        "http://bench.test/feed.xml",
+        t0,
+        200,
+        "OK",
+        &html("application/rss+xml"),
+        feed.as_bytes(),
+    )?;
+    let mut bytes = 0;
+    for (i, p) in pages.iter().enumerate() {
+        let body = std::fs::read(p)?;
+        bytes += body.len();
+        let at = t0 + Duration::seconds(1 + i as i64);
+        w.write_response(
+            &format!("http://bench.test/a/{i}"),
+            at,
+            200,
+            "OK",
+            &html("text/html"),
+            &body,
+        )?;
+    }
+    w.finish()?.flush()?;
+
+    let settings = Settings::load_with_env(None, std::iter::empty())?;
+    let out = Memory::default();
+    let start = Instant::now();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let summary = runtime.block_on(app::replay(
+        settings,
+        &[capture],
+        None,
+        None,
+        Sink::Stdout(Box::new(out.clone())),
+    ))?;
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "replayed {} pages ({:.1} MB of HTML): {} events in {:.2} s = {:.0} articles/s (current-thread runtime, extraction on the blocking pool)",
+        pages.len(),
+        bytes as f64 / 1e6,
+        summary.events,
+        secs,
+        pages.len() as f64 / secs
+    );
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
