@@ -344,7 +344,8 @@ impl Walker {
         }
         let digits =
             b.text.bytes().any(|c| c.is_ascii_digit()) || b.text.contains(['０', '１', '２']);
-        if !(digits && b.text.len() <= 400) && !labels::maybe_note(&b.text) && b.times.is_empty() {
+        let stamp_like = digits && b.text.len() <= 400;
+        if !stamp_like && b.times.is_empty() && !labels::maybe_note(&b.text) {
             return;
         }
         b.heading = flags & F_HEADING != 0;
@@ -578,16 +579,16 @@ impl Walker {
             Some("articleBody") => f |= F_ARTICLE,
             Some(ip @ ("datePublished" | "dateModified")) => {
                 f |= F_DATEISH;
-                if name != "meta" && name != "time" {
-                    if let Some(v) = content.or(datetime) {
-                        if self.out.metas.len() < 64 {
-                            self.out.metas.push(MetaDate {
-                                published: ip == "datePublished",
-                                rank: 3,
-                                value: v.trim().to_owned(),
-                            });
-                        }
-                    }
+                if name != "meta"
+                    && name != "time"
+                    && let Some(v) = content.or(datetime)
+                    && self.out.metas.len() < 64
+                {
+                    self.out.metas.push(MetaDate {
+                        published: ip == "datePublished",
+                        rank: 3,
+                        value: v.trim().to_owned(),
+                    });
                 }
             }
             _ => {}
