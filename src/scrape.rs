@@ -3,6 +3,8 @@
 //!
 //! Used by the pipeline and by `newswire extract`, so both give the same answers.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use url::Url;
 
@@ -40,7 +42,7 @@ pub fn extract_page(html: &str, url: &Url, settings: Option<&Settings>) -> Page 
         .zip(url.host_str())
         .and_then(|(s, host)| s.site(host));
     let rule: Option<SiteRule> = site.map(|s| s.rule());
-    let doc = scraper::Html::parse_document(html);
+    let doc = scraper::Html::parse_document(&limit_nesting(html));
     let ex = extract::extract(&doc, Some(url), rule.as_ref());
     let hints = stamps::Hints {
         language: ex.language.as_deref(),
@@ -69,6 +71,119 @@ pub fn extract_page(html: &str, url: &Url, settings: Option<&Settings>) -> Page 
     }
 }
 
+/// Deepest element nesting passed to the HTML parser. Real pages stay under a hundred levels;
+/// html5ever's tree builder is quadratic in nesting depth (a megabyte of nested `<div>`s costs
+/// it a CPU-minute), so tags past this depth are dropped before parsing, keeping their text.
+const MAX_NESTING: usize = 512;
+
+/// Elements that never hold content, or that close themselves implicitly often enough that
+/// counting them would overstate depth.
+const NOT_NESTING: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "option", "!doctype",
+];
+/// Elements whose content is raw text: no tags inside.
+const RAW_TEXT: &[&str] = &["script", "style", "textarea", "title", "xmp", "noscript"];
+
+/// The page with tags nested deeper than [`MAX_NESTING`] removed (text kept). A cheap byte
+/// scan; borrows the input unchanged in the common case.
+fn limit_nesting(html: &str) -> Cow<'_, str> {
+    let b = html.as_bytes();
+    if b.iter().filter(|&&c| c == b'<').count() <= MAX_NESTING {
+        return Cow::Borrowed(html);
+    }
+    let mut depth = 0usize;
+    let mut excess = 0usize;
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut i = 0;
+    while let Some(off) = b[i..].iter().position(|&c| c == b'<') {
+        let start = i + off;
+        if b[start..].starts_with(b"<!--") {
+            i = find(b, start + 4, b"-->").map_or(b.len(), |e| e + 3);
+            continue;
+        }
+        let closing = b.get(start + 1) == Some(&b'/');
+        let name_start = start + 1 + closing as usize;
+        let name_len = b[name_start..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == b'!')
+            .count();
+        if name_len == 0 {
+            i = start + 1;
+            continue;
+        }
+        let name = html[name_start..name_start + name_len].to_ascii_lowercase();
+        let end = tag_end(b, name_start + name_len);
+        let mut drop = false;
+        if closing {
+            if !NOT_NESTING.contains(&name.as_str()) {
+                if excess > 0 {
+                    excess -= 1;
+                    drop = true;
+                } else {
+                    depth = depth.saturating_sub(1);
+                }
+            }
+        } else if RAW_TEXT.contains(&name.as_str()) {
+            // Skip to the matching end tag: its content is not markup.
+            let close = format!("</{name}");
+            let lower_rest = find_ci(b, end, close.as_bytes()).unwrap_or(b.len());
+            i = lower_rest;
+            continue;
+        } else if !NOT_NESTING.contains(&name.as_str()) && !b[..end].ends_with(b"/>") {
+            if depth >= MAX_NESTING {
+                excess += 1;
+                drop = true;
+            } else {
+                depth += 1;
+            }
+        }
+        if drop {
+            let o = out.get_or_insert_with(|| String::with_capacity(html.len()));
+            o.push_str(&html[copied..start]);
+            copied = end;
+        }
+        i = end;
+    }
+    match out {
+        None => Cow::Borrowed(html),
+        Some(mut o) => {
+            o.push_str(&html[copied..]);
+            Cow::Owned(o)
+        }
+    }
+}
+
+/// Index just past the `>` that ends a tag, skipping quoted attribute values.
+fn tag_end(b: &[u8], mut i: usize) -> usize {
+    let mut quote = None;
+    while i < b.len() {
+        match (quote, b[i]) {
+            (None, b'>') => return i + 1,
+            (None, q @ (b'"' | b'\'')) => quote = Some(q),
+            (Some(q), c) if c == q => quote = None,
+            _ => {}
+        }
+        i += 1;
+    }
+    b.len()
+}
+
+fn find(b: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    b.get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| from + p)
+}
+
+fn find_ci(b: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    b.get(from..)?
+        .windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
+        .map(|p| from + p)
+}
+
 /// Same site: equal hosts once `www.` is dropped, or one a subdomain of the other. A canonical
 /// link to another site is ignored, so a page cannot claim another site's article identity.
 fn same_site(a: &Url, b: &Url) -> bool {
@@ -83,6 +198,35 @@ fn same_site(a: &Url, b: &Url) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_nesting_is_flattened_before_parsing_and_text_is_kept() {
+        let deep = format!(
+            "<html><body>{}deep text{}</body></html>",
+            "<div>".repeat(100_000),
+            "</div>".repeat(100_000)
+        );
+        let limited = limit_nesting(&deep);
+        assert!(limited.len() < deep.len() / 50, "{}", limited.len());
+        assert!(limited.contains("deep text"));
+        let start = std::time::Instant::now();
+        let page = extract_page(&deep, &Url::parse("http://n.test/a").unwrap(), None);
+        assert!(start.elapsed() < std::time::Duration::from_secs(10));
+        assert!(!page.body_text.contains('<'));
+    }
+
+    #[test]
+    fn ordinary_pages_pass_through_unchanged() {
+        let mut page =
+            String::from("<html><body><script>if (a < b) { x = '<div>'; }</script><!-- <div> -->");
+        for i in 0..2000 {
+            page.push_str(&format!(
+                "<p class=\"x\" title='a>b'>para {i}<br><img src=x.png/></p>"
+            ));
+        }
+        page.push_str("</body></html>");
+        assert!(matches!(limit_nesting(&page), Cow::Borrowed(_)));
+    }
 
     #[test]
     fn canonical_links_to_other_sites_are_ignored() {
