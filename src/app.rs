@@ -400,18 +400,17 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     let stop_publisher = CancellationToken::new();
     let pending = store.outbox_len()?;
     tracing::info!(feeds = feeds.len(), state = %settings.state.path.display(), outbox = pending, sink = ?settings.publish.sink, "newswire started");
-    let publisher_task = tokio::spawn(
-        publisher(
-            &settings,
-            store.clone(),
-            sink_for(&settings, settings.publish.sink),
-        )
-        .run(
-            pipeline.wake_publisher.clone(),
-            stop_publisher.clone(),
-            settings.shutdown.flush.0,
-        ),
+    let publisher = publisher(
+        &settings,
+        store.clone(),
+        sink_for(&settings, settings.publish.sink),
     );
+    let status = publisher.status();
+    let publisher_task = tokio::spawn(publisher.run(
+        pipeline.wake_publisher.clone(),
+        stop_publisher.clone(),
+        settings.shutdown.flush.0,
+    ));
 
     let tracker = TaskTracker::new();
     let poll_slots = Arc::new(Semaphore::new(settings.poll.concurrency));
@@ -442,7 +441,17 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     }
     stop_publisher.cancel();
     let _ = publisher_task.await;
-    tracing::info!(outbox = store.outbox_len().unwrap_or(0), "newswire stopped");
+    let st = status.snapshot();
+    tracing::info!(
+        outbox = store.outbox_len().unwrap_or(0),
+        published = st.published,
+        nacked = st.nacked,
+        returned = st.returned,
+        timed_out = st.timed_out,
+        errored = st.errored,
+        connects = st.connects,
+        "newswire stopped"
+    );
     Ok(())
 }
 
@@ -533,6 +542,9 @@ async fn wait_for_outbox_room(p: &Pipeline, stop: &CancellationToken) -> bool {
 /// Re-fetches articles as their re-check times come due.
 async fn recheck_loop(p: Arc<Pipeline>, stop: CancellationToken) {
     loop {
+        if !wait_for_outbox_room(&p, &stop).await {
+            return;
+        }
         let now = Utc::now();
         let due = p.store.due_rechecks(now, 32).unwrap_or_default();
         for r in &due {

@@ -46,9 +46,13 @@ pub struct AmqpSettings {
     pub queue_type: QueueType,
     pub window: usize,
     pub confirm_timeout: Dur,
+    pub connect_timeout: Dur,
     pub retry_min: Dur,
     pub retry_max: Dur,
     pub heartbeat: Dur,
+    pub stream: String,
+    pub stream_max_age: String,
+    pub dead_letter_exchange: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -249,6 +253,41 @@ impl Settings {
         if self.amqp.window == 0 {
             return bad("amqp.window", "must be at least 1".into());
         }
+        if self.amqp.confirm_timeout.0.is_zero() || self.amqp.connect_timeout.0.is_zero() {
+            return bad(
+                "amqp.confirm_timeout",
+                "confirm_timeout and connect_timeout must be longer than 0".into(),
+            );
+        }
+        if self.amqp.heartbeat.0 < Duration::from_secs(1) {
+            return bad("amqp.heartbeat", "must be at least 1s".into());
+        }
+        if !self.amqp.stream.is_empty() && self.amqp.stream == self.amqp.queue {
+            return bad(
+                "amqp.stream",
+                format!(
+                    "{:?} is also amqp.queue; a stream needs its own name",
+                    self.amqp.stream
+                ),
+            );
+        }
+        if !valid_max_age(&self.amqp.stream_max_age) {
+            return bad(
+                "amqp.stream_max_age",
+                format!(
+                    "{:?} is not a RabbitMQ age such as \"7D\", \"12h\" (units Y, M, D, h, m, s)",
+                    self.amqp.stream_max_age
+                ),
+            );
+        }
+        if !self.amqp.dead_letter_exchange.is_empty()
+            && self.amqp.dead_letter_exchange == self.amqp.exchange
+        {
+            return bad(
+                "amqp.dead_letter_exchange",
+                "must differ from amqp.exchange".into(),
+            );
+        }
         if self.amqp.retry_min.0 > self.amqp.retry_max.0 {
             return bad("amqp.retry_min", "is longer than amqp.retry_max".into());
         }
@@ -340,6 +379,14 @@ fn check_http_url(s: &str) -> Result<(), String> {
         )),
         Err(e) => Err(format!("{s:?}: {e}")),
     }
+}
+
+/// A stream retention age as RabbitMQ reads `x-max-age`: digits and one unit of Y, M, D, h, m, s.
+fn valid_max_age(s: &str) -> bool {
+    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    !num.is_empty()
+        && num.bytes().all(|b| b.is_ascii_digit())
+        && matches!(unit, "Y" | "M" | "D" | "h" | "m" | "s")
 }
 
 fn one_line(s: &str) -> String {
@@ -503,6 +550,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("amqp.window:"), "{e}");
+        let e = load(None, &[("NEWSWIRE__AMQP__STREAM_MAX_AGE", "7 days")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("amqp.stream_max_age:"), "{e}");
+        let e = load(None, &[("NEWSWIRE__AMQP__STREAM", "newswire.articles")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("amqp.stream:"), "{e}");
+        let e = load(Some("[amqp]\nstream_max_age_days = 3\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("stream_max_age_days"), "{e}");
         let e = load(None, &[("NEWSWIRE__FEEDS__URLS", "[\"ftp://x/feed\"]")])
             .unwrap_err()
             .to_string();

@@ -1,24 +1,41 @@
 //! Draining the outbox to a sink: RabbitMQ (lapin, publisher confirms) or stdout (NDJSON).
 //!
 //! Guarantees: at-least-once. A row leaves the outbox only after the sink confirmed it: for
-//! AMQP a plain broker ack of a persistent, mandatory message; a nack, a returned (unroutable)
-//! message, a confirm error or a confirm timeout leaves the row for a retry. Event ids are
-//! deterministic, so a message published twice carries the same `message_id` both times.
+//! AMQP a plain broker ack of a persistent, mandatory message. A nack, a returned (unroutable)
+//! message, a confirm error or a confirm timeout leaves the row for a retry after a backoff; each
+//! is counted in [`Status`] and logged. Event ids are deterministic, so a message published twice
+//! carries the same `message_id` both times; duplicates after a failure are bounded by
+//! `amqp.window` (the unconfirmed messages) plus the acks not yet deleted (at most half a window).
 //!
-//! How it fails: a broker that is down or refuses the topology is logged and retried with
-//! capped exponential backoff; the events wait in the outbox meanwhile.
+//! How it works: rows are published in outbox order through a sliding window of at most
+//! `amqp.window` unconfirmed messages; acks are deleted from the outbox in batches. On any
+//! failure the pass stops publishing, settles what is in flight, and the next pass (after a
+//! capped, jittered exponential backoff) starts again from the oldest row still in the outbox.
+//! The connection is supervised: a closed channel (e.g. a deleted exchange) is reopened on the
+//! same connection and the topology redeclared; a dead connection (heartbeats, resets, broker
+//! restarts) is replaced. While the broker blocks publishers (memory or disk alarm) nothing new
+//! is published; what was in flight times out, is treated as not delivered, and the publisher
+//! waits for the unblock.
+//!
+//! How it fails: a broker that is down, blocked or refuses the topology is logged and retried;
+//! the events wait in the outbox meanwhile, and the pipeline pauses at `publish.outbox_limit`.
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use lapin::options::{
     BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
     QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{
-    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ConnectionStatus,
+    ExchangeKind,
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -34,10 +51,152 @@ pub enum PublishError {
     Broker { url: String, reason: String },
     #[error("broker topology: {0}")]
     Topology(String),
+    #[error("broker blocks publishers (resource alarm)")]
+    Blocked,
+    #[error("{failed} of {attempted} messages not confirmed ({reason}); kept for retry")]
+    NotConfirmed {
+        failed: usize,
+        attempted: usize,
+        reason: String,
+    },
     #[error("stdout: {0}")]
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The publisher's state, shared (behind an `Arc`) with whoever reports health and metrics.
+/// Counters only grow; the flags and the depth are the latest known values.
+#[derive(Debug, Default)]
+pub struct Status {
+    connected: AtomicBool,
+    blocked: AtomicBool,
+    outbox_depth: AtomicU64,
+    /// Messages the broker acked (removed from the outbox).
+    pub published: AtomicU64,
+    pub nacked: AtomicU64,
+    pub returned: AtomicU64,
+    pub timed_out: AtomicU64,
+    /// Publishes or confirms that failed with a channel or connection error.
+    pub errored: AtomicU64,
+    /// Connections opened (the first one included).
+    pub connects: AtomicU64,
+    /// Publish-to-confirm latency of acked messages.
+    pub confirm_latency: Histogram,
+}
+
+/// A point-in-time copy of [`Status`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusSnapshot {
+    pub connected: bool,
+    pub blocked: bool,
+    pub outbox_depth: u64,
+    pub published: u64,
+    pub nacked: u64,
+    pub returned: u64,
+    pub timed_out: u64,
+    pub errored: u64,
+    pub connects: u64,
+}
+
+impl Status {
+    /// Connected to the broker with a usable channel.
+    pub fn connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    /// The broker blocks publishing (memory or disk alarm).
+    pub fn blocked(&self) -> bool {
+        self.blocked.load(Ordering::Relaxed)
+    }
+
+    /// Events waiting in the outbox, as last counted.
+    pub fn outbox_depth(&self) -> u64 {
+        self.outbox_depth.load(Ordering::Relaxed)
+    }
+
+    pub fn snapshot(&self) -> StatusSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        StatusSnapshot {
+            connected: self.connected(),
+            blocked: self.blocked(),
+            outbox_depth: self.outbox_depth(),
+            published: get(&self.published),
+            nacked: get(&self.nacked),
+            returned: get(&self.returned),
+            timed_out: get(&self.timed_out),
+            errored: get(&self.errored),
+            connects: get(&self.connects),
+        }
+    }
+
+    fn set_connected(&self, v: bool) {
+        self.connected.store(v, Ordering::Relaxed);
+    }
+
+    fn set_blocked(&self, v: bool) {
+        self.blocked.store(v, Ordering::Relaxed);
+    }
+
+    fn set_depth(&self, n: u64) {
+        self.outbox_depth.store(n, Ordering::Relaxed);
+    }
+
+    fn removed(&self, n: u64) {
+        let _ = self
+            .outbox_depth
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
+                Some(d.saturating_sub(n))
+            });
+    }
+}
+
+/// A latency histogram with about 9 % resolution (8 buckets per doubling, 1 µs to ~2 min), cheap
+/// enough to record every confirm.
+#[derive(Debug)]
+pub struct Histogram {
+    buckets: Box<[AtomicU64]>,
+}
+
+const BUCKETS_PER_DOUBLING: f64 = 8.0;
+const BUCKETS: usize = 8 * 27;
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+impl Histogram {
+    pub fn record(&self, d: Duration) {
+        let us = d.as_micros().max(1) as f64;
+        let i = ((us.log2() * BUCKETS_PER_DOUBLING) as usize).min(BUCKETS - 1);
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
+    }
+
+    /// The `q` quantile (0..=1), as the upper edge of its bucket; `None` when empty.
+    pub fn quantile(&self, q: f64) -> Option<Duration> {
+        let total = self.count();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((total as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, b) in self.buckets.iter().enumerate() {
+            seen += b.load(Ordering::Relaxed);
+            if seen >= rank {
+                let us = 2f64.powf((i + 1) as f64 / BUCKETS_PER_DOUBLING);
+                return Some(Duration::from_nanos((us * 1000.0) as u64));
+            }
+        }
+        None
+    }
 }
 
 /// Where events go. Both sinks are fed from the outbox, so stdout shows exactly what the broker
@@ -47,86 +206,56 @@ pub enum Sink {
     Amqp(AmqpSink),
 }
 
-impl Sink {
-    /// Sends a batch; returns the seqs of the rows the sink confirmed.
-    async fn send(&mut self, rows: &[OutboxRow]) -> Result<Vec<i64>, PublishError> {
-        match self {
-            Sink::Stdout(out) => {
-                for row in rows {
-                    writeln!(out, "{}", row.event.to_structured_json())?;
-                }
-                out.flush()?;
-                Ok(rows.iter().map(|r| r.seq).collect())
-            }
-            Sink::Amqp(amqp) => amqp.send(rows).await,
-        }
-    }
-}
-
 /// Moves events from the outbox to the sink.
 pub struct Publisher {
     store: Store,
     sink: Sink,
-    batch: usize,
+    window: usize,
     retry_min: Duration,
     retry_max: Duration,
+    status: Arc<Status>,
 }
 
 impl Publisher {
     pub fn new(
         store: Store,
         sink: Sink,
-        batch: usize,
+        window: usize,
         retry_min: Duration,
         retry_max: Duration,
     ) -> Self {
+        let status = Arc::new(Status::default());
+        status.set_depth(store.outbox_len().unwrap_or(0));
         Publisher {
             store,
             sink,
-            batch: batch.max(1),
+            window: window.max(1),
             retry_min,
             retry_max,
+            status,
         }
+    }
+
+    /// The shared status, for health checks, metrics and logs.
+    pub fn status(&self) -> Arc<Status> {
+        self.status.clone()
     }
 
     /// Publishes until the outbox is empty.
     ///
     /// # Errors
-    /// The sink failed; what it did not confirm stays in the outbox.
+    /// The sink failed or did not confirm everything; what it did not confirm stays in the outbox.
     pub async fn drain(&mut self) -> Result<u64, PublishError> {
-        let mut sent = 0;
-        let mut after = 0;
-        loop {
-            let rows = self.store.outbox_batch(after, self.batch)?;
-            let Some(last) = rows.last() else {
-                return Ok(sent);
-            };
-            after = last.seq;
-            let acked = self.sink.send(&rows).await?;
-            self.store.outbox_delete(&acked)?;
-            if acked.len() < rows.len() {
-                let failed: Vec<i64> = rows
-                    .iter()
-                    .map(|r| r.seq)
-                    .filter(|s| !acked.contains(s))
-                    .collect();
-                self.store.outbox_failed(&failed)?;
-                // Leave the rest for the next round after a backoff, so order mostly holds.
-                return Err(PublishError::Broker {
-                    url: String::new(),
-                    reason: format!(
-                        "{} of {} messages not confirmed; kept for retry",
-                        failed.len(),
-                        rows.len()
-                    ),
-                });
-            }
-            sent += acked.len() as u64;
-        }
+        let res = match &mut self.sink {
+            Sink::Stdout(out) => drain_stdout(out, &self.store, self.window, &self.status),
+            Sink::Amqp(amqp) => amqp.drain(&self.store, self.window, &self.status).await,
+        };
+        self.status.set_depth(self.store.outbox_len().unwrap_or(0));
+        res
     }
 
-    /// Drains whenever woken (or every second) until `stop`, backing off after failures; then
-    /// makes one last attempt bounded by `flush`.
+    /// Drains whenever woken (or every second) until `stop`, backing off after failures and
+    /// waiting out a blocked broker; then makes one last attempt bounded by `flush`.
     pub async fn run(mut self, wake: Arc<Notify>, stop: CancellationToken, flush: Duration) {
         let mut backoff = self.retry_min;
         loop {
@@ -142,9 +271,23 @@ impl Publisher {
                         _ = stop.cancelled() => break,
                     }
                 }
+                Err(PublishError::Blocked) => {
+                    tracing::warn!(
+                        outbox = self.status.outbox_depth(),
+                        "broker blocks publishers (memory or disk alarm); publishing paused, events stay in the outbox"
+                    );
+                    let Sink::Amqp(amqp) = &self.sink else {
+                        unreachable!("only AMQP blocks")
+                    };
+                    if !amqp.wait_unblocked(&stop).await {
+                        break;
+                    }
+                    self.status.set_blocked(false);
+                    tracing::info!("broker unblocked; publishing resumes");
+                    backoff = self.retry_min;
+                }
                 Err(e) => {
-                    let waiting = self.store.outbox_len().unwrap_or(0);
-                    tracing::warn!(error = %e, outbox = waiting, retry_in = ?backoff, "publishing failed; events stay in the outbox");
+                    tracing::warn!(error = %e, outbox = self.status.outbox_depth(), retry_in = ?backoff, "publishing failed; events stay in the outbox");
                     tokio::select! {
                         _ = tokio::time::sleep(jittered(backoff)) => {}
                         _ = stop.cancelled() => break,
@@ -164,42 +307,110 @@ impl Publisher {
             ),
         }
         if let Sink::Amqp(a) = &mut self.sink {
-            a.close().await;
+            a.close(&self.status).await;
         }
     }
 }
 
+fn drain_stdout(
+    out: &mut Box<dyn Write + Send>,
+    store: &Store,
+    batch: usize,
+    status: &Status,
+) -> Result<u64, PublishError> {
+    let mut sent = 0;
+    loop {
+        let rows = store.outbox_batch(0, batch)?;
+        if rows.is_empty() {
+            return Ok(sent);
+        }
+        for row in &rows {
+            writeln!(out, "{}", row.event.to_structured_json())?;
+        }
+        out.flush()?;
+        let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+        store.outbox_delete(&seqs)?;
+        status
+            .published
+            .fetch_add(seqs.len() as u64, Ordering::Relaxed);
+        status.removed(seqs.len() as u64);
+        sent += seqs.len() as u64;
+    }
+}
+
+/// Full jitter around the nominal wait (±25 %), so reconnecting clients do not stampede.
 fn jittered(d: Duration) -> Duration {
     d.mul_f64(0.75 + fastrand::f64() * 0.5)
 }
 
-/// RabbitMQ sink: one connection and confirm-mode channel, (re)opened on demand.
+/// Why a pass stopped publishing new rows.
+enum Halt {
+    /// The broker blocks publishers.
+    Blocked,
+    /// The channel or connection failed or stopped answering: replace it.
+    Link(String),
+    /// The broker refused messages (nack, returned): keep the link, retry later.
+    Refused(String),
+}
+
+/// What became of one published message.
+enum Outcome {
+    Ack,
+    Nack,
+    Returned(String),
+    Error(String),
+    TimedOut,
+}
+
+/// RabbitMQ sink: one publishing connection and confirm-mode channel, supervised (reopened on
+/// demand, topology redeclared each time).
 pub struct AmqpSink {
     settings: AmqpSettings,
-    link: Option<(Connection, Channel)>,
+    conn: Option<Connection>,
+    channel: Option<Channel>,
 }
 
 impl AmqpSink {
     pub fn new(settings: AmqpSettings) -> Self {
         AmqpSink {
             settings,
-            link: None,
+            conn: None,
+            channel: None,
         }
     }
 
-    /// Connects, enables confirms and declares the topology (idempotent).
+    fn url(&self) -> String {
+        redact(&self.settings.url)
+    }
+
+    /// A usable confirm-mode channel with the topology declared: the current one, a new channel
+    /// on the current connection when only the channel closed, or a new connection.
     ///
     /// # Errors
     /// The broker is unreachable, refuses the login, or has a conflicting exchange or queue.
-    pub async fn connect(&mut self) -> Result<&Channel, PublishError> {
-        if self
-            .link
-            .as_ref()
-            .is_some_and(|(c, ch)| c.status().connected() && ch.status().connected())
-        {
-            return Ok(&self.link.as_ref().expect("checked").1);
+    pub async fn connect(&mut self, status: &Status) -> Result<Channel, PublishError> {
+        if let Some(conn) = self.conn.as_ref().filter(|c| c.status().connected()) {
+            if let Some(ch) = self.channel.as_ref().filter(|ch| ch.status().connected()) {
+                return Ok(ch.clone());
+            }
+            self.channel = None;
+            // A channel error (say, a deleted exchange) closes the channel, not the connection.
+            match self.open_channel(conn).await {
+                Ok(ch) => {
+                    tracing::info!(broker = %self.url(), "channel reopened and topology redeclared");
+                    self.channel = Some(ch.clone());
+                    status.set_connected(true);
+                    return Ok(ch);
+                }
+                Err(e @ PublishError::Topology(_)) => {
+                    status.set_connected(false);
+                    return Err(e);
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot reopen a channel; reconnecting"),
+            }
         }
-        self.link = None;
+        status.set_connected(false);
+        self.drop_connection();
         let s = &self.settings;
         let broker = |reason: String| PublishError::Broker {
             url: redact(&s.url),
@@ -207,40 +418,123 @@ impl AmqpSink {
         };
         let mut uri: lapin::uri::AMQPUri = s.url.parse().map_err(|e: String| broker(e))?;
         uri.query.heartbeat = Some(s.heartbeat.0.as_secs().clamp(1, u16::MAX as u64) as u16);
-        let conn = tokio::time::timeout(
-            Duration::from_secs(15),
-            Connection::connect_uri(
-                uri,
-                ConnectionProperties::default().with_connection_name("newswire".into()),
-            ),
-        )
-        .await
-        .map_err(|_| broker("connect timed out".into()))?
-        .map_err(|e| broker(e.to_string()))?;
-        let ch = conn
-            .create_channel()
+        let props =
+            ConnectionProperties::default().with_connection_name("newswire-publisher".into());
+        let conn = tokio::time::timeout(s.connect_timeout.0, Connection::connect_uri(uri, props))
             .await
+            .map_err(|_| broker(format!("connect timed out after {:?}", s.connect_timeout.0)))?
             .map_err(|e| broker(e.to_string()))?;
-        ch.confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(|e| broker(e.to_string()))?;
-        declare_topology(&ch, s).await?;
-        tracing::info!(broker = %redact(&s.url), exchange = %s.exchange, queue = %s.queue, "connected to broker");
-        self.link = Some((conn, ch));
-        Ok(&self.link.as_ref().expect("just set").1)
+        status.connects.fetch_add(1, Ordering::Relaxed);
+        let ch = match self.open_channel(&conn).await {
+            Ok(ch) => ch,
+            Err(e) => {
+                close_in_background(conn);
+                return Err(e);
+            }
+        };
+        tracing::info!(broker = %self.url(), exchange = %s.exchange, queue = %s.queue, stream = %s.stream, "connected to broker");
+        self.conn = Some(conn);
+        self.channel = Some(ch.clone());
+        status.set_connected(true);
+        Ok(ch)
     }
 
-    async fn send(&mut self, rows: &[OutboxRow]) -> Result<Vec<i64>, PublishError> {
+    async fn open_channel(&self, conn: &Connection) -> Result<Channel, PublishError> {
+        let broker = |e: lapin::Error| PublishError::Broker {
+            url: self.url(),
+            reason: e.to_string(),
+        };
+        let within = |what: &'static str| PublishError::Broker {
+            url: self.url(),
+            reason: format!("{what} timed out"),
+        };
+        let t = self.settings.connect_timeout.0;
+        let ch = tokio::time::timeout(t, conn.create_channel())
+            .await
+            .map_err(|_| within("opening a channel"))?
+            .map_err(broker)?;
+        tokio::time::timeout(t, ch.confirm_select(ConfirmSelectOptions::default()))
+            .await
+            .map_err(|_| within("confirm.select"))?
+            .map_err(broker)?;
+        tokio::time::timeout(t, declare_topology(conn, &ch, &self.settings))
+            .await
+            .map_err(|_| within("declaring the topology"))??;
+        Ok(ch)
+    }
+
+    fn drop_connection(&mut self) {
+        self.channel = None;
+        if let Some(conn) = self.conn.take() {
+            close_in_background(conn);
+        }
+    }
+
+    fn link_status(&self) -> Option<ConnectionStatus> {
+        self.conn.as_ref().map(|c| c.status().clone())
+    }
+
+    /// Waits until the broker lifts its block, the connection dies, or `stop`. False on `stop`.
+    async fn wait_unblocked(&self, stop: &CancellationToken) -> bool {
+        let Some(link) = self.link_status() else {
+            return true;
+        };
+        while link.connected() && link.blocked() {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                _ = stop.cancelled() => return false,
+            }
+        }
+        true
+    }
+
+    /// One pass: publishes outbox rows in order through a sliding window of confirms until the
+    /// outbox is empty or something fails.
+    async fn drain(
+        &mut self,
+        store: &Store,
+        window: usize,
+        status: &Status,
+    ) -> Result<u64, PublishError> {
+        let ch = self.connect(status).await?;
+        let link = self.link_status().expect("connected");
+        let blocked = link.blocked();
+        status.set_blocked(blocked);
+        if blocked {
+            return Err(PublishError::Blocked);
+        }
         let timeout = self.settings.confirm_timeout.0;
         let exchange = ShortString::from(self.settings.exchange.clone());
-        let url = redact(&self.settings.url);
-        let ch = self.connect().await?.clone();
-        let mut pending = Vec::with_capacity(rows.len());
-        let mut failure = None;
-        for row in rows {
-            let ev = &row.event;
-            let res = ch
-                .basic_publish(
+        // Acks are deleted in batches; on a crash at most this many are published again.
+        let delete_every = (window / 2).max(1);
+
+        let mut inflight = FuturesUnordered::new();
+        let mut rows: VecDeque<OutboxRow> = VecDeque::new();
+        let mut cursor = 0;
+        let mut exhausted = false;
+        let mut halt: Option<Halt> = None;
+        let (mut acked, mut failed) = (Vec::new(), Vec::new());
+        let (mut sent, mut attempted) = (0u64, 0usize);
+        loop {
+            while halt.is_none() && inflight.len() < window {
+                if rows.is_empty() {
+                    if exhausted {
+                        break;
+                    }
+                    rows = store.outbox_batch(cursor, window.max(64))?.into();
+                    if rows.is_empty() {
+                        exhausted = true;
+                        break;
+                    }
+                }
+                if link.blocked() {
+                    halt = Some(Halt::Blocked);
+                    break;
+                }
+                let row = rows.pop_front().expect("not empty");
+                let ev = &row.event;
+                let started = Instant::now();
+                let publish = ch.basic_publish(
                     exchange.clone(),
                     ev.routing_key().into(),
                     BasicPublishOptions {
@@ -249,88 +543,286 @@ impl AmqpSink {
                     },
                     ev.data.as_bytes(),
                     properties(ev),
-                )
-                .await;
-            match res {
-                Ok(confirm) => pending.push((row.seq, confirm)),
-                Err(e) => {
-                    failure = Some(e.to_string());
-                    break;
+                );
+                attempted += 1;
+                cursor = row.seq;
+                // Publishing waits for the frame to be written: a blocked connection never writes.
+                match tokio::time::timeout(timeout, publish).await {
+                    Ok(Ok(confirm)) => {
+                        let seq = row.seq;
+                        inflight.push(async move {
+                            let outcome = match tokio::time::timeout(
+                                timeout.saturating_sub(started.elapsed()),
+                                confirm,
+                            )
+                            .await
+                            {
+                                Ok(Ok(Confirmation::Ack(None))) => Outcome::Ack,
+                                Ok(Ok(Confirmation::Ack(Some(r)))) => {
+                                    Outcome::Returned(format!("{} {}", r.reply_code, r.reply_text))
+                                }
+                                Ok(Ok(_)) => Outcome::Nack,
+                                Ok(Err(e)) => Outcome::Error(e.to_string()),
+                                Err(_) => Outcome::TimedOut,
+                            };
+                            (seq, started, outcome)
+                        });
+                    }
+                    Ok(Err(e)) => {
+                        status.errored.fetch_add(1, Ordering::Relaxed);
+                        failed.push(row.seq);
+                        halt = Some(Halt::Link(e.to_string()));
+                    }
+                    Err(_) => {
+                        status.timed_out.fetch_add(1, Ordering::Relaxed);
+                        failed.push(row.seq);
+                        halt = Some(if link.blocked() {
+                            Halt::Blocked
+                        } else {
+                            Halt::Link(format!("publish not written within {timeout:?}"))
+                        });
+                    }
                 }
             }
-        }
-        let mut acked = Vec::with_capacity(pending.len());
-        for (seq, confirm) in pending {
-            match tokio::time::timeout(timeout, confirm).await {
-                Ok(Ok(Confirmation::Ack(None))) => acked.push(seq),
-                Ok(Ok(Confirmation::Ack(Some(returned)))) => {
-                    tracing::warn!(seq, reply = %returned.reply_text, "broker returned an unroutable message; kept for retry");
+            if inflight.is_empty() {
+                break;
+            }
+            // Wait for one confirm, then take every one already there.
+            let mut next = inflight.next().await;
+            while let Some((seq, started, outcome)) = next {
+                match outcome {
+                    Outcome::Ack => {
+                        status.confirm_latency.record(started.elapsed());
+                        acked.push(seq);
+                    }
+                    Outcome::Nack => {
+                        status.nacked.fetch_add(1, Ordering::Relaxed);
+                        failed.push(seq);
+                        halt.get_or_insert(Halt::Refused("nacked by the broker".into()));
+                    }
+                    Outcome::Returned(why) => {
+                        status.returned.fetch_add(1, Ordering::Relaxed);
+                        failed.push(seq);
+                        halt.get_or_insert(Halt::Refused(format!("returned as unroutable: {why}")));
+                    }
+                    Outcome::Error(e) => {
+                        status.errored.fetch_add(1, Ordering::Relaxed);
+                        failed.push(seq);
+                        if !matches!(halt, Some(Halt::Link(_))) {
+                            halt = Some(Halt::Link(e));
+                        }
+                    }
+                    Outcome::TimedOut => {
+                        status.timed_out.fetch_add(1, Ordering::Relaxed);
+                        failed.push(seq);
+                        if link.blocked() {
+                            halt.get_or_insert(Halt::Blocked);
+                        } else if !matches!(halt, Some(Halt::Link(_))) {
+                            halt = Some(Halt::Link(format!("no confirm within {timeout:?}")));
+                        }
+                    }
                 }
-                Ok(Ok(other)) => {
-                    tracing::warn!(seq, confirmation = ?other, "broker did not ack; kept for retry")
-                }
-                Ok(Err(e)) => {
-                    failure.get_or_insert(e.to_string());
-                }
-                Err(_) => {
-                    failure.get_or_insert(format!("no confirm within {timeout:?}"));
-                }
+                next = inflight.next().now_or_never().flatten();
+            }
+            if acked.len() >= delete_every || inflight.is_empty() {
+                sent += self.settle(store, &mut acked, status)?;
             }
         }
-        if let Some(reason) = failure {
-            // The channel is suspect: reconnect next time and republish what was not confirmed.
-            self.link = None;
-            if acked.is_empty() {
-                return Err(PublishError::Broker { url, reason });
+        sent += self.settle(store, &mut acked, status)?;
+        let Some(halt) = halt else { return Ok(sent) };
+        failed.sort_unstable();
+        store.outbox_failed(&failed)?;
+        match halt {
+            Halt::Blocked => {
+                status.set_blocked(true);
+                Err(PublishError::Blocked)
             }
-            tracing::warn!(broker = %url, error = %reason, "publishing interrupted; unconfirmed events kept for retry");
+            Halt::Link(reason) => {
+                // The link is suspect: replace it, then republish everything unconfirmed.
+                status.set_connected(false);
+                self.drop_connection();
+                Err(PublishError::NotConfirmed {
+                    failed: failed.len(),
+                    attempted,
+                    reason,
+                })
+            }
+            Halt::Refused(reason) => Err(PublishError::NotConfirmed {
+                failed: failed.len(),
+                attempted,
+                reason,
+            }),
         }
-        Ok(acked)
     }
 
-    async fn close(&mut self) {
-        if let Some((conn, _)) = self.link.take() {
-            let _ = conn.close(200, "newswire shutting down".into()).await;
+    fn settle(
+        &self,
+        store: &Store,
+        acked: &mut Vec<i64>,
+        status: &Status,
+    ) -> Result<u64, PublishError> {
+        if acked.is_empty() {
+            return Ok(0);
         }
+        store.outbox_delete(acked)?;
+        let n = acked.len() as u64;
+        status.published.fetch_add(n, Ordering::Relaxed);
+        status.removed(n);
+        acked.clear();
+        Ok(n)
+    }
+
+    async fn close(&mut self, status: &Status) {
+        self.channel = None;
+        if let Some(conn) = self.conn.take() {
+            // A blocked connection cannot even say goodbye: do not wait for it.
+            let _ = tokio::time::timeout(
+                Duration::from_secs(2),
+                conn.close(200, "newswire shutting down".into()),
+            )
+            .await;
+        }
+        status.set_connected(false);
     }
 }
 
-async fn declare_topology(ch: &Channel, s: &AmqpSettings) -> Result<(), PublishError> {
-    let topo = |what: &str, e: lapin::Error| PublishError::Topology(format!("{what}: {e}"));
-    ch.exchange_declare(
-        s.exchange.as_str().into(),
-        ExchangeKind::Topic,
-        ExchangeDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        FieldTable::default(),
-    )
-    .await
-    .map_err(|e| topo(&format!("exchange {:?}", s.exchange), e))?;
-    if s.queue.is_empty() {
-        return Ok(());
+fn close_in_background(conn: Connection) {
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            conn.close(200, "newswire reconnecting".into()),
+        )
+        .await;
+    });
+}
+
+/// Declares the exchange, the queue, the stream and the dead-letter exchange (all idempotent).
+async fn declare_topology(
+    conn: &Connection,
+    ch: &Channel,
+    s: &AmqpSettings,
+) -> Result<(), PublishError> {
+    let exchange = |name: &str, kind: ExchangeKind| {
+        let ch = ch.clone();
+        let name = name.to_string();
+        async move {
+            ch.exchange_declare(
+                name.as_str().into(),
+                kind,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| topology_error(&format!("exchange {name:?}"), "", e))
+        }
+    };
+    exchange(&s.exchange, ExchangeKind::Topic).await?;
+    if !s.dead_letter_exchange.is_empty() {
+        exchange(&s.dead_letter_exchange, ExchangeKind::Fanout).await?;
     }
-    let mut args = FieldTable::default();
-    if s.queue_type == QueueType::Quorum {
+    if !s.queue.is_empty() {
+        let mut args = FieldTable::default();
+        if s.queue_type == QueueType::Quorum {
+            args.insert(
+                "x-queue-type".into(),
+                AMQPValue::LongString("quorum".into()),
+            );
+        }
+        if !s.dead_letter_exchange.is_empty() {
+            args.insert(
+                "x-dead-letter-exchange".into(),
+                AMQPValue::LongString(s.dead_letter_exchange.as_str().into()),
+            );
+        }
+        declare_bound_queue(conn, ch, s, &s.queue, args, "queue", "amqp.queue").await?;
+    }
+    if !s.stream.is_empty() {
+        let mut args = FieldTable::default();
         args.insert(
             "x-queue-type".into(),
-            AMQPValue::LongString("quorum".into()),
+            AMQPValue::LongString("stream".into()),
         );
+        args.insert(
+            "x-max-age".into(),
+            AMQPValue::LongString(s.stream_max_age.as_str().into()),
+        );
+        declare_bound_queue(conn, ch, s, &s.stream, args, "stream", "amqp.stream").await?;
     }
-    ch.queue_declare(s.queue.as_str().into(), QueueDeclareOptions { durable: true, ..Default::default() }, args)
+    Ok(())
+}
+
+async fn declare_bound_queue(
+    conn: &Connection,
+    ch: &Channel,
+    s: &AmqpSettings,
+    name: &str,
+    args: FieldTable,
+    what: &str,
+    key: &str,
+) -> Result<(), PublishError> {
+    // A refused declaration closes the channel it was made on: use a scratch channel so the
+    // caller's channel survives to report the error cleanly.
+    let scratch = conn
+        .create_channel()
         .await
-        .map_err(|e| topo(&format!("queue {:?} (x-queue-type {:?}; an existing queue with other arguments must be deleted or amqp.queue_type changed)", s.queue, s.queue_type), e))?;
+        .map_err(|e| topology_error(what, key, e))?;
+    let res = scratch
+        .queue_declare(
+            name.into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            args,
+        )
+        .await
+        .map_err(|e| topology_error(&format!("{what} {name:?}"), key, e));
+    if res.is_ok() {
+        let _ = scratch.close(200, "declared".into()).await;
+    }
+    res?;
     ch.queue_bind(
-        s.queue.as_str().into(),
+        name.into(),
         s.exchange.as_str().into(),
         "article.#".into(),
         QueueBindOptions::default(),
         FieldTable::default(),
     )
     .await
-    .map_err(|e| topo(&format!("binding queue {:?}", s.queue), e))?;
+    .map_err(|e| {
+        topology_error(
+            &format!("binding {what} {name:?} to exchange {:?}", s.exchange),
+            key,
+            e,
+        )
+    })?;
     Ok(())
+}
+
+/// A one-line topology error; a PRECONDITION_FAILED names the argument and the setting to change.
+fn topology_error(what: &str, key: &str, e: lapin::Error) -> PublishError {
+    let text = e.to_string();
+    if let Some(arg) = inequivalent_arg(&text) {
+        let setting = match arg.as_str() {
+            "x-queue-type" if key == "amqp.queue" => "amqp.queue_type",
+            "x-dead-letter-exchange" => "amqp.dead_letter_exchange",
+            "x-max-age" => "amqp.stream_max_age",
+            _ => key,
+        };
+        return PublishError::Topology(format!(
+            "{what} already exists with a different {arg} ({text}); delete it or change {setting} to match"
+        ));
+    }
+    PublishError::Topology(format!("{what}: {text}"))
+}
+
+/// The argument named in a RabbitMQ "inequivalent arg 'x-queue-type' ..." reply.
+fn inequivalent_arg(text: &str) -> Option<String> {
+    let rest = &text[text.find("inequivalent arg '")? + "inequivalent arg '".len()..];
+    Some(rest[..rest.find('\'')?].to_string())
 }
 
 /// AMQP properties of an event in CloudEvents binary mode: `ce-*` and `cloudEvents_*` headers.
@@ -405,5 +897,25 @@ mod tests {
             assert!(h.inner().contains_key(key), "{key}");
         }
         assert!(!h.inner().contains_key("ce-datacontenttype"));
+    }
+
+    #[test]
+    fn precondition_failures_name_the_argument_and_setting() {
+        let text = "PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue 'q' in vhost '/': received the value 'quorum' of type 'longstr' but current is none";
+        assert_eq!(inequivalent_arg(text).as_deref(), Some("x-queue-type"));
+        assert_eq!(inequivalent_arg("NOT_FOUND - no exchange"), None);
+    }
+
+    #[test]
+    fn histogram_quantiles_are_within_a_bucket() {
+        let h = Histogram::default();
+        for ms in 1..=100 {
+            h.record(Duration::from_millis(ms));
+        }
+        let p50 = h.quantile(0.5).unwrap().as_secs_f64() * 1000.0;
+        let p99 = h.quantile(0.99).unwrap().as_secs_f64() * 1000.0;
+        assert!((50.0..55.0).contains(&p50), "{p50}");
+        assert!((99.0..109.0).contains(&p99), "{p99}");
+        assert_eq!(Histogram::default().quantile(0.5), None);
     }
 }

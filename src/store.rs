@@ -306,7 +306,31 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Deletes rows the sink confirmed.
+    /// Appends events to the outbox without article state, in one transaction: for tools, tests
+    /// and benchmarks that feed the publisher directly (the pipeline uses [`Store::save_article`]).
+    pub fn outbox_append(&self, events: &[Event]) -> Result<()> {
+        let mut c = self.conn();
+        let tx = c.transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO outbox (event_id, event_type, source, subject, time, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for e in events {
+                st.execute(params![
+                    e.id,
+                    e.event_type,
+                    e.source,
+                    e.subject,
+                    e.time,
+                    e.data
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Deletes rows the sink confirmed, in one transaction (the publisher batches its acks).
     pub fn outbox_delete(&self, seqs: &[i64]) -> Result<()> {
         let mut c = self.conn();
         let tx = c.transaction()?;

@@ -255,11 +255,23 @@ async fn events_wait_in_the_outbox_while_the_broker_is_unreachable() {
         .spawn()
         .unwrap();
     let mut daemon = Daemon { child, log };
+    // The publisher connects eagerly, so the warning may come before the article is scraped:
+    // wait for both.
+    let queued = || {
+        newswire::store::Store::open(&state)
+            .and_then(|s| s.outbox_len())
+            .unwrap_or(0)
+            == 1
+    };
     let logged = common::wait_for(Duration::from_secs(30), || {
-        daemon.log().contains("events stay in the outbox")
+        daemon.log().contains("events stay in the outbox") && queued()
     })
     .await;
-    assert!(logged, "no outbox warning:\n{}", daemon.log());
+    assert!(
+        logged,
+        "no outbox warning or no event in the outbox:\n{}",
+        daemon.log()
+    );
     assert!(daemon.terminate().success(), "{}", daemon.log());
     // The event is still there, durably, for the next start.
     let store = newswire::store::Store::open(&state).unwrap();
