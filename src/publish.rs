@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{AmqpSettings, QueueType};
 use crate::event::Event;
+use crate::metrics::Metrics;
 use crate::store::{OutboxRow, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -65,11 +66,21 @@ pub struct Publisher {
     batch: usize,
     retry_min: Duration,
     retry_max: Duration,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Publisher {
     pub fn new(store: Store, sink: Sink, batch: usize, retry_min: Duration, retry_max: Duration) -> Self {
-        Publisher { store, sink, batch: batch.max(1), retry_min, retry_max }
+        Publisher { store, sink, batch: batch.max(1), retry_min, retry_max, metrics: None }
+    }
+
+    /// Counts confirmed events and reports the broker connection into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        if let Sink::Amqp(a) = &mut self.sink {
+            a.metrics = Some(metrics.clone());
+        }
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Publishes until the outbox is empty.
@@ -85,6 +96,9 @@ impl Publisher {
             after = last.seq;
             let acked = self.sink.send(&rows).await?;
             self.store.outbox_delete(&acked)?;
+            if let Some(m) = &self.metrics {
+                m.events_published.add(acked.len() as u64);
+            }
             if acked.len() < rows.len() {
                 let failed: Vec<i64> = rows.iter().map(|r| r.seq).filter(|s| !acked.contains(s)).collect();
                 self.store.outbox_failed(&failed)?;
@@ -102,6 +116,12 @@ impl Publisher {
     /// makes one last attempt bounded by `flush`.
     pub async fn run(mut self, wake: Arc<Notify>, stop: CancellationToken, flush: Duration) {
         let mut backoff = self.retry_min;
+        if let Sink::Amqp(a) = &mut self.sink {
+            // Connect at start, so the broker's state is known (and reported) before the first event.
+            if let Err(e) = a.connect().await {
+                tracing::warn!(error = %e, "broker not reachable yet; events wait in the outbox until it is");
+            }
+        }
         loop {
             match self.drain().await {
                 Ok(n) => {
@@ -116,6 +136,9 @@ impl Publisher {
                     }
                 }
                 Err(e) => {
+                    if let Some(m) = &self.metrics {
+                        m.error("publish");
+                    }
                     let waiting = self.store.outbox_len().unwrap_or(0);
                     tracing::warn!(error = %e, outbox = waiting, retry_in = ?backoff, "publishing failed; events stay in the outbox");
                     tokio::select! {
@@ -145,11 +168,12 @@ fn jittered(d: Duration) -> Duration {
 pub struct AmqpSink {
     settings: AmqpSettings,
     link: Option<(Connection, Channel)>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl AmqpSink {
     pub fn new(settings: AmqpSettings) -> Self {
-        AmqpSink { settings, link: None }
+        AmqpSink { settings, link: None, metrics: None }
     }
 
     /// Connects, enables confirms and declares the topology (idempotent).
@@ -176,6 +200,9 @@ impl AmqpSink {
         ch.confirm_select(ConfirmSelectOptions::default()).await.map_err(|e| broker(e.to_string()))?;
         declare_topology(&ch, s).await?;
         tracing::info!(broker = %redact(&s.url), exchange = %s.exchange, queue = %s.queue, "connected to broker");
+        if let Some(m) = &self.metrics {
+            m.watch_broker(conn.status().clone());
+        }
         self.link = Some((conn, ch));
         Ok(&self.link.as_ref().expect("just set").1)
     }
