@@ -36,7 +36,10 @@ use crate::transport::{Capture, Fetched, Transport};
 pub enum PollOutcome {
     NotModified,
     /// The feed's entry links, and how many entries were new or changed and so scraped.
-    Entries { links: Vec<Url>, scraped: usize },
+    Entries {
+        links: Vec<Url>,
+        scraped: usize,
+    },
     Failed(String),
 }
 
@@ -55,7 +58,10 @@ impl PollOutcome {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ScrapeOutcome {
     /// A new revision was stored with its event (1 = new article).
-    Revision { revision: u32, changes: Vec<String> },
+    Revision {
+        revision: u32,
+        changes: Vec<String>,
+    },
     Unchanged,
     /// A revert to an earlier version, waiting for confirmation (flip-flop guard).
     Held,
@@ -80,7 +86,13 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(settings: Arc<Settings>, transport: Transport, store: Store, rechecks: bool, stop: CancellationToken) -> Self {
+    pub fn new(
+        settings: Arc<Settings>,
+        transport: Transport,
+        store: Store,
+        rechecks: bool,
+        stop: CancellationToken,
+    ) -> Self {
         let slots = settings.scrape.concurrency;
         Pipeline {
             settings,
@@ -105,7 +117,12 @@ impl Pipeline {
     }
 
     /// A fetch through the transport, measured.
-    async fn fetch(&self, url: &Url, kind: Kind, validators: &Validators) -> Result<Fetched, FetchError> {
+    async fn fetch(
+        &self,
+        url: &Url,
+        kind: Kind,
+        validators: &Validators,
+    ) -> Result<Fetched, FetchError> {
         let label = match kind {
             Kind::Feed => "feed",
             Kind::Page => "page",
@@ -113,7 +130,12 @@ impl Pipeline {
         let start = Instant::now();
         let res = self.transport.get(url, kind, validators).await;
         match &res {
-            Ok(f) => self.metrics.fetched(label, f.response.status, f.response.body.len(), start.elapsed()),
+            Ok(f) => self.metrics.fetched(
+                label,
+                f.response.status,
+                f.response.body.len(),
+                start.elapsed(),
+            ),
             Err(e) => self.metrics.error(e.kind()),
         }
         res
@@ -131,7 +153,12 @@ impl Pipeline {
             Ok(f) => f,
             Err(e) => {
                 tracing::warn!(feed.url = %feed_url, error = %e, kind = e.kind(), "feed fetch failed");
-                let _ = store.record_poll(feed_url.as_str(), self.transport.now(), None, Some(&e.to_string()));
+                let _ = store.record_poll(
+                    feed_url.as_str(),
+                    self.transport.now(),
+                    None,
+                    Some(&e.to_string()),
+                );
                 return PollOutcome::Failed(e.to_string());
             }
         };
@@ -152,16 +179,29 @@ impl Pipeline {
             Err(e) => {
                 tracing::warn!(feed.url = %feed_url, error = %e, "feed unreadable");
                 self.metrics.error("feed_parse");
-                let _ = store.record_poll(feed_url.as_str(), fetched.fetched_at, None, Some(&e.to_string()));
+                let _ = store.record_poll(
+                    feed_url.as_str(),
+                    fetched.fetched_at,
+                    None,
+                    Some(&e.to_string()),
+                );
                 return PollOutcome::Failed(e.to_string());
             }
         };
-        let _ = store.record_poll(feed_url.as_str(), fetched.fetched_at, Some(&resp.validators()), None);
+        let _ = store.record_poll(
+            feed_url.as_str(),
+            fetched.fetched_at,
+            Some(&resp.validators()),
+            None,
+        );
         let mut scraped = 0;
         let mut links = Vec::with_capacity(entries.len());
         for entry in entries {
             links.push(entry.link.clone());
-            let seen = store.entry_digest(feed_url.as_str(), &entry.id).ok().flatten();
+            let seen = store
+                .entry_digest(feed_url.as_str(), &entry.id)
+                .ok()
+                .flatten();
             if seen.as_deref() == Some(entry.digest.as_str()) {
                 continue;
             }
@@ -178,7 +218,12 @@ impl Pipeline {
                 links.push(final_url);
             }
             if !matches!(outcome, ScrapeOutcome::Failed(_)) {
-                let _ = store.save_entry(feed_url.as_str(), &entry.id, entry.link.as_str(), &entry.digest);
+                let _ = store.save_entry(
+                    feed_url.as_str(),
+                    &entry.id,
+                    entry.link.as_str(),
+                    &entry.digest,
+                );
             }
         }
         PollOutcome::Entries { links, scraped }
@@ -187,7 +232,11 @@ impl Pipeline {
     /// Fetches and extracts an article page and records what changed. Also returns the URL
     /// the page was finally fetched from.
     pub async fn scrape(&self, link: &Url, feed_url: &Url) -> (ScrapeOutcome, Url) {
-        let _slot = self.scrape_slots.acquire().await.expect("semaphore never closed");
+        let _slot = self
+            .scrape_slots
+            .acquire()
+            .await
+            .expect("semaphore never closed");
         let fetched = match self.fetch(link, Kind::Page, &Validators::default()).await {
             Ok(f) => f,
             Err(e) => {
@@ -207,15 +256,24 @@ impl Pipeline {
         // Extraction is CPU work on a possibly large page: off the async threads, and a panic
         // in it fails this page only.
         let started = Instant::now();
-        let page = match tokio::task::spawn_blocking(move || scrape::extract_page(&html, &url, Some(&settings))).await {
+        let page = match tokio::task::spawn_blocking(move || {
+            scrape::extract_page(&html, &url, Some(&settings))
+        })
+        .await
+        {
             Ok(p) => {
-                self.metrics.extract_seconds.observe_duration(started.elapsed());
+                self.metrics
+                    .extract_seconds
+                    .observe_duration(started.elapsed());
                 p
             }
             Err(e) => {
                 tracing::error!(article.url = %final_url, error = %e, "extraction panicked");
                 self.metrics.error("extraction_panic");
-                return (ScrapeOutcome::Failed("extraction panicked".into()), final_url);
+                return (
+                    ScrapeOutcome::Failed("extraction panicked".into()),
+                    final_url,
+                );
             }
         };
         if !page.is_article() {
@@ -233,7 +291,10 @@ impl Pipeline {
             return ScrapeOutcome::Failed("stored URL unreadable".into());
         };
         let outcome = self.scrape(&url, &feed_url).await.0;
-        if !matches!(outcome, ScrapeOutcome::Revision { .. } | ScrapeOutcome::Unchanged | ScrapeOutcome::Held) {
+        if !matches!(
+            outcome,
+            ScrapeOutcome::Revision { .. } | ScrapeOutcome::Unchanged | ScrapeOutcome::Held
+        ) {
             // Gone or failing: try again at the schedule's pace rather than at once.
             let next = self.next_check(&due.article_id, self.transport.now());
             let _ = self.store.set_next_check(&due.article_id, next);
@@ -300,13 +361,24 @@ impl Pipeline {
         } else {
             self.next_check(&article_id, fetched_at)
         };
-        if let Err(e) = self.store.save_article(&article_id, &page.url, feed_url.as_str(), &state, changed_at, next, event.as_ref()) {
+        if let Err(e) = self.store.save_article(
+            &article_id,
+            &page.url,
+            feed_url.as_str(),
+            &state,
+            changed_at,
+            next,
+            event.as_ref(),
+        ) {
             tracing::error!(error = %e, "state store write failed; the page will be scraped again");
             self.metrics.error("store");
             return ScrapeOutcome::Failed(e.to_string());
         }
         if !emit {
-            tracing::info!(revision = state.revision, "page reverted to an earlier version; held until confirmed");
+            tracing::info!(
+                revision = state.revision,
+                "page reverted to an earlier version; held until confirmed"
+            );
             return ScrapeOutcome::Held;
         }
         tracing::info!(revision = state.revision, changes = ?changes, "new revision");
@@ -316,7 +388,10 @@ impl Pipeline {
             self.metrics.revisions_detected.inc();
         }
         self.wake_publisher.notify_one();
-        ScrapeOutcome::Revision { revision: state.revision, changes }
+        ScrapeOutcome::Revision {
+            revision: state.revision,
+            changes,
+        }
     }
 
     /// The next re-check of an article, from how long ago it last changed.
@@ -324,13 +399,23 @@ impl Pipeline {
         if !self.rechecks {
             return None;
         }
-        let changed = self.store.last_changed(article_id).ok().flatten().unwrap_or(now);
+        let changed = self
+            .store
+            .last_changed(article_id)
+            .ok()
+            .flatten()
+            .unwrap_or(now);
         let age = (now - changed).to_std().unwrap_or_default();
         self.schedule_after(age, now)
     }
 
     fn schedule_after(&self, age: Duration, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let (_, every) = self.settings.scrape.recheck.iter().find(|(within, _)| age < within.0)?;
+        let (_, every) = self
+            .settings
+            .scrape
+            .recheck
+            .iter()
+            .find(|(within, _)| age < within.0)?;
         Some(now + chrono::Duration::from_std(every.0).ok()?)
     }
 }
@@ -344,7 +429,13 @@ pub fn sink_for(settings: &Settings, kind: SinkKind) -> Sink {
 }
 
 fn publisher(settings: &Settings, store: Store, sink: Sink) -> Publisher {
-    Publisher::new(store, sink, settings.amqp.window, settings.amqp.retry_min.0, settings.amqp.retry_max.0)
+    Publisher::new(
+        store,
+        sink,
+        settings.amqp.window,
+        settings.amqp.retry_min.0,
+        settings.amqp.retry_max.0,
+    )
 }
 
 /// The daemon: polls every feed on its schedule until `shutdown`, then shuts down gracefully.
@@ -355,14 +446,24 @@ fn publisher(settings: &Settings, store: Store, sink: Sink) -> Publisher {
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
     let store = Store::open(&settings.state.path)?;
-    let feeds: Vec<Url> = crate::subscriptions::all(&settings, &store)?.into_iter().map(|f| f.url).collect();
+    let feeds: Vec<Url> = crate::subscriptions::all(&settings, &store)?
+        .into_iter()
+        .map(|f| f.url)
+        .collect();
     let fetcher = Fetcher::new(&settings.fetch.to_fetch_settings())?;
     let stop_intake = CancellationToken::new();
     let metrics = Arc::new(Metrics::new());
     metrics.feeds.set(feeds.len() as i64);
     metrics.set_sink_is_broker(settings.publish.sink == SinkKind::Amqp);
     let pipeline = Arc::new(
-        Pipeline::new(settings.clone(), Transport::Live(fetcher), store.clone(), true, stop_intake.clone()).with_metrics(metrics.clone()),
+        Pipeline::new(
+            settings.clone(),
+            Transport::Live(fetcher),
+            store.clone(),
+            true,
+            stop_intake.clone(),
+        )
+        .with_metrics(metrics.clone()),
     );
     let stop_server = CancellationToken::new();
     let server_task = start_server(&settings, &store, &metrics, &stop_server).await?;
@@ -370,17 +471,30 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     let stop_publisher = CancellationToken::new();
     let pending = store.outbox_len()?;
     tracing::info!(feeds = feeds.len(), state = %settings.state.path.display(), outbox = pending, sink = ?settings.publish.sink, "newswire started");
-    let publisher_task = tokio::spawn(publisher(&settings, store.clone(), sink_for(&settings, settings.publish.sink)).with_metrics(metrics.clone()).run(
-        pipeline.wake_publisher.clone(),
-        stop_publisher.clone(),
-        settings.shutdown.flush.0,
-    ));
+    let publisher_task = tokio::spawn(
+        publisher(
+            &settings,
+            store.clone(),
+            sink_for(&settings, settings.publish.sink),
+        )
+        .with_metrics(metrics.clone())
+        .run(
+            pipeline.wake_publisher.clone(),
+            stop_publisher.clone(),
+            settings.shutdown.flush.0,
+        ),
+    );
 
     let tracker = TaskTracker::new();
     let poll_slots = Arc::new(Semaphore::new(settings.poll.concurrency));
     let hosts = Arc::new(HostSlots::new(settings.poll.per_host));
     for feed_url in feeds {
-        let (p, slots, hosts, stop) = (pipeline.clone(), poll_slots.clone(), hosts.clone(), stop_intake.clone());
+        let (p, slots, hosts, stop) = (
+            pipeline.clone(),
+            poll_slots.clone(),
+            hosts.clone(),
+            stop_intake.clone(),
+        );
         let span = tracing::info_span!("feed", feed.url = %feed_url);
         tracker.spawn(feed_loop(p, feed_url, slots, hosts, stop).instrument(span));
     }
@@ -390,8 +504,13 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     shutdown.cancelled().await;
     tracing::info!("shutting down: no new polls; finishing in-flight work");
     stop_intake.cancel();
-    if tokio::time::timeout(settings.shutdown.drain.0, tracker.wait()).await.is_err() {
-        tracing::warn!("in-flight work did not finish within shutdown.drain; unscraped entries are retried at the next start");
+    if tokio::time::timeout(settings.shutdown.drain.0, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "in-flight work did not finish within shutdown.drain; unscraped entries are retried at the next start"
+        );
     }
     stop_publisher.cancel();
     let _ = publisher_task.await;
@@ -409,13 +528,22 @@ async fn start_server(
     metrics: &Arc<Metrics>,
     stop: &CancellationToken,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let health = Arc::new(crate::server::Health { metrics: metrics.clone(), store: store.clone(), outbox_limit: settings.publish.outbox_limit });
+    let health = Arc::new(crate::server::Health {
+        metrics: metrics.clone(),
+        store: store.clone(),
+        outbox_limit: settings.publish.outbox_limit,
+    });
     let listener = if settings.server.listen.is_empty() {
         None
     } else {
         let l = crate::server::bind(&settings.server.listen)
             .await
-            .map_err(|e| anyhow::anyhow!("server.listen: cannot listen on {}: {e}", settings.server.listen))?;
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "server.listen: cannot listen on {}: {e}",
+                    settings.server.listen
+                )
+            })?;
         tracing::info!(addr = %l.local_addr()?, "serving /metrics, /healthz and /readyz");
         Some(l)
     };
@@ -445,11 +573,19 @@ async fn start_server(
 
 /// Polls one feed forever: interval with jitter, capped exponential backoff after failures,
 /// and a pause while the outbox is over its bound (back-pressure from a slow broker).
-async fn feed_loop(p: Arc<Pipeline>, feed_url: Url, slots: Arc<Semaphore>, hosts: Arc<HostSlots>, stop: CancellationToken) {
+async fn feed_loop(
+    p: Arc<Pipeline>,
+    feed_url: Url,
+    slots: Arc<Semaphore>,
+    hosts: Arc<HostSlots>,
+    stop: CancellationToken,
+) {
     let interval = p.settings.poll.interval.0;
     let jitter = p.settings.poll.jitter;
     // Spread the first polls so a restart does not hit every feed at once.
-    let mut wait = interval.min(Duration::from_secs(5)).mul_f64(fastrand::f64() * jitter);
+    let mut wait = interval
+        .min(Duration::from_secs(5))
+        .mul_f64(fastrand::f64() * jitter);
     let mut failures: u32 = 0;
     loop {
         tokio::select! {
@@ -464,18 +600,23 @@ async fn feed_loop(p: Arc<Pipeline>, feed_url: Url, slots: Arc<Semaphore>, hosts
             let host = hosts.get(feed_url.host_str().unwrap_or(""));
             let _host_slot = host.acquire().await.expect("semaphore never closed");
             // A panic in one feed's poll never takes the daemon down.
-            std::panic::AssertUnwindSafe(p.poll_feed(&feed_url)).catch_unwind().await.unwrap_or_else(|_| {
-                tracing::error!("poll panicked; the feed is retried later");
-                p.metrics.error("poll_panic");
-                PollOutcome::Failed("panic".into())
-            })
+            std::panic::AssertUnwindSafe(p.poll_feed(&feed_url))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::error!("poll panicked; the feed is retried later");
+                    p.metrics.error("poll_panic");
+                    PollOutcome::Failed("panic".into())
+                })
         };
         p.metrics.feed_polls.inc(&[outcome.label()]);
         let base = match outcome {
             PollOutcome::Failed(_) => {
                 failures = failures.saturating_add(1);
                 // 2^failures intervals, capped at 64 intervals or a day; never given up.
-                interval.saturating_mul(1 << failures.min(6)).min(Duration::from_secs(86_400).max(interval))
+                interval
+                    .saturating_mul(1 << failures.min(6))
+                    .min(Duration::from_secs(86_400).max(interval))
             }
             _ => {
                 failures = 0;
@@ -494,12 +635,19 @@ async fn wait_for_outbox_room(p: &Pipeline, stop: &CancellationToken) -> bool {
         let len = p.store.outbox_len().unwrap_or(0);
         if len < limit {
             if warned {
-                tracing::info!(outbox = len, "outbox below its bound again; polling resumes");
+                tracing::info!(
+                    outbox = len,
+                    "outbox below its bound again; polling resumes"
+                );
             }
             return true;
         }
         if !warned {
-            tracing::warn!(outbox = len, limit, "outbox full (broker down or blocked); polling paused");
+            tracing::warn!(
+                outbox = len,
+                limit,
+                "outbox full (broker down or blocked); polling paused"
+            );
             warned = true;
         }
         tokio::select! {
@@ -518,14 +666,19 @@ async fn recheck_loop(p: Arc<Pipeline>, stop: CancellationToken) {
             if stop.is_cancelled() {
                 return;
             }
-            let span = tracing::info_span!("recheck", article.id = %r.article_id, article.url = %r.url);
+            let span =
+                tracing::info_span!("recheck", article.id = %r.article_id, article.url = %r.url);
             p.recheck(r).instrument(span).await;
         }
         if !due.is_empty() {
             continue;
         }
         let next = p.store.next_recheck_at().ok().flatten();
-        let wait = next.map_or(Duration::from_secs(5), |t| (t - now).to_std().unwrap_or_default()).min(Duration::from_secs(5));
+        let wait = next
+            .map_or(Duration::from_secs(5), |t| {
+                (t - now).to_std().unwrap_or_default()
+            })
+            .min(Duration::from_secs(5));
         tokio::select! {
             _ = tokio::time::sleep(wait.max(Duration::from_millis(50))) => {}
             _ = stop.cancelled() => return,
@@ -541,12 +694,17 @@ struct HostSlots {
 
 impl HostSlots {
     fn new(per_host: usize) -> Self {
-        HostSlots { per_host, slots: Mutex::new(HashMap::new()) }
+        HostSlots {
+            per_host,
+            slots: Mutex::new(HashMap::new()),
+        }
     }
 
     fn get(&self, host: &str) -> Arc<Semaphore> {
         let mut map = self.slots.lock().expect("host slots lock");
-        map.entry(host.to_string()).or_insert_with(|| Arc::new(Semaphore::new(self.per_host))).clone()
+        map.entry(host.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
+            .clone()
     }
 }
 
@@ -587,10 +745,18 @@ pub async fn replay_with_progress(
     progress: &mut (dyn FnMut(usize, usize) + Send),
 ) -> anyhow::Result<ReplaySummary> {
     let settings = Arc::new(settings);
-    let capture = Capture::load(captures, settings.fetch.max_page_bytes.max(settings.fetch.max_feed_bytes), settings.fetch.max_redirects)?;
+    let capture = Capture::load(
+        captures,
+        settings
+            .fetch
+            .max_page_bytes
+            .max(settings.fetch.max_feed_bytes),
+        settings.fetch.max_redirects,
+    )?;
     let feeds: HashSet<String> = match feeds_file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             feed::parse_feed_list(&text)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
                 .iter()
@@ -607,11 +773,26 @@ pub async fn replay_with_progress(
             .collect(),
     };
     let store = Store::open(state.unwrap_or(Path::new(":memory:")))?;
-    let records: Vec<(Url, u16)> = capture.records.iter().map(|r| (r.url.clone(), r.status)).collect();
-    let pipeline = Pipeline::new(settings.clone(), Transport::Replay(capture), store.clone(), false, CancellationToken::new());
-    let Transport::Replay(capture) = &pipeline.transport else { unreachable!("built as replay") };
+    let records: Vec<(Url, u16)> = capture
+        .records
+        .iter()
+        .map(|r| (r.url.clone(), r.status))
+        .collect();
+    let pipeline = Pipeline::new(
+        settings.clone(),
+        Transport::Replay(capture),
+        store.clone(),
+        false,
+        CancellationToken::new(),
+    );
+    let Transport::Replay(capture) = &pipeline.transport else {
+        unreachable!("built as replay")
+    };
 
-    let mut summary = ReplaySummary { records: records.len(), ..Default::default() };
+    let mut summary = ReplaySummary {
+        records: records.len(),
+        ..Default::default()
+    };
     // Page URL (normalised) → the feed that lists it.
     let mut listed: HashMap<String, Url> = HashMap::new();
     for (pos, (url, _status)) in records.iter().enumerate() {
@@ -623,7 +804,9 @@ pub async fn replay_with_progress(
             if let PollOutcome::Entries { links, scraped } = pipeline.poll_feed(url).await {
                 summary.pages_scraped += scraped;
                 for link in links {
-                    listed.entry(track::normalize_url(&link).to_string()).or_insert_with(|| url.clone());
+                    listed
+                        .entry(track::normalize_url(&link).to_string())
+                        .or_insert_with(|| url.clone());
                 }
             }
         } else if let Some(feed_url) = listed.get(&key).cloned() {
@@ -632,7 +815,9 @@ pub async fn replay_with_progress(
             }
             let (_, final_url) = pipeline.scrape(url, &feed_url).await;
             summary.pages_scraped += 1;
-            listed.entry(track::normalize_url(&final_url).to_string()).or_insert(feed_url);
+            listed
+                .entry(track::normalize_url(&final_url).to_string())
+                .or_insert(feed_url);
         }
     }
     progress(records.len(), records.len());

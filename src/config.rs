@@ -169,7 +169,10 @@ pub struct SiteSettings {
 
 impl SiteSettings {
     pub fn rule(&self) -> SiteRule {
-        SiteRule { body: self.body.clone(), remove: self.remove.clone() }
+        SiteRule {
+            body: self.body.clone(),
+            remove: self.remove.clone(),
+        }
     }
 }
 
@@ -200,7 +203,10 @@ impl Settings {
     ///
     /// # Errors
     /// As [`Settings::load`], and an unreadable feeds file.
-    pub fn effective_toml(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<String, ConfigError> {
+    pub fn effective_toml(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<String, ConfigError> {
         let (settings, mut table) = Self::load_both(file, env)?;
         settings.feed_urls()?;
         mask_table(&mut table, "");
@@ -218,21 +224,31 @@ impl Settings {
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
-            let overlay: toml::Table = text
-                .parse()
-                .map_err(|e: toml::de::Error| ConfigError(format!("{}: {}", path.display(), one_line(&e.to_string()))))?;
+            let overlay: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+                ConfigError(format!("{}: {}", path.display(), one_line(&e.to_string())))
+            })?;
             merge(&mut table, overlay);
         }
         for (name, value) in env {
-            let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
             let keys: Vec<String> = rest.split("__").map(|k| k.to_ascii_lowercase()).collect();
             if keys.iter().any(|k| k.is_empty()) {
-                return Err(ConfigError(format!("{name}: expected NEWSWIRE__SECTION__KEY")));
+                return Err(ConfigError(format!(
+                    "{name}: expected NEWSWIRE__SECTION__KEY"
+                )));
             }
             set_path(&mut table, &keys, env_value(&value));
         }
-        let settings: Settings = serde_path_to_error::deserialize(toml::Value::Table(table.clone()))
-            .map_err(|e| ConfigError(format!("{}: {}", e.path(), one_line(&e.inner().to_string()))))?;
+        let settings: Settings =
+            serde_path_to_error::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
+                ConfigError(format!(
+                    "{}: {}",
+                    e.path(),
+                    one_line(&e.inner().to_string())
+                ))
+            })?;
         settings.validate()?;
         Ok((settings, table))
     }
@@ -240,12 +256,25 @@ impl Settings {
     /// Checks that serde's types cannot express.
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, why: String| Err(ConfigError(format!("{key}: {why}")));
-        if !self.server.listen.is_empty() && self.server.listen.parse::<std::net::SocketAddr>().is_err() {
-            return bad("server.listen", format!("{:?} is not an address and port such as \"127.0.0.1:9090\"", self.server.listen));
+        if !self.server.listen.is_empty()
+            && self.server.listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return bad(
+                "server.listen",
+                format!(
+                    "{:?} is not an address and port such as \"127.0.0.1:9090\"",
+                    self.server.listen
+                ),
+            );
         }
         match url::Url::parse(&self.amqp.url) {
             Ok(u) if matches!(u.scheme(), "amqp" | "amqps") => {}
-            Ok(u) => return bad("amqp.url", format!("scheme {:?} is not amqp or amqps", u.scheme())),
+            Ok(u) => {
+                return bad(
+                    "amqp.url",
+                    format!("scheme {:?} is not amqp or amqps", u.scheme()),
+                );
+            }
             Err(e) => return bad("amqp.url", e.to_string()),
         }
         if self.amqp.exchange.is_empty() {
@@ -266,10 +295,16 @@ impl Settings {
             return bad("poll.interval", "must be at least 10ms".into());
         }
         if !(0.0..=1.0).contains(&self.poll.jitter) {
-            return bad("poll.jitter", format!("{} is not between 0 and 1", self.poll.jitter));
+            return bad(
+                "poll.jitter",
+                format!("{} is not between 0 and 1", self.poll.jitter),
+            );
         }
         if self.poll.concurrency == 0 || self.poll.per_host == 0 {
-            return bad("poll.concurrency", "concurrency and per_host must be at least 1".into());
+            return bad(
+                "poll.concurrency",
+                "concurrency and per_host must be at least 1".into(),
+            );
         }
         if self.scrape.concurrency == 0 {
             return bad("scrape.concurrency", "must be at least 1".into());
@@ -312,12 +347,16 @@ impl Settings {
             let path = Path::new(&self.feeds.file);
             let text = std::fs::read_to_string(path)
                 .map_err(|e| ConfigError(format!("feeds.file: {}: {e}", path.display())))?;
-            urls.extend(crate::feed::parse_feed_list(&text).map_err(|e| ConfigError(format!("feeds.file: {}", mask_url(&e))))?);
+            urls.extend(
+                crate::feed::parse_feed_list(&text)
+                    .map_err(|e| ConfigError(format!("feeds.file: {}", mask_url(&e))))?,
+            );
         }
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
         for u in urls {
-            let parsed = crate::subscriptions::check_feed_url(&u).map_err(|e| ConfigError(format!("feed {e}")))?;
+            let parsed = crate::subscriptions::check_feed_url(&u)
+                .map_err(|e| ConfigError(format!("feed {e}")))?;
             if seen.insert(parsed.clone()) {
                 out.push(parsed);
             }
@@ -338,7 +377,9 @@ pub fn mask_url(s: &str) -> String {
     while let Some(i) = rest.find("://") {
         let (head, tail) = rest.split_at(i + 3);
         out.push_str(head);
-        let authority_end = tail.find(['/', '?', '#', ' ', '"', '\'', '\n']).unwrap_or(tail.len());
+        let authority_end = tail
+            .find(['/', '?', '#', ' ', '"', '\'', '\n'])
+            .unwrap_or(tail.len());
         let authority = &tail[..authority_end];
         match authority.rfind('@') {
             Some(at) => {
@@ -362,8 +403,15 @@ const SECRET_KEYS: &[&str] = &["password", "secret", "token"];
 /// of keys named like secrets.
 fn mask_table(table: &mut toml::Table, path: &str) {
     for (key, value) in table.iter_mut() {
-        let here = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
-        if SECRET_KEYS.iter().any(|k| key.to_ascii_lowercase().contains(k)) {
+        let here = if path.is_empty() {
+            key.clone()
+        } else {
+            format!("{path}.{key}")
+        };
+        if SECRET_KEYS
+            .iter()
+            .any(|k| key.to_ascii_lowercase().contains(k))
+        {
             *value = toml::Value::String("***".into());
             continue;
         }
@@ -400,7 +448,9 @@ fn set_path(table: &mut toml::Table, keys: &[String], value: toml::Value) {
     let (last, parents) = keys.split_last().expect("at least one key");
     let mut cur = table;
     for k in parents {
-        let entry = cur.entry(k.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let entry = cur
+            .entry(k.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         if !entry.is_table() {
             *entry = toml::Value::Table(toml::Table::new());
         }
@@ -412,8 +462,17 @@ fn set_path(table: &mut toml::Table, keys: &[String], value: toml::Value) {
 /// An environment value as TOML when it reads as a number, boolean or array; else a string.
 fn env_value(raw: &str) -> toml::Value {
     let doc = format!("v = {raw}");
-    match doc.parse::<toml::Table>().ok().and_then(|mut t| t.remove("v")) {
-        Some(v @ (toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) | toml::Value::Array(_))) => v,
+    match doc
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+    {
+        Some(
+            v @ (toml::Value::Integer(_)
+            | toml::Value::Float(_)
+            | toml::Value::Boolean(_)
+            | toml::Value::Array(_)),
+        ) => v,
         _ => toml::Value::String(raw.to_string()),
     }
 }
@@ -432,9 +491,13 @@ impl std::str::FromStr for Dur {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let s = s.trim();
-        let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+        let split = s
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(s.len());
         let (num, unit) = s.split_at(split);
-        let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?} (use e.g. \"30s\", \"5m\")"))?;
+        let n: f64 = num
+            .parse()
+            .map_err(|_| format!("invalid duration {s:?} (use e.g. \"30s\", \"5m\")"))?;
         let secs = match unit.trim() {
             "ms" => n / 1000.0,
             "s" => n,
@@ -472,7 +535,11 @@ mod tests {
     }
 
     fn tempdir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("newswire-config-{}-{}", std::process::id(), fastrand::u64(..)));
+        let d = std::env::temp_dir().join(format!(
+            "newswire-config-{}-{}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
         std::fs::create_dir_all(&d).unwrap();
         d
     }
@@ -483,14 +550,20 @@ mod tests {
         assert_eq!(s.amqp.url, "amqp://guest:guest@127.0.0.1:5672/%2f");
         assert_eq!(s.poll.interval.0, Duration::from_secs(300));
         assert!(s.feeds.urls.len() >= 3);
-        assert!(s.fetch.allow.is_empty(), "non-public addresses are refused by default");
+        assert!(
+            s.fetch.allow.is_empty(),
+            "non-public addresses are refused by default"
+        );
     }
 
     #[test]
     fn file_then_env_override() {
         let s = load(
             Some("[poll]\ninterval = \"60s\"\n[amqp]\nexchange = \"from-file\"\n"),
-            &[("NEWSWIRE__AMQP__EXCHANGE", "from-env"), ("NEWSWIRE__FETCH__ALLOW", "[\"127.0.0.1/8\"]")],
+            &[
+                ("NEWSWIRE__AMQP__EXCHANGE", "from-env"),
+                ("NEWSWIRE__FETCH__ALLOW", "[\"127.0.0.1/8\"]"),
+            ],
         )
         .unwrap();
         assert_eq!(s.poll.interval.0, Duration::from_secs(60));
@@ -500,15 +573,25 @@ mod tests {
 
     #[test]
     fn errors_name_the_key_on_one_line() {
-        let e = load(None, &[("NEWSWIRE__POLL__INTERVAL", "5 minutes")]).unwrap_err().to_string();
+        let e = load(None, &[("NEWSWIRE__POLL__INTERVAL", "5 minutes")])
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("poll.interval: invalid duration"), "{e}");
-        let e = load(Some("[poll]\nintervall = \"5m\"\n"), &[]).unwrap_err().to_string();
+        let e = load(Some("[poll]\nintervall = \"5m\"\n"), &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("intervall"), "{e}");
-        let e = load(None, &[("NEWSWIRE__AMQP__URL", "http://x")]).unwrap_err().to_string();
+        let e = load(None, &[("NEWSWIRE__AMQP__URL", "http://x")])
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("amqp.url:"), "{e}");
-        let e = load(None, &[("NEWSWIRE__AMQP__WINDOW", "lots")]).unwrap_err().to_string();
+        let e = load(None, &[("NEWSWIRE__AMQP__WINDOW", "lots")])
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("amqp.window:"), "{e}");
-        let e = load(None, &[("NEWSWIRE__FEEDS__URLS", "[\"ftp://x/feed\"]")]).unwrap_err().to_string();
+        let e = load(None, &[("NEWSWIRE__FEEDS__URLS", "[\"ftp://x/feed\"]")])
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("feeds.urls[0]:"), "{e}");
         assert!(!e.contains('\n'));
     }
@@ -516,34 +599,68 @@ mod tests {
     #[test]
     fn effective_settings_mask_every_secret() {
         let env = [
-            ("NEWSWIRE__AMQP__URL".to_string(), "amqps://newswire:s3cr%40t@broker.internal:5671/prod".to_string()),
-            ("NEWSWIRE__FEEDS__URLS".to_string(), "[\"https://feeds.example/rss\"]".to_string()),
-            ("NEWSWIRE__SERVER__LISTEN".to_string(), "0.0.0.0:9090".to_string()),
+            (
+                "NEWSWIRE__AMQP__URL".to_string(),
+                "amqps://newswire:s3cr%40t@broker.internal:5671/prod".to_string(),
+            ),
+            (
+                "NEWSWIRE__FEEDS__URLS".to_string(),
+                "[\"https://feeds.example/rss\"]".to_string(),
+            ),
+            (
+                "NEWSWIRE__SERVER__LISTEN".to_string(),
+                "0.0.0.0:9090".to_string(),
+            ),
         ];
         let text = Settings::effective_toml(None, env).unwrap();
         assert!(!text.contains("s3cr"), "{text}");
-        assert!(text.contains("amqps://newswire:***@broker.internal:5671/prod"), "{text}");
+        assert!(
+            text.contains("amqps://newswire:***@broker.internal:5671/prod"),
+            "{text}"
+        );
         assert!(text.contains("listen = \"0.0.0.0:9090\""), "{text}");
         // What is printed loads back as the same settings.
         let back: toml::Table = text.parse().unwrap();
         assert_eq!(back["poll"]["interval"].as_str(), Some("5m"));
-        assert_eq!(mask_url("x amqp://u:p@h/ and http://h/a@b"), "x amqp://u:***@h/ and http://h/a@b");
+        assert_eq!(
+            mask_url("x amqp://u:p@h/ and http://h/a@b"),
+            "x amqp://u:***@h/ and http://h/a@b"
+        );
         assert_eq!(mask_url("no url"), "no url");
     }
 
     #[test]
     fn feed_urls_with_credentials_are_refused_without_showing_them() {
-        let e = load(None, &[("NEWSWIRE__FEEDS__URLS", "[\"https://me:hunter2@feeds.example/rss\"]")]).unwrap_err().to_string();
-        assert!(e.starts_with("feeds.urls[0]:") && e.contains("credentials") && !e.contains("hunter2"), "{e}");
-        let e = load(None, &[("NEWSWIRE__SERVER__LISTEN", "9090")]).unwrap_err().to_string();
+        let e = load(
+            None,
+            &[(
+                "NEWSWIRE__FEEDS__URLS",
+                "[\"https://me:hunter2@feeds.example/rss\"]",
+            )],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("feeds.urls[0]:") && e.contains("credentials") && !e.contains("hunter2"),
+            "{e}"
+        );
+        let e = load(None, &[("NEWSWIRE__SERVER__LISTEN", "9090")])
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("server.listen:"), "{e}");
     }
 
     #[test]
     fn durations() {
-        assert_eq!("500ms".parse::<Dur>().unwrap().0, Duration::from_millis(500));
+        assert_eq!(
+            "500ms".parse::<Dur>().unwrap().0,
+            Duration::from_millis(500)
+        );
         assert_eq!("2h".parse::<Dur>().unwrap().0, Duration::from_secs(7200));
-        assert_eq!("1.5s".parse::<Dur>().unwrap().0, Duration::from_millis(1500));
+        assert_eq!(
+            "1.5s".parse::<Dur>().unwrap().0,
+            Duration::from_millis(1500)
+        );
         assert!("5".parse::<Dur>().is_err());
         assert!("-1s".parse::<Dur>().is_err());
     }

@@ -14,7 +14,11 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "newswire", version, about = "Turns news feeds into a reliable stream of article events")]
+#[command(
+    name = "newswire",
+    version,
+    about = "Turns news feeds into a reliable stream of article events"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -133,7 +137,10 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             let msg = format!("{e:#}");
-            eprintln!("newswire: error: {}", msg.split_whitespace().collect::<Vec<_>>().join(" "));
+            eprintln!(
+                "newswire: error: {}",
+                msg.split_whitespace().collect::<Vec<_>>().join(" ")
+            );
             ExitCode::FAILURE
         }
     }
@@ -146,7 +153,9 @@ fn load(config: Option<&Path>) -> anyhow::Result<Settings> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
@@ -160,7 +169,13 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Replay { captures, feeds, sink, state, config } => {
+        Command::Replay {
+            captures,
+            feeds,
+            sink,
+            state,
+            config,
+        } => {
             let settings = load(config.as_deref())?;
             let kind = match sink {
                 SinkArg::Stdout => SinkKind::Stdout,
@@ -168,10 +183,26 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             };
             let sink = app::sink_for(&settings, kind);
             let mut bar: Option<Progress> = None;
-            let mut progress = |done: usize, total: usize| bar.get_or_insert_with(|| Progress::new("replay", total)).set(done);
-            let summary = runtime()?.block_on(app::replay_with_progress(settings, &captures, feeds.as_deref(), state.as_deref(), sink, &mut progress))?;
+            let mut progress = |done: usize, total: usize| {
+                bar.get_or_insert_with(|| Progress::new("replay", total))
+                    .set(done)
+            };
+            let summary = runtime()?.block_on(app::replay_with_progress(
+                settings,
+                &captures,
+                feeds.as_deref(),
+                state.as_deref(),
+                sink,
+                &mut progress,
+            ))?;
             drop(bar);
-            tracing::info!(records = summary.records, feeds_polled = summary.feeds_polled, pages_scraped = summary.pages_scraped, events = summary.events, "replay done");
+            tracing::info!(
+                records = summary.records,
+                feeds_polled = summary.feeds_polled,
+                pages_scraped = summary.pages_scraped,
+                events = summary.events,
+                "replay done"
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Extract { url, files, config } => {
@@ -180,18 +211,37 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::CheckConfig { config } => {
             let text = Settings::effective_toml(config.as_deref(), std::env::vars())?;
-            print!("# newswire {}: effective settings (secrets masked)\n{text}", env!("CARGO_PKG_VERSION"));
+            print!(
+                "# newswire {}: effective settings (secrets masked)\n{text}",
+                env!("CARGO_PKG_VERSION")
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Feeds { command } => feeds(command),
-        Command::Tail { binding, count, timeout, json, config } => {
+        Command::Tail {
+            binding,
+            count,
+            timeout,
+            json,
+            config,
+        } => {
             let settings = load(config.as_deref())?;
-            let opts = tail::TailOptions { binding, count, timeout: timeout.map(|t| t.0), json };
+            let opts = tail::TailOptions {
+                binding,
+                count,
+                timeout: timeout.map(|t| t.0),
+                json,
+            };
             runtime()?.block_on(async {
                 let stop = CancellationToken::new();
                 tokio::spawn(cancel_on_signal(stop.clone()));
                 let mut out = std::io::stdout();
-                let announce = |exchange: &str| eprintln!("newswire: tailing exchange {exchange:?} with binding {:?}", opts.binding);
+                let announce = |exchange: &str| {
+                    eprintln!(
+                        "newswire: tailing exchange {exchange:?} with binding {:?}",
+                        opts.binding
+                    )
+                };
                 tail::tail(&settings.amqp, &opts, &mut out, announce, stop).await
             })?;
             Ok(ExitCode::SUCCESS)
@@ -201,11 +251,15 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 Some(a) => a,
                 None => {
                     let settings = Settings::load(config.as_deref())?;
-                    server::local_target(&settings.server.listen)
-                        .ok_or_else(|| anyhow::anyhow!("server.listen is empty: no listener to check (set it, or pass --addr)"))?
+                    server::local_target(&settings.server.listen).ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "server.listen is empty: no listener to check (set it, or pass --addr)"
+                        )
+                    })?
                 }
             };
-            let status = server::probe(addr, &path, std::time::Duration::from_secs(3)).map_err(|e| anyhow::anyhow!("http://{addr}{path}: {e}"))?;
+            let status = server::probe(addr, &path, std::time::Duration::from_secs(3))
+                .map_err(|e| anyhow::anyhow!("http://{addr}{path}: {e}"))?;
             if status == 200 {
                 Ok(ExitCode::SUCCESS)
             } else {
@@ -219,8 +273,10 @@ fn feeds(command: FeedsCommand) -> anyhow::Result<ExitCode> {
     match command {
         FeedsCommand::Import { file, config } => {
             let settings = load(config.as_deref())?;
-            let text = std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-            let outlines = opml::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let outlines =
+                opml::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             let store = Store::open(&settings.state.path)?;
             let report = subscriptions::import(&settings, &store, &outlines)?;
             for why in &report.rejected {
@@ -233,14 +289,24 @@ fn feeds(command: FeedsCommand) -> anyhow::Result<ExitCode> {
                 report.present,
                 report.rejected.len()
             );
-            Ok(if report.rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if report.rejected.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         FeedsCommand::List { config } => {
             let settings = load(config.as_deref())?;
             let store = Store::open(&settings.state.path)?;
             let mut out = std::io::stdout().lock();
             for f in subscriptions::all(&settings, &store)? {
-                writeln!(out, "{}\t{}\t{}", f.url, f.origin.label(), f.title.as_deref().unwrap_or(""))?;
+                writeln!(
+                    out,
+                    "{}\t{}\t{}",
+                    f.url,
+                    f.origin.label(),
+                    f.title.as_deref().unwrap_or("")
+                )?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -248,7 +314,10 @@ fn feeds(command: FeedsCommand) -> anyhow::Result<ExitCode> {
             let settings = load(config.as_deref())?;
             let store = Store::open(&settings.state.path)?;
             let all = subscriptions::all(&settings, &store)?;
-            print!("{}", opml::write("newswire feeds", &subscriptions::outlines(&all)));
+            print!(
+                "{}",
+                opml::write("newswire feeds", &subscriptions::outlines(&all))
+            );
             Ok(ExitCode::SUCCESS)
         }
         FeedsCommand::Remove { url, config } => {
@@ -259,7 +328,9 @@ fn feeds(command: FeedsCommand) -> anyhow::Result<ExitCode> {
                 eprintln!("newswire: removed {url}; restart the daemon to stop polling it");
                 Ok(ExitCode::SUCCESS)
             } else {
-                anyhow::bail!("{url} is not an imported feed (feeds from the settings or feeds.file are changed there)")
+                anyhow::bail!(
+                    "{url} is not an imported feed (feeds from the settings or feeds.file are changed there)"
+                )
             }
         }
     }
@@ -267,7 +338,10 @@ fn feeds(command: FeedsCommand) -> anyhow::Result<ExitCode> {
 
 async fn cancel_on_signal(token: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot listen for signals");
         return;
     };
@@ -288,7 +362,11 @@ struct ExtractLine<'a> {
 /// Largest page `extract` reads (after decompression).
 const MAX_PAGE: u64 = 64 << 20;
 
-fn extract(settings: &Settings, url: Option<&url::Url>, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+fn extract(
+    settings: &Settings,
+    url: Option<&url::Url>,
+    files: &[PathBuf],
+) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failed = 0;
@@ -307,26 +385,41 @@ fn extract(settings: &Settings, url: Option<&url::Url>, files: &[PathBuf]) -> an
         let html = charset::decode(&bytes, None);
         let page_url = match url {
             Some(u) => u.clone(),
-            None => url::Url::from_file_path(std::path::absolute(file)?).unwrap_or_else(|_| url::Url::parse("file:///").expect("valid")),
+            None => url::Url::from_file_path(std::path::absolute(file)?)
+                .unwrap_or_else(|_| url::Url::parse("file:///").expect("valid")),
         };
         let page = scrape::extract_page(&html, &page_url, Some(settings));
-        serde_json::to_writer(&mut out, &ExtractLine { source: &source, page })?;
+        serde_json::to_writer(
+            &mut out,
+            &ExtractLine {
+                source: &source,
+                page,
+            },
+        )?;
         out.write_all(b"\n")?;
     }
     out.flush()?;
-    Ok(if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn read_page(path: &Path) -> std::io::Result<Vec<u8>> {
     let file = std::fs::File::open(path)?;
     let mut bytes = Vec::new();
     if path.extension().is_some_and(|e| e == "gz") {
-        flate2::read::MultiGzDecoder::new(file).take(MAX_PAGE + 1).read_to_end(&mut bytes)?;
+        flate2::read::MultiGzDecoder::new(file)
+            .take(MAX_PAGE + 1)
+            .read_to_end(&mut bytes)?;
     } else {
         file.take(MAX_PAGE + 1).read_to_end(&mut bytes)?;
     }
     if bytes.len() as u64 > MAX_PAGE {
-        return Err(std::io::Error::other(format!("larger than {MAX_PAGE} bytes")));
+        return Err(std::io::Error::other(format!(
+            "larger than {MAX_PAGE} bytes"
+        )));
     }
     Ok(bytes)
 }
