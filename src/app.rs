@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
@@ -23,12 +23,13 @@ use url::Url;
 use crate::config::{Settings, SinkKind};
 use crate::event::{ArticleData, Event};
 use crate::feed;
-use crate::fetch::{Fetcher, Kind, Validators};
+use crate::fetch::{FetchError, Fetcher, Kind, Validators};
+use crate::metrics::Metrics;
 use crate::publish::{AmqpSink, Publisher, Sink};
 use crate::scrape::{self, Page};
 use crate::store::{Recheck, Store};
 use crate::track::{self, Decision, Snapshot};
-use crate::transport::{Capture, Transport};
+use crate::transport::{Capture, Fetched, Transport};
 
 /// What one poll of a feed came to.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +41,17 @@ pub enum PollOutcome {
         scraped: usize,
     },
     Failed(String),
+}
+
+impl PollOutcome {
+    /// The `outcome` label of `newswire_feed_polls_total`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            PollOutcome::NotModified => "not_modified",
+            PollOutcome::Entries { .. } => "entries",
+            PollOutcome::Failed(_) => "failed",
+        }
+    }
 }
 
 /// What one scrape of an article page came to.
@@ -70,6 +82,7 @@ pub struct Pipeline {
     rechecks: bool,
     scrape_slots: Semaphore,
     stop: CancellationToken,
+    metrics: Arc<Metrics>,
 }
 
 impl Pipeline {
@@ -89,7 +102,43 @@ impl Pipeline {
             rechecks,
             scrape_slots: Semaphore::new(slots),
             stop,
+            metrics: Arc::new(Metrics::new()),
         }
+    }
+
+    /// Records into `metrics` (the daemon's registry) instead of a private one.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// A fetch through the transport, measured.
+    async fn fetch(
+        &self,
+        url: &Url,
+        kind: Kind,
+        validators: &Validators,
+    ) -> Result<Fetched, FetchError> {
+        let label = match kind {
+            Kind::Feed => "feed",
+            Kind::Page => "page",
+        };
+        let start = Instant::now();
+        let res = self.transport.get(url, kind, validators).await;
+        match &res {
+            Ok(f) => self.metrics.fetched(
+                label,
+                f.response.status,
+                f.response.body.len(),
+                start.elapsed(),
+            ),
+            Err(e) => self.metrics.error(e.kind()),
+        }
+        res
     }
 
     pub fn store(&self) -> &Store {
@@ -100,7 +149,7 @@ impl Pipeline {
     pub async fn poll_feed(&self, feed_url: &Url) -> PollOutcome {
         let store = &self.store;
         let validators = store.feed_validators(feed_url.as_str()).unwrap_or_default();
-        let fetched = match self.transport.get(feed_url, Kind::Feed, &validators).await {
+        let fetched = match self.fetch(feed_url, Kind::Feed, &validators).await {
             Ok(f) => f,
             Err(e) => {
                 tracing::warn!(feed.url = %feed_url, error = %e, kind = e.kind(), "feed fetch failed");
@@ -129,6 +178,7 @@ impl Pipeline {
             Ok(e) => e,
             Err(e) => {
                 tracing::warn!(feed.url = %feed_url, error = %e, "feed unreadable");
+                self.metrics.error("feed_parse");
                 let _ = store.record_poll(
                     feed_url.as_str(),
                     fetched.fetched_at,
@@ -187,11 +237,7 @@ impl Pipeline {
             .acquire()
             .await
             .expect("semaphore never closed");
-        let fetched = match self
-            .transport
-            .get(link, Kind::Page, &Validators::default())
-            .await
-        {
+        let fetched = match self.fetch(link, Kind::Page, &Validators::default()).await {
             Ok(f) => f,
             Err(e) => {
                 tracing::warn!(article.url = %link, error = %e, kind = e.kind(), "page fetch failed");
@@ -209,14 +255,21 @@ impl Pipeline {
         let url = final_url.clone();
         // Extraction is CPU work on a possibly large page: off the async threads, and a panic
         // in it fails this page only.
+        let started = Instant::now();
         let page = match tokio::task::spawn_blocking(move || {
             scrape::extract_page(&html, &url, Some(&settings))
         })
         .await
         {
-            Ok(p) => p,
+            Ok(p) => {
+                self.metrics
+                    .extract_seconds
+                    .observe_duration(started.elapsed());
+                p
+            }
             Err(e) => {
                 tracing::error!(article.url = %final_url, error = %e, "extraction panicked");
+                self.metrics.error("extraction_panic");
                 return (
                     ScrapeOutcome::Failed("extraction panicked".into()),
                     final_url,
@@ -258,6 +311,7 @@ impl Pipeline {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %e, "state store read failed");
+                self.metrics.error("store");
                 return ScrapeOutcome::Failed(e.to_string());
             }
         };
@@ -317,6 +371,7 @@ impl Pipeline {
             event.as_ref(),
         ) {
             tracing::error!(error = %e, "state store write failed; the page will be scraped again");
+            self.metrics.error("store");
             return ScrapeOutcome::Failed(e.to_string());
         }
         if !emit {
@@ -327,6 +382,11 @@ impl Pipeline {
             return ScrapeOutcome::Held;
         }
         tracing::info!(revision = state.revision, changes = ?changes, "new revision");
+        if state.revision <= 1 {
+            self.metrics.articles_detected.inc();
+        } else {
+            self.metrics.revisions_detected.inc();
+        }
         self.wake_publisher.notify_one();
         ScrapeOutcome::Revision {
             revision: state.revision,
@@ -385,17 +445,28 @@ fn publisher(settings: &Settings, store: Store, sink: Sink) -> Publisher {
 /// HTTP client cannot be built. Failures after start-up are logged and retried, never fatal.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
-    let feeds = settings.feed_urls()?;
     let store = Store::open(&settings.state.path)?;
+    let feeds: Vec<Url> = crate::subscriptions::all(&settings, &store)?
+        .into_iter()
+        .map(|f| f.url)
+        .collect();
     let fetcher = Fetcher::new(&settings.fetch.to_fetch_settings())?;
     let stop_intake = CancellationToken::new();
-    let pipeline = Arc::new(Pipeline::new(
-        settings.clone(),
-        Transport::Live(fetcher),
-        store.clone(),
-        true,
-        stop_intake.clone(),
-    ));
+    let metrics = Arc::new(Metrics::new());
+    metrics.feeds.set(feeds.len() as i64);
+    metrics.set_sink_is_broker(settings.publish.sink == SinkKind::Amqp);
+    let pipeline = Arc::new(
+        Pipeline::new(
+            settings.clone(),
+            Transport::Live(fetcher),
+            store.clone(),
+            true,
+            stop_intake.clone(),
+        )
+        .with_metrics(metrics.clone()),
+    );
+    let stop_server = CancellationToken::new();
+    let server_task = start_server(&settings, &store, &metrics, &stop_server).await?;
 
     let stop_publisher = CancellationToken::new();
     let pending = store.outbox_len()?;
@@ -404,7 +475,8 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         &settings,
         store.clone(),
         sink_for(&settings, settings.publish.sink),
-    );
+    )
+    .with_metrics(metrics.clone());
     let status = publisher.status();
     let publisher_task = tokio::spawn(publisher.run(
         pipeline.wake_publisher.clone(),
@@ -441,6 +513,8 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     }
     stop_publisher.cancel();
     let _ = publisher_task.await;
+    stop_server.cancel();
+    let _ = server_task.await;
     let st = status.snapshot();
     tracing::info!(
         outbox = store.outbox_len().unwrap_or(0),
@@ -452,7 +526,59 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         connects = st.connects,
         "newswire stopped"
     );
+
     Ok(())
+}
+
+/// The `/metrics`, `/healthz`, `/readyz` listener if `server.listen` is set, and the task that
+/// samples the outbox and the broker connection into the gauges every second.
+async fn start_server(
+    settings: &Settings,
+    store: &Store,
+    metrics: &Arc<Metrics>,
+    stop: &CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let health = Arc::new(crate::server::Health {
+        metrics: metrics.clone(),
+        store: store.clone(),
+        outbox_limit: settings.publish.outbox_limit,
+    });
+    let listener = if settings.server.listen.is_empty() {
+        None
+    } else {
+        let l = crate::server::bind(&settings.server.listen)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "server.listen: cannot listen on {}: {e}",
+                    settings.server.listen
+                )
+            })?;
+        tracing::info!(addr = %l.local_addr()?, "serving /metrics, /healthz and /readyz");
+        Some(l)
+    };
+    let stop = stop.clone();
+    Ok(tokio::spawn(async move {
+        let sampler = {
+            let (health, stop) = (health.clone(), stop.clone());
+            async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => { let _ = health.refresh(); }
+                        _ = stop.cancelled() => return,
+                    }
+                }
+            }
+        };
+        match listener {
+            Some(l) => {
+                tokio::join!(sampler, crate::server::serve(l, health, stop));
+            }
+            None => sampler.await,
+        }
+    }))
 }
 
 /// Polls one feed forever: interval with jitter, capped exponential backoff after failures,
@@ -489,9 +615,11 @@ async fn feed_loop(
                 .await
                 .unwrap_or_else(|_| {
                     tracing::error!("poll panicked; the feed is retried later");
+                    p.metrics.error("poll_panic");
                     PollOutcome::Failed("panic".into())
                 })
         };
+        p.metrics.feed_polls.inc(&[outcome.label()]);
         let base = match outcome {
             PollOutcome::Failed(_) => {
                 failures = failures.saturating_add(1);
@@ -614,6 +742,21 @@ pub async fn replay(
     state: Option<&Path>,
     sink: Sink,
 ) -> anyhow::Result<ReplaySummary> {
+    replay_with_progress(settings, captures, feeds_file, state, sink, &mut |_, _| {}).await
+}
+
+/// As [`replay`], calling `progress(done, total)` as the capture's records are replayed.
+///
+/// # Errors
+/// As [`replay`].
+pub async fn replay_with_progress(
+    settings: Settings,
+    captures: &[PathBuf],
+    feeds_file: Option<&Path>,
+    state: Option<&Path>,
+    sink: Sink,
+    progress: &mut (dyn FnMut(usize, usize) + Send),
+) -> anyhow::Result<ReplaySummary> {
     let settings = Arc::new(settings);
     let capture = Capture::load(
         captures,
@@ -666,6 +809,7 @@ pub async fn replay(
     // Page URL (normalised) → the feed that lists it.
     let mut listed: HashMap<String, Url> = HashMap::new();
     for (pos, (url, _status)) in records.iter().enumerate() {
+        progress(pos, records.len());
         capture.set_cursor(pos);
         let key = track::normalize_url(url).to_string();
         if feeds.contains(&key) {
@@ -689,6 +833,7 @@ pub async fn replay(
                 .or_insert(feed_url);
         }
     }
+    progress(records.len(), records.len());
     let mut publisher = publisher(&settings, store.clone(), sink);
     summary.events = publisher.drain().await?;
     Ok(summary)

@@ -199,6 +199,29 @@ impl Settings {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
+        Ok(Self::load_both(file, env)?.0)
+    }
+
+    /// The effective settings as TOML, secrets masked (`newswire check-config`): the defaults,
+    /// file and environment merged, after the same validation as [`Settings::load`].
+    ///
+    /// # Errors
+    /// As [`Settings::load`], and an unreadable feeds file.
+    pub fn effective_toml(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<String, ConfigError> {
+        let (settings, mut table) = Self::load_both(file, env)?;
+        settings.feed_urls()?;
+        mask_table(&mut table, "");
+        toml::to_string(&table).map_err(|e| ConfigError(format!("rendering settings: {e}")))
+    }
+
+    /// The settings and the merged table they were read from.
+    fn load_both(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(Self, toml::Table), ConfigError> {
         let mut table: toml::Table = DEFAULT_TOML
             .parse()
             .map_err(|e| ConfigError(format!("built-in defaults: {e}")))?;
@@ -222,8 +245,8 @@ impl Settings {
             }
             set_path(&mut table, &keys, env_value(&value));
         }
-        let settings: Settings = serde_path_to_error::deserialize(toml::Value::Table(table))
-            .map_err(|e| {
+        let settings: Settings =
+            serde_path_to_error::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
                 ConfigError(format!(
                     "{}: {}",
                     e.path(),
@@ -231,12 +254,23 @@ impl Settings {
                 ))
             })?;
         settings.validate()?;
-        Ok(settings)
+        Ok((settings, table))
     }
 
     /// Checks that serde's types cannot express.
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, why: String| Err(ConfigError(format!("{key}: {why}")));
+        if !self.server.listen.is_empty()
+            && self.server.listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return bad(
+                "server.listen",
+                format!(
+                    "{:?} is not an address and port such as \"127.0.0.1:9090\"",
+                    self.server.listen
+                ),
+            );
+        }
         match url::Url::parse(&self.amqp.url) {
             Ok(u) if matches!(u.scheme(), "amqp" | "amqps") => {}
             Ok(u) => {
@@ -354,14 +388,14 @@ impl Settings {
                 .map_err(|e| ConfigError(format!("feeds.file: {}: {e}", path.display())))?;
             urls.extend(
                 crate::feed::parse_feed_list(&text)
-                    .map_err(|e| ConfigError(format!("feeds.file: {e}")))?,
+                    .map_err(|e| ConfigError(format!("feeds.file: {}", mask_url(&e))))?,
             );
         }
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
         for u in urls {
-            let parsed =
-                url::Url::parse(&u).map_err(|e| ConfigError(format!("feed {u:?}: {e}")))?;
+            let parsed = crate::subscriptions::check_feed_url(&u)
+                .map_err(|e| ConfigError(format!("feed {e}")))?;
             if seen.insert(parsed.clone()) {
                 out.push(parsed);
             }
@@ -371,13 +405,65 @@ impl Settings {
 }
 
 fn check_http_url(s: &str) -> Result<(), String> {
-    match url::Url::parse(s) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
-        Ok(u) => Err(format!(
-            "{s:?}: scheme {:?} is not http or https",
-            u.scheme()
-        )),
-        Err(e) => Err(format!("{s:?}: {e}")),
+    crate::subscriptions::check_feed_url(s).map(drop)
+}
+
+/// `s` with the password of any `scheme://user:password@` in it replaced by `***`; works on
+/// text that is not a valid URL too, so error messages can show what they quote.
+pub fn mask_url(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let authority_end = tail
+            .find(['/', '?', '#', ' ', '"', '\'', '\n'])
+            .unwrap_or(tail.len());
+        let authority = &tail[..authority_end];
+        match authority.rfind('@') {
+            Some(at) => {
+                let user = authority[..at].split(':').next().unwrap_or("");
+                out.push_str(user);
+                out.push_str(":***");
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[authority_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Key names whose values are secrets wherever they appear.
+const SECRET_KEYS: &[&str] = &["password", "secret", "token"];
+
+/// Masks secrets in a settings table: credentials in every URL-looking string, and whole values
+/// of keys named like secrets.
+fn mask_table(table: &mut toml::Table, path: &str) {
+    for (key, value) in table.iter_mut() {
+        let here = if path.is_empty() {
+            key.clone()
+        } else {
+            format!("{path}.{key}")
+        };
+        if SECRET_KEYS
+            .iter()
+            .any(|k| key.to_ascii_lowercase().contains(k))
+        {
+            *value = toml::Value::String("***".into());
+            continue;
+        }
+        mask_value(value, &here);
+    }
+}
+
+fn mask_value(value: &mut toml::Value, path: &str) {
+    match value {
+        toml::Value::String(s) => *s = mask_url(s),
+        toml::Value::Array(a) => a.iter_mut().for_each(|v| mask_value(v, path)),
+        toml::Value::Table(t) => mask_table(t, path),
+        _ => {}
     }
 }
 
@@ -567,6 +653,60 @@ mod tests {
             .to_string();
         assert!(e.starts_with("feeds.urls[0]:"), "{e}");
         assert!(!e.contains('\n'));
+    }
+
+    #[test]
+    fn effective_settings_mask_every_secret() {
+        let env = [
+            (
+                "NEWSWIRE__AMQP__URL".to_string(),
+                "amqps://newswire:s3cr%40t@broker.internal:5671/prod".to_string(),
+            ),
+            (
+                "NEWSWIRE__FEEDS__URLS".to_string(),
+                "[\"https://feeds.example/rss\"]".to_string(),
+            ),
+            (
+                "NEWSWIRE__SERVER__LISTEN".to_string(),
+                "0.0.0.0:9090".to_string(),
+            ),
+        ];
+        let text = Settings::effective_toml(None, env).unwrap();
+        assert!(!text.contains("s3cr"), "{text}");
+        assert!(
+            text.contains("amqps://newswire:***@broker.internal:5671/prod"),
+            "{text}"
+        );
+        assert!(text.contains("listen = \"0.0.0.0:9090\""), "{text}");
+        // What is printed loads back as the same settings.
+        let back: toml::Table = text.parse().unwrap();
+        assert_eq!(back["poll"]["interval"].as_str(), Some("5m"));
+        assert_eq!(
+            mask_url("x amqp://u:p@h/ and http://h/a@b"),
+            "x amqp://u:***@h/ and http://h/a@b"
+        );
+        assert_eq!(mask_url("no url"), "no url");
+    }
+
+    #[test]
+    fn feed_urls_with_credentials_are_refused_without_showing_them() {
+        let e = load(
+            None,
+            &[(
+                "NEWSWIRE__FEEDS__URLS",
+                "[\"https://me:hunter2@feeds.example/rss\"]",
+            )],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("feeds.urls[0]:") && e.contains("credentials") && !e.contains("hunter2"),
+            "{e}"
+        );
+        let e = load(None, &[("NEWSWIRE__SERVER__LISTEN", "9090")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("server.listen:"), "{e}");
     }
 
     #[test]

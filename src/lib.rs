@@ -15,6 +15,13 @@
 //! - [`event`]: the CloudEvents shape of a revision;
 //! - [`publish`]: draining the outbox to RabbitMQ or stdout;
 //! - [`app`]: the pipeline and its drivers, the daemon (`run`) and `replay`.
+//!
+//! Operations, beside the data flow:
+//! - [`metrics`]: the registry the stages record into; [`server`]: `/metrics`, `/healthz`,
+//!   `/readyz`;
+//! - [`subscriptions`] and [`opml`]: where polled feeds come from, `feeds import/list/export`;
+//! - [`telemetry`]: logs; [`progress`]: progress bars of long terminal commands;
+//! - [`tail`]: `newswire tail`, a person's view of the event stream.
 
 pub mod app;
 pub mod charset;
@@ -23,10 +30,16 @@ pub mod event;
 pub mod extract;
 pub mod feed;
 pub mod fetch;
+pub mod metrics;
+pub mod opml;
+pub mod progress;
 pub mod publish;
 pub mod scrape;
+pub mod server;
 pub mod stamps;
 pub mod store;
+pub mod subscriptions;
+pub mod tail;
 pub mod telemetry;
 pub mod track;
 pub mod transport;

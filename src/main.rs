@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use newswire::config::{Settings, SinkKind};
-use newswire::{app, charset, scrape, telemetry};
+use newswire::progress::Progress;
+use newswire::store::Store;
+use newswire::{app, charset, opml, scrape, server, subscriptions, tail, telemetry};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -54,6 +56,70 @@ enum Command {
         url: Option<url::Url>,
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        #[arg(long, env = "NEWSWIRE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Validate the settings and print the effective ones as TOML, secrets masked.
+    CheckConfig {
+        #[arg(long, env = "NEWSWIRE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Manage the feeds polled: import OPML into the state store, list, export as OPML.
+    Feeds {
+        #[command(subcommand)]
+        command: FeedsCommand,
+    },
+    /// Print the events published to the exchange as they arrive (a temporary queue; nothing is taken from other consumers).
+    Tail {
+        /// Routing-key pattern to bind with.
+        #[arg(long, default_value = "article.#")]
+        binding: String,
+        /// Exit after this many events.
+        #[arg(long)]
+        count: Option<usize>,
+        /// Exit after this long (e.g. "30s"); with --count, an error if fewer arrived.
+        #[arg(long)]
+        timeout: Option<newswire::config::Dur>,
+        /// One structured CloudEvents JSON object a line instead of the readable form.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, env = "NEWSWIRE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Exit 0 if the local daemon's /healthz (or --path) answers 200: a HEALTHCHECK for images without curl.
+    Healthcheck {
+        /// Path to ask for.
+        #[arg(long, default_value = "/healthz")]
+        path: String,
+        /// Address to ask (default: server.listen, with 0.0.0.0 read as 127.0.0.1).
+        #[arg(long)]
+        addr: Option<std::net::SocketAddr>,
+        #[arg(long, env = "NEWSWIRE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum FeedsCommand {
+    /// Add the feeds of an OPML file to the state store (restart the daemon to poll them).
+    Import {
+        file: PathBuf,
+        #[arg(long, env = "NEWSWIRE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// List every feed the daemon polls: URL, where it is configured, title.
+    List {
+        #[arg(long, env = "NEWSWIRE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Write every feed the daemon polls as OPML to stdout.
+    Export {
+        #[arg(long, env = "NEWSWIRE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Remove an imported feed from the state store.
+    Remove {
+        url: String,
         #[arg(long, env = "NEWSWIRE_CONFIG")]
         config: Option<PathBuf>,
     },
@@ -116,13 +182,20 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 SinkArg::Amqp => SinkKind::Amqp,
             };
             let sink = app::sink_for(&settings, kind);
-            let summary = runtime()?.block_on(app::replay(
+            let mut bar: Option<Progress> = None;
+            let mut progress = |done: usize, total: usize| {
+                bar.get_or_insert_with(|| Progress::new("replay", total))
+                    .set(done)
+            };
+            let summary = runtime()?.block_on(app::replay_with_progress(
                 settings,
                 &captures,
                 feeds.as_deref(),
                 state.as_deref(),
                 sink,
+                &mut progress,
             ))?;
+            drop(bar);
             tracing::info!(
                 records = summary.records,
                 feeds_polled = summary.feeds_polled,
@@ -135,6 +208,130 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Extract { url, files, config } => {
             let settings = load(config.as_deref())?;
             extract(&settings, url.as_ref(), &files)
+        }
+        Command::CheckConfig { config } => {
+            let text = Settings::effective_toml(config.as_deref(), std::env::vars())?;
+            print!(
+                "# newswire {}: effective settings (secrets masked)\n{text}",
+                env!("CARGO_PKG_VERSION")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Feeds { command } => feeds(command),
+        Command::Tail {
+            binding,
+            count,
+            timeout,
+            json,
+            config,
+        } => {
+            let settings = load(config.as_deref())?;
+            let opts = tail::TailOptions {
+                binding,
+                count,
+                timeout: timeout.map(|t| t.0),
+                json,
+            };
+            runtime()?.block_on(async {
+                let stop = CancellationToken::new();
+                tokio::spawn(cancel_on_signal(stop.clone()));
+                let mut out = std::io::stdout();
+                let announce = |exchange: &str| {
+                    eprintln!(
+                        "newswire: tailing exchange {exchange:?} with binding {:?}",
+                        opts.binding
+                    )
+                };
+                tail::tail(&settings.amqp, &opts, &mut out, announce, stop).await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Healthcheck { path, addr, config } => {
+            let addr = match addr {
+                Some(a) => a,
+                None => {
+                    let settings = Settings::load(config.as_deref())?;
+                    server::local_target(&settings.server.listen).ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "server.listen is empty: no listener to check (set it, or pass --addr)"
+                        )
+                    })?
+                }
+            };
+            let status = server::probe(addr, &path, std::time::Duration::from_secs(3))
+                .map_err(|e| anyhow::anyhow!("http://{addr}{path}: {e}"))?;
+            if status == 200 {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                anyhow::bail!("http://{addr}{path} answered {status}")
+            }
+        }
+    }
+}
+
+fn feeds(command: FeedsCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        FeedsCommand::Import { file, config } => {
+            let settings = load(config.as_deref())?;
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let outlines =
+                opml::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let store = Store::open(&settings.state.path)?;
+            let report = subscriptions::import(&settings, &store, &outlines)?;
+            for why in &report.rejected {
+                eprintln!("newswire: skipped {why}");
+            }
+            eprintln!(
+                "newswire: {} feeds imported into {}, {} already present, {} skipped; restart the daemon to poll them",
+                report.added,
+                settings.state.path.display(),
+                report.present,
+                report.rejected.len()
+            );
+            Ok(if report.rejected.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        FeedsCommand::List { config } => {
+            let settings = load(config.as_deref())?;
+            let store = Store::open(&settings.state.path)?;
+            let mut out = std::io::stdout().lock();
+            for f in subscriptions::all(&settings, &store)? {
+                writeln!(
+                    out,
+                    "{}\t{}\t{}",
+                    f.url,
+                    f.origin.label(),
+                    f.title.as_deref().unwrap_or("")
+                )?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        FeedsCommand::Export { config } => {
+            let settings = load(config.as_deref())?;
+            let store = Store::open(&settings.state.path)?;
+            let all = subscriptions::all(&settings, &store)?;
+            print!(
+                "{}",
+                opml::write("newswire feeds", &subscriptions::outlines(&all))
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        FeedsCommand::Remove { url, config } => {
+            let settings = load(config.as_deref())?;
+            let store = Store::open(&settings.state.path)?;
+            let url = url::Url::parse(&url).map_err(|e| anyhow::anyhow!("{url:?}: {e}"))?;
+            if store.remove_subscription(url.as_str())? {
+                eprintln!("newswire: removed {url}; restart the daemon to stop polling it");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                anyhow::bail!(
+                    "{url} is not an imported feed (feeds from the settings or feeds.file are changed there)"
+                )
+            }
         }
     }
 }
@@ -173,7 +370,9 @@ fn extract(
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failed = 0;
+    let mut bar = Progress::new("extract", files.len());
     for file in files {
+        bar.inc();
         let source = file.to_string_lossy();
         let bytes = match read_page(file) {
             Ok(b) => b,

@@ -42,6 +42,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{AmqpSettings, QueueType};
 use crate::event::Event;
+use crate::metrics::Metrics;
 use crate::store::{OutboxRow, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -214,6 +215,7 @@ pub struct Publisher {
     retry_min: Duration,
     retry_max: Duration,
     status: Arc<Status>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Publisher {
@@ -233,7 +235,17 @@ impl Publisher {
             retry_min,
             retry_max,
             status,
+            metrics: None,
         }
+    }
+
+    /// Counts confirmed events and reports the broker connection into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        if let Sink::Amqp(a) = &mut self.sink {
+            a.metrics = Some(metrics.clone());
+        }
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The shared status, for health checks, metrics and logs.
@@ -251,6 +263,12 @@ impl Publisher {
             Sink::Amqp(amqp) => amqp.drain(&self.store, self.window, &self.status).await,
         };
         self.status.set_depth(self.store.outbox_len().unwrap_or(0));
+        if let Some(m) = &self.metrics {
+            match &res {
+                Ok(n) => m.events_published.add(*n),
+                Err(_) => m.error("publish"),
+            }
+        }
         res
     }
 
@@ -258,6 +276,12 @@ impl Publisher {
     /// waiting out a blocked broker; then makes one last attempt bounded by `flush`.
     pub async fn run(mut self, wake: Arc<Notify>, stop: CancellationToken, flush: Duration) {
         let mut backoff = self.retry_min;
+        if let Sink::Amqp(a) = &mut self.sink {
+            // Connect at start, so the broker's state is known (and reported) before the first event.
+            if let Err(e) = a.connect(&self.status).await {
+                tracing::warn!(error = %e, "broker not reachable yet; events wait in the outbox until it is");
+            }
+        }
         loop {
             match self.drain().await {
                 Ok(n) => {
@@ -368,6 +392,7 @@ pub struct AmqpSink {
     settings: AmqpSettings,
     conn: Option<Connection>,
     channel: Option<Channel>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl AmqpSink {
@@ -376,6 +401,7 @@ impl AmqpSink {
             settings,
             conn: None,
             channel: None,
+            metrics: None,
         }
     }
 
@@ -433,6 +459,9 @@ impl AmqpSink {
             }
         };
         tracing::info!(broker = %self.url(), exchange = %s.exchange, queue = %s.queue, stream = %s.stream, "connected to broker");
+        if let Some(m) = &self.metrics {
+            m.watch_broker(conn.status().clone());
+        }
         self.conn = Some(conn);
         self.channel = Some(ch.clone());
         status.set_connected(true);

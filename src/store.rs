@@ -80,6 +80,11 @@ CREATE TABLE IF NOT EXISTS outbox (
     data TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS subscriptions (
+    url TEXT PRIMARY KEY,
+    title TEXT,
+    added_at TEXT NOT NULL
+);
 ";
 
 impl Store {
@@ -364,6 +369,45 @@ impl Store {
             .conn()
             .query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0))?
             as u64)
+    }
+
+    /// Events waiting, and the time of the oldest (its page's fetch time), for metrics.
+    pub fn outbox_stats(&self) -> Result<(u64, Option<String>)> {
+        Ok(self.conn().query_row(
+            "SELECT COUNT(*), (SELECT time FROM outbox ORDER BY seq LIMIT 1) FROM outbox",
+            [],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)),
+        )?)
+    }
+
+    /// Adds a feed subscription (`newswire feeds import`); false if it was there already.
+    pub fn add_subscription(
+        &self,
+        url: &str,
+        title: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n = self.conn().execute(
+            "INSERT INTO subscriptions (url, title, added_at) VALUES (?1, ?2, ?3) ON CONFLICT(url) DO NOTHING",
+            params![url, title, at.to_rfc3339()],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Removes a subscription; false if there was none.
+    pub fn remove_subscription(&self, url: &str) -> Result<bool> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM subscriptions WHERE url = ?1", [url])?
+            == 1)
+    }
+
+    /// Subscribed feeds as (url, title), in the order they were added.
+    pub fn subscriptions(&self) -> Result<Vec<(String, Option<String>)>> {
+        let c = self.conn();
+        let mut st = c.prepare_cached("SELECT url, title FROM subscriptions ORDER BY rowid")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }
 
