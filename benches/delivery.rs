@@ -20,6 +20,8 @@ use newswire::publish::{AmqpSink, Histogram, Publisher, Sink};
 use newswire::store::Store;
 
 const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// Rounds of each path; the first warms up and is not counted.
+const ROUNDS: usize = 6;
 
 struct Round {
     what: &'static str,
@@ -218,7 +220,7 @@ fn main() {
         let mut rounds = Vec::new();
         let mut appends = Vec::new();
         // Alternate, so both paths see the same broker state; the first round of each warms up.
-        for round in 0..3 {
+        for round in 0..ROUNDS {
             let evs = events(n, round);
             rounds.push(bare(&conn, &evs, window).await);
             let (r, append) = outbox(&conn, &evs, window, &dir, round).await;
@@ -230,9 +232,25 @@ fn main() {
         for (i, r) in rounds.iter().enumerate() {
             println!("| {} | {} | {:.0} | {:.1} ms | {:.1} ms |", i / 2, r.what, r.rate(), r.p50.as_secs_f64() * 1e3, r.p99.as_secs_f64() * 1e3);
         }
-        let best = |what: &str| rounds.iter().skip(2).filter(|r| r.what == what).map(Round::rate).fold(0.0, f64::max);
-        let (bare, outbox) = (best("bare lapin loop"), best("newswire outbox"));
-        println!("best of rounds 1-2: outbox {outbox:.0} events/s, bare {bare:.0} events/s, ratio {:.2}", outbox / bare);
+        // Medians over the rounds after the warm-up: the machine is shared, single rounds swing.
+        let median = |what: &str, f: &dyn Fn(&Round) -> f64| {
+            let mut v: Vec<f64> = rounds.iter().skip(2).filter(|r| r.what == what).map(f).collect();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let rate = |r: &Round| r.rate();
+        let p50 = |r: &Round| r.p50.as_secs_f64() * 1e3;
+        let p99 = |r: &Round| r.p99.as_secs_f64() * 1e3;
+        let (bare, outbox) = (median("bare lapin loop", &rate), median("newswire outbox", &rate));
+        println!(
+            "median of rounds 1-{}: outbox {outbox:.0} events/s (p50 {:.1} ms, p99 {:.1} ms), bare {bare:.0} events/s (p50 {:.1} ms, p99 {:.1} ms), ratio {:.2}",
+            ROUNDS - 1,
+            median("newswire outbox", &p50),
+            median("newswire outbox", &p99),
+            median("bare lapin loop", &p50),
+            median("bare lapin loop", &p99),
+            outbox / bare
+        );
         println!("outbox append (SQLite, 1000 per transaction): {:.0} events/s", appends.iter().cloned().fold(0.0, f64::max));
         let _ = std::fs::remove_dir_all(&dir);
     });

@@ -281,3 +281,80 @@ async fn events_wait_in_the_outbox_while_the_broker_is_unreachable() {
         "newswire.article.published"
     );
 }
+
+#[tokio::test]
+async fn polling_pauses_while_the_outbox_is_full() {
+    // Back-pressure: with the broker unreachable the outbox fills; at publish.outbox_limit the
+    // feeds are no longer polled (the events wait on disk, memory stays flat).
+    let site = Site::start().await;
+    let titles = [
+        "Ferry adds evening service",
+        "Harbour dredging starts in May",
+        "Night market returns to the quay",
+    ];
+    let mut items = Vec::new();
+    for (i, title) in titles.iter().enumerate() {
+        let path = format!("/news/story-{i}");
+        let mut paras = PARAS_V1.to_vec();
+        let lead = format!(
+            "{title}: the Loopback Ledger reports on story number {i} for the people who live and work along the river."
+        );
+        paras[0] = &lead;
+        site.set(
+            &path,
+            Canned::ok("text/html", common::article(title, &paras, "")),
+        );
+        items.push((format!("ledger-{i}"), site.url(&path), title.to_string()));
+    }
+    let items: Vec<(&str, &str, &str)> = items
+        .iter()
+        .map(|(g, l, t)| (g.as_str(), l.as_str(), t.as_str()))
+        .collect();
+    site.set(
+        "/feed.xml",
+        Canned::ok("application/rss+xml", common::rss(&items)),
+    );
+    let dir = common::tempdir("daemon-backpressure");
+    let state = dir.join("state.sqlite3");
+    let log = dir.join("stderr.log");
+    let child = Command::new(common::bin())
+        .arg("run")
+        .env("NEWSWIRE__AMQP__URL", "amqp://guest:guest@127.0.0.1:1/%2f")
+        .env("NEWSWIRE__STATE__PATH", &state)
+        .env(
+            "NEWSWIRE__FEEDS__URLS",
+            format!("[\"{}\"]", site.url("/feed.xml")),
+        )
+        .env("NEWSWIRE__FETCH__ALLOW", "[\"127.0.0.1/32\"]")
+        .env("NEWSWIRE__POLL__INTERVAL", "100ms")
+        .env("NEWSWIRE__SCRAPE__RECHECK", "[]")
+        .env("NEWSWIRE__PUBLISH__OUTBOX_LIMIT", "2")
+        .env("NEWSWIRE__SHUTDOWN__FLUSH", "500ms")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut daemon = Daemon { child, log };
+    let paused = common::wait_for(Duration::from_secs(30), || {
+        daemon.log().contains("polling paused")
+    })
+    .await;
+    assert!(paused, "polling never paused:\n{}", daemon.log());
+    let polls = site.hits("/feed.xml");
+    // Twenty poll intervals later, still no poll.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        site.hits("/feed.xml"),
+        polls,
+        "polled although the outbox is full:\n{}",
+        daemon.log()
+    );
+    assert!(daemon.terminate().success(), "{}", daemon.log());
+    assert_eq!(
+        newswire::store::Store::open(&state)
+            .unwrap()
+            .outbox_len()
+            .unwrap(),
+        3
+    );
+}
