@@ -22,14 +22,14 @@ use crate::config::{Settings, SinkKind};
 use crate::event::{ArticleData, Event};
 use crate::feed;
 use crate::fetch::{Fetcher, Kind, Validators};
+use crate::poller::{PollStats, Poller};
 use crate::publish::{AmqpSink, Publisher, Sink};
+use crate::schedule::politeness::Politeness;
 use crate::schedule::{self, FeedHints, HttpHints};
+use crate::schedule::{Clock, SystemClock};
 use crate::scrape::{self, Page};
 use crate::store::{Recheck, Store};
 use crate::track::{self, Decision, Snapshot};
-use crate::poller::{PollStats, Poller};
-use crate::schedule::politeness::Politeness;
-use crate::schedule::{Clock, SystemClock};
 use crate::transport::{Capture, Live, Recorder, Transport};
 use crate::websub::WebSub;
 
@@ -38,7 +38,10 @@ use crate::websub::WebSub;
 pub enum PollOutcome {
     NotModified,
     /// The feed's entry links, and how many entries were new or changed and so scraped.
-    Entries { links: Vec<Url>, scraped: usize },
+    Entries {
+        links: Vec<Url>,
+        scraped: usize,
+    },
     Failed(String),
 }
 
@@ -65,7 +68,10 @@ pub struct PollInfo {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ScrapeOutcome {
     /// A new revision was stored with its event (1 = new article).
-    Revision { revision: u32, changes: Vec<String> },
+    Revision {
+        revision: u32,
+        changes: Vec<String>,
+    },
     Unchanged,
     /// A revert to an earlier version, waiting for confirmation (flip-flop guard).
     Held,
@@ -89,7 +95,13 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(settings: Arc<Settings>, transport: Transport, store: Store, rechecks: bool, stop: CancellationToken) -> Self {
+    pub fn new(
+        settings: Arc<Settings>,
+        transport: Transport,
+        store: Store,
+        rechecks: bool,
+        stop: CancellationToken,
+    ) -> Self {
         let slots = settings.scrape.concurrency;
         Pipeline {
             settings,
@@ -121,7 +133,13 @@ impl Pipeline {
                 let now = self.transport.now();
                 tracing::warn!(feed.url = %feed_url, error = %e, kind = e.kind(), "feed fetch failed");
                 let _ = store.record_poll(feed_url.as_str(), now, None, Some(&e.to_string()));
-                return (PollOutcome::Failed(e.to_string()), PollInfo { fetched_at: Some(now), ..PollInfo::default() });
+                return (
+                    PollOutcome::Failed(e.to_string()),
+                    PollInfo {
+                        fetched_at: Some(now),
+                        ..PollInfo::default()
+                    },
+                );
             }
         };
         let resp = &fetched.response;
@@ -146,7 +164,15 @@ impl Pipeline {
             let _ = store.record_poll(feed_url.as_str(), fetched.fetched_at, None, Some(&why));
             return (PollOutcome::Failed(why), info);
         }
-        let (outcome, body_info) = self.read_feed(feed_url, &resp.body, &resp.url, fetched.fetched_at, Some(&resp.validators())).await;
+        let (outcome, body_info) = self
+            .read_feed(
+                feed_url,
+                &resp.body,
+                &resp.url,
+                fetched.fetched_at,
+                Some(&resp.validators()),
+            )
+            .await;
         info.feed = body_info.feed;
         info.entry_dates = body_info.entry_dates;
         info.new_entries = body_info.new_entries;
@@ -164,12 +190,16 @@ impl Pipeline {
         validators: Option<&Validators>,
     ) -> (PollOutcome, PollInfo) {
         let store = &self.store;
-        let mut info = PollInfo { fetched_at: Some(fetched_at), ..PollInfo::default() };
+        let mut info = PollInfo {
+            fetched_at: Some(fetched_at),
+            ..PollInfo::default()
+        };
         let entries = match feed::parse(body, base) {
             Ok(e) => e,
             Err(e) => {
                 tracing::warn!(feed.url = %feed_url, error = %e, "feed unreadable");
-                let _ = store.record_poll(feed_url.as_str(), fetched_at, None, Some(&e.to_string()));
+                let _ =
+                    store.record_poll(feed_url.as_str(), fetched_at, None, Some(&e.to_string()));
                 return (PollOutcome::Failed(e.to_string()), info);
             }
         };
@@ -180,7 +210,10 @@ impl Pipeline {
         let mut links = Vec::with_capacity(entries.len());
         for entry in entries {
             links.push(entry.link.clone());
-            let seen = store.entry_digest(feed_url.as_str(), &entry.id).ok().flatten();
+            let seen = store
+                .entry_digest(feed_url.as_str(), &entry.id)
+                .ok()
+                .flatten();
             if seen.as_deref() == Some(entry.digest.as_str()) {
                 continue;
             }
@@ -200,7 +233,12 @@ impl Pipeline {
                 links.push(final_url);
             }
             if !matches!(outcome, ScrapeOutcome::Failed(_)) {
-                let _ = store.save_entry(feed_url.as_str(), &entry.id, entry.link.as_str(), &entry.digest);
+                let _ = store.save_entry(
+                    feed_url.as_str(),
+                    &entry.id,
+                    entry.link.as_str(),
+                    &entry.digest,
+                );
             }
         }
         (PollOutcome::Entries { links, scraped }, info)
@@ -209,8 +247,16 @@ impl Pipeline {
     /// Fetches and extracts an article page and records what changed. Also returns the URL
     /// the page was finally fetched from.
     pub async fn scrape(&self, link: &Url, feed_url: &Url) -> (ScrapeOutcome, Url) {
-        let _slot = self.scrape_slots.acquire().await.expect("semaphore never closed");
-        let fetched = match self.transport.get(link, Kind::Page, &Validators::default()).await {
+        let _slot = self
+            .scrape_slots
+            .acquire()
+            .await
+            .expect("semaphore never closed");
+        let fetched = match self
+            .transport
+            .get(link, Kind::Page, &Validators::default())
+            .await
+        {
             Ok(f) => f,
             Err(e) => {
                 tracing::warn!(article.url = %link, error = %e, kind = e.kind(), "page fetch failed");
@@ -228,11 +274,18 @@ impl Pipeline {
         let url = final_url.clone();
         // Extraction is CPU work on a possibly large page: off the async threads, and a panic
         // in it fails this page only.
-        let page = match tokio::task::spawn_blocking(move || scrape::extract_page(&html, &url, Some(&settings))).await {
+        let page = match tokio::task::spawn_blocking(move || {
+            scrape::extract_page(&html, &url, Some(&settings))
+        })
+        .await
+        {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(article.url = %final_url, error = %e, "extraction panicked");
-                return (ScrapeOutcome::Failed("extraction panicked".into()), final_url);
+                return (
+                    ScrapeOutcome::Failed("extraction panicked".into()),
+                    final_url,
+                );
             }
         };
         if !page.is_article() {
@@ -250,7 +303,10 @@ impl Pipeline {
             return ScrapeOutcome::Failed("stored URL unreadable".into());
         };
         let outcome = self.scrape(&url, &feed_url).await.0;
-        if !matches!(outcome, ScrapeOutcome::Revision { .. } | ScrapeOutcome::Unchanged | ScrapeOutcome::Held) {
+        if !matches!(
+            outcome,
+            ScrapeOutcome::Revision { .. } | ScrapeOutcome::Unchanged | ScrapeOutcome::Held
+        ) {
             // Gone or failing: try again at the schedule's pace rather than at once.
             let next = self.next_check(&due.article_id, self.transport.now());
             let _ = self.store.set_next_check(&due.article_id, next);
@@ -316,17 +372,31 @@ impl Pipeline {
         } else {
             self.next_check(&article_id, fetched_at)
         };
-        if let Err(e) = self.store.save_article(&article_id, &page.url, feed_url.as_str(), &state, changed_at, next, event.as_ref()) {
+        if let Err(e) = self.store.save_article(
+            &article_id,
+            &page.url,
+            feed_url.as_str(),
+            &state,
+            changed_at,
+            next,
+            event.as_ref(),
+        ) {
             tracing::error!(error = %e, "state store write failed; the page will be scraped again");
             return ScrapeOutcome::Failed(e.to_string());
         }
         if !emit {
-            tracing::info!(revision = state.revision, "page reverted to an earlier version; held until confirmed");
+            tracing::info!(
+                revision = state.revision,
+                "page reverted to an earlier version; held until confirmed"
+            );
             return ScrapeOutcome::Held;
         }
         tracing::info!(revision = state.revision, changes = ?changes, "new revision");
         self.wake_publisher.notify_one();
-        ScrapeOutcome::Revision { revision: state.revision, changes }
+        ScrapeOutcome::Revision {
+            revision: state.revision,
+            changes,
+        }
     }
 
     /// The next re-check of an article, from how long ago it last changed.
@@ -334,13 +404,23 @@ impl Pipeline {
         if !self.rechecks {
             return None;
         }
-        let changed = self.store.last_changed(article_id).ok().flatten().unwrap_or(now);
+        let changed = self
+            .store
+            .last_changed(article_id)
+            .ok()
+            .flatten()
+            .unwrap_or(now);
         let age = (now - changed).to_std().unwrap_or_default();
         self.schedule_after(age, now)
     }
 
     fn schedule_after(&self, age: Duration, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let (_, every) = self.settings.scrape.recheck.iter().find(|(within, _)| age < within.0)?;
+        let (_, every) = self
+            .settings
+            .scrape
+            .recheck
+            .iter()
+            .find(|(within, _)| age < within.0)?;
         Some(now + chrono::Duration::from_std(every.0).ok()?)
     }
 }
@@ -354,7 +434,13 @@ pub fn sink_for(settings: &Settings, kind: SinkKind) -> Sink {
 }
 
 fn publisher(settings: &Settings, store: Store, sink: Sink) -> Publisher {
-    Publisher::new(store, sink, settings.amqp.window, settings.amqp.retry_min.0, settings.amqp.retry_max.0)
+    Publisher::new(
+        store,
+        sink,
+        settings.amqp.window,
+        settings.amqp.retry_min.0,
+        settings.amqp.retry_max.0,
+    )
 }
 
 /// How `run` is driven beyond its settings.
@@ -385,16 +471,24 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
 ///
 /// # Errors
 /// As [`run`]; also a recording directory that cannot be created.
-pub async fn run_with(settings: Settings, shutdown: CancellationToken, options: RunOptions) -> anyhow::Result<()> {
+pub async fn run_with(
+    settings: Settings,
+    shutdown: CancellationToken,
+    options: RunOptions,
+) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
     let feeds = settings.feed_urls()?;
     let store = Store::open(&settings.state.path)?;
     let fetcher = Fetcher::new(&settings.fetch.to_fetch_settings())?;
     let politeness = Arc::new(Politeness::new(settings.politeness_settings()));
     let mut live = Live::new(fetcher.clone()).with_politeness(politeness);
-    let record_dir = options.record.clone().or_else(|| (!settings.record.dir.is_empty()).then(|| PathBuf::from(&settings.record.dir)));
+    let record_dir = options
+        .record
+        .clone()
+        .or_else(|| (!settings.record.dir.is_empty()).then(|| PathBuf::from(&settings.record.dir)));
     if let Some(dir) = &record_dir {
-        let recorder = Recorder::new(dir, settings.record.max_bytes).map_err(|e| anyhow::anyhow!("record: {}: {e}", dir.display()))?;
+        let recorder = Recorder::new(dir, settings.record.max_bytes)
+            .map_err(|e| anyhow::anyhow!("record: {}: {e}", dir.display()))?;
         tracing::info!(dir = %dir.display(), "recording every fetch to WARC");
         live = live.with_recorder(Arc::new(recorder));
     }
@@ -402,37 +496,77 @@ pub async fn run_with(settings: Settings, shutdown: CancellationToken, options: 
         live = live.with_robots(&settings.fetch.user_agent);
     }
     let stop_intake = CancellationToken::new();
-    let pipeline = Arc::new(Pipeline::new(settings.clone(), Transport::Live(live), store.clone(), true, stop_intake.clone()));
+    let pipeline = Arc::new(Pipeline::new(
+        settings.clone(),
+        Transport::Live(live),
+        store.clone(),
+        true,
+        stop_intake.clone(),
+    ));
 
     let stop_publisher = CancellationToken::new();
     let pending = store.outbox_len()?;
     tracing::info!(feeds = feeds.len(), state = %settings.state.path.display(), outbox = pending, sink = ?settings.publish.sink, "newswire started");
-    let publisher_task = tokio::spawn(publisher(&settings, store.clone(), sink_for(&settings, settings.publish.sink)).run(
-        pipeline.wake_publisher.clone(),
-        stop_publisher.clone(),
-        settings.shutdown.flush.0,
-    ));
+    let publisher_task = tokio::spawn(
+        publisher(
+            &settings,
+            store.clone(),
+            sink_for(&settings, settings.publish.sink),
+        )
+        .run(
+            pipeline.wake_publisher.clone(),
+            stop_publisher.clone(),
+            settings.shutdown.flush.0,
+        ),
+    );
 
-    let clock: Arc<dyn Clock> = options.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
+    let clock: Arc<dyn Clock> = options
+        .clock
+        .clone()
+        .unwrap_or_else(|| Arc::new(SystemClock));
     let stats = options.stats.clone().unwrap_or_default();
-    let poller = Poller::new(pipeline.clone(), settings.schedule_policy(), clock, settings.poll.concurrency, stop_intake.clone(), stats);
+    let poller = Poller::new(
+        pipeline.clone(),
+        settings.schedule_policy(),
+        clock,
+        settings.poll.concurrency,
+        stop_intake.clone(),
+        stats,
+    );
     if settings.websub.enabled() {
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         poller.set_adverts(tx);
-        let websub = WebSub::new(settings.websub.clone(), fetcher, pipeline.clone(), poller.clone(), settings.fetch.max_feed_bytes)?;
+        let websub = WebSub::new(
+            settings.websub.clone(),
+            fetcher,
+            pipeline.clone(),
+            poller.clone(),
+            settings.fetch.max_feed_bytes,
+        )?;
         websub.start(rx, stop_intake.clone()).await?;
     }
     poller.sync(&feeds);
     let tracker = poller.tracker().clone();
     tracker.spawn(recheck_loop(pipeline.clone(), stop_intake.clone()));
-    tracker.spawn(reload_loop(poller.clone(), settings.clone(), options.config_path.clone(), options.reload.clone(), stop_intake.clone()));
+    tracker.spawn(reload_loop(
+        poller.clone(),
+        settings.clone(),
+        options.config_path.clone(),
+        options.reload.clone(),
+        stop_intake.clone(),
+    ));
 
     shutdown.cancelled().await;
     tracing::info!("shutting down: no new polls; finishing in-flight work");
     stop_intake.cancel();
     tracker.close();
-    if tokio::time::timeout(settings.shutdown.drain.0, tracker.wait()).await.is_err() {
-        tracing::warn!("in-flight work did not finish within shutdown.drain; unscraped entries are retried at the next start");
+    if tokio::time::timeout(settings.shutdown.drain.0, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "in-flight work did not finish within shutdown.drain; unscraped entries are retried at the next start"
+        );
     }
     stop_publisher.cancel();
     let _ = publisher_task.await;
@@ -443,7 +577,13 @@ pub async fn run_with(settings: Settings, shutdown: CancellationToken, options: 
 /// Reloads the feed list on `reload` (SIGHUP: the settings file and the feeds file) and when the
 /// feeds file changes (checked every `feeds.watch`). A list that cannot be read is logged and the
 /// running feeds stay as they are.
-async fn reload_loop(poller: Arc<Poller>, settings: Arc<Settings>, config_path: Option<PathBuf>, reload: Option<Arc<Notify>>, stop: CancellationToken) {
+async fn reload_loop(
+    poller: Arc<Poller>,
+    settings: Arc<Settings>,
+    config_path: Option<PathBuf>,
+    reload: Option<Arc<Notify>>,
+    stop: CancellationToken,
+) {
     let reload = reload.unwrap_or_default();
     let watch = settings.feeds.watch.0;
     let stamp = |path: &str| std::fs::metadata(path).and_then(|m| m.modified()).ok();
@@ -480,9 +620,17 @@ async fn reload_loop(poller: Arc<Poller>, settings: Arc<Settings>, config_path: 
         match feeds {
             Ok(feeds) => {
                 let (added, removed) = poller.sync(&feeds);
-                tracing::info!(reason = why, feeds = feeds.len(), added, removed, "feed list reloaded");
+                tracing::info!(
+                    reason = why,
+                    feeds = feeds.len(),
+                    added,
+                    removed,
+                    "feed list reloaded"
+                );
             }
-            Err(e) => tracing::error!(reason = why, error = %e, "feed list not reloaded; the running feeds stay"),
+            Err(e) => {
+                tracing::error!(reason = why, error = %e, "feed list not reloaded; the running feeds stay")
+            }
         }
     }
 }
@@ -495,12 +643,19 @@ pub(crate) async fn wait_for_outbox_room(p: &Pipeline, stop: &CancellationToken)
         let len = p.store.outbox_len().unwrap_or(0);
         if len < limit {
             if warned {
-                tracing::info!(outbox = len, "outbox below its bound again; polling resumes");
+                tracing::info!(
+                    outbox = len,
+                    "outbox below its bound again; polling resumes"
+                );
             }
             return true;
         }
         if !warned {
-            tracing::warn!(outbox = len, limit, "outbox full (broker down or blocked); polling paused");
+            tracing::warn!(
+                outbox = len,
+                limit,
+                "outbox full (broker down or blocked); polling paused"
+            );
             warned = true;
         }
         tokio::select! {
@@ -519,14 +674,19 @@ async fn recheck_loop(p: Arc<Pipeline>, stop: CancellationToken) {
             if stop.is_cancelled() {
                 return;
             }
-            let span = tracing::info_span!("recheck", article.id = %r.article_id, article.url = %r.url);
+            let span =
+                tracing::info_span!("recheck", article.id = %r.article_id, article.url = %r.url);
             p.recheck(r).instrument(span).await;
         }
         if !due.is_empty() {
             continue;
         }
         let next = p.store.next_recheck_at().ok().flatten();
-        let wait = next.map_or(Duration::from_secs(5), |t| (t - now).to_std().unwrap_or_default()).min(Duration::from_secs(5));
+        let wait = next
+            .map_or(Duration::from_secs(5), |t| {
+                (t - now).to_std().unwrap_or_default()
+            })
+            .min(Duration::from_secs(5));
         tokio::select! {
             _ = tokio::time::sleep(wait.max(Duration::from_millis(50))) => {}
             _ = stop.cancelled() => return,
@@ -556,10 +716,18 @@ pub async fn replay(
     sink: Sink,
 ) -> anyhow::Result<ReplaySummary> {
     let settings = Arc::new(settings);
-    let capture = Capture::load(captures, settings.fetch.max_page_bytes.max(settings.fetch.max_feed_bytes), settings.fetch.max_redirects)?;
+    let capture = Capture::load(
+        captures,
+        settings
+            .fetch
+            .max_page_bytes
+            .max(settings.fetch.max_feed_bytes),
+        settings.fetch.max_redirects,
+    )?;
     let feeds: HashSet<String> = match feeds_file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             feed::parse_feed_list(&text)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
                 .iter()
@@ -576,11 +744,26 @@ pub async fn replay(
             .collect(),
     };
     let store = Store::open(state.unwrap_or(Path::new(":memory:")))?;
-    let records: Vec<(Url, u16)> = capture.records.iter().map(|r| (r.url.clone(), r.status)).collect();
-    let pipeline = Pipeline::new(settings.clone(), Transport::Replay(capture), store.clone(), false, CancellationToken::new());
-    let Transport::Replay(capture) = &pipeline.transport else { unreachable!("built as replay") };
+    let records: Vec<(Url, u16)> = capture
+        .records
+        .iter()
+        .map(|r| (r.url.clone(), r.status))
+        .collect();
+    let pipeline = Pipeline::new(
+        settings.clone(),
+        Transport::Replay(capture),
+        store.clone(),
+        false,
+        CancellationToken::new(),
+    );
+    let Transport::Replay(capture) = &pipeline.transport else {
+        unreachable!("built as replay")
+    };
 
-    let mut summary = ReplaySummary { records: records.len(), ..Default::default() };
+    let mut summary = ReplaySummary {
+        records: records.len(),
+        ..Default::default()
+    };
     // Page URL (normalised) → the feed that lists it.
     let mut listed: HashMap<String, Url> = HashMap::new();
     for (pos, (url, _status)) in records.iter().enumerate() {
@@ -591,7 +774,9 @@ pub async fn replay(
             if let PollOutcome::Entries { links, scraped } = pipeline.poll_feed(url).await {
                 summary.pages_scraped += scraped;
                 for link in links {
-                    listed.entry(track::normalize_url(&link).to_string()).or_insert_with(|| url.clone());
+                    listed
+                        .entry(track::normalize_url(&link).to_string())
+                        .or_insert_with(|| url.clone());
                 }
             }
         } else if let Some(feed_url) = listed.get(&key).cloned() {
@@ -600,7 +785,9 @@ pub async fn replay(
             }
             let (_, final_url) = pipeline.scrape(url, &feed_url).await;
             summary.pages_scraped += 1;
-            listed.entry(track::normalize_url(&final_url).to_string()).or_insert(feed_url);
+            listed
+                .entry(track::normalize_url(&final_url).to_string())
+                .or_insert(feed_url);
         }
     }
     let mut publisher = publisher(&settings, store.clone(), sink);

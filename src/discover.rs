@@ -18,7 +18,14 @@ pub struct Discovered {
 }
 
 fn format_of(mime: &str) -> Option<&'static str> {
-    match mime.split(';').next().unwrap_or("").trim().to_ascii_lowercase().as_str() {
+    match mime
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+        .as_str()
+    {
         "application/rss+xml" | "application/rdf+xml" => Some("rss"),
         "application/atom+xml" => Some("atom"),
         "application/feed+json" | "application/json" => Some("json"),
@@ -41,15 +48,25 @@ pub fn feed_links(html: &str, page_url: &Url) -> Vec<Discovered> {
     for link in doc.select(&link_sel) {
         let el = link.value();
         let rel = el.attr("rel").unwrap_or("");
-        if !rel.split_ascii_whitespace().any(|r| r.eq_ignore_ascii_case("alternate")) {
+        if !rel
+            .split_ascii_whitespace()
+            .any(|r| r.eq_ignore_ascii_case("alternate"))
+        {
             continue;
         }
-        let Some(format) = el.attr("type").and_then(format_of) else { continue };
-        let Ok(url) = base.join(el.attr("href").unwrap_or("").trim()) else { continue };
+        let Some(format) = el.attr("type").and_then(format_of) else {
+            continue;
+        };
+        let Ok(url) = base.join(el.attr("href").unwrap_or("").trim()) else {
+            continue;
+        };
         if !matches!(url.scheme(), "http" | "https") || out.iter().any(|d| d.url == url) {
             continue;
         }
-        let title = el.attr("title").map(|t| t.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|t| !t.is_empty());
+        let title = el
+            .attr("title")
+            .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|t| !t.is_empty());
         out.push(Discovered { url, title, format });
     }
     out
@@ -66,8 +83,16 @@ pub async fn discover(fetcher: &Fetcher, url: &Url) -> Result<Vec<Discovered>, F
     }
     if crate::feed::parse(&resp.body, &resp.url).is_ok() {
         let ct = resp.content_type().unwrap_or("");
-        let format = format_of(ct).unwrap_or(if resp.body.trim_ascii_start().starts_with(b"{") { "json" } else { "rss" });
-        return Ok(vec![Discovered { url: resp.url.clone(), title: None, format }]);
+        let format = format_of(ct).unwrap_or(if resp.body.trim_ascii_start().starts_with(b"{") {
+            "json"
+        } else {
+            "rss"
+        });
+        return Ok(vec![Discovered {
+            url: resp.url.clone(),
+            title: None,
+            format,
+        }]);
     }
     Ok(feed_links(&resp.text(), &resp.url))
 }
@@ -87,7 +112,10 @@ mod tests {
             <link rel="alternate" type="application/rss+xml" href="world.xml">
             </head><body></body></html>"#;
         let found = feed_links(html, &Url::parse("http://news.test/page").unwrap());
-        let got: Vec<(&str, &str, Option<&str>)> = found.iter().map(|d| (d.url.as_str(), d.format, d.title.as_deref())).collect();
+        let got: Vec<(&str, &str, Option<&str>)> = found
+            .iter()
+            .map(|d| (d.url.as_str(), d.format, d.title.as_deref()))
+            .collect();
         assert_eq!(
             got,
             [

@@ -143,7 +143,11 @@ impl Response {
     /// The URL a chain of permanent redirects (301, 308) from the requested URL ends at: where
     /// the resource now lives for good. `None` when the first hop is not permanent.
     pub fn permanent_location(&self) -> Option<&url::Url> {
-        let permanent = self.hops.iter().take_while(|h| matches!(h.status, 301 | 308)).count();
+        let permanent = self
+            .hops
+            .iter()
+            .take_while(|h| matches!(h.status, 301 | 308))
+            .count();
         permanent.checked_sub(1).and_then(|i| self.redirects.get(i))
     }
 }
@@ -358,7 +362,11 @@ impl Fetcher {
     ///
     /// # Errors
     /// Transport failures only.
-    pub async fn post_form(&self, url: &url::Url, form: &[(&str, &str)]) -> Result<u16, FetchError> {
+    pub async fn post_form(
+        &self,
+        url: &url::Url,
+        form: &[(&str, &str)],
+    ) -> Result<u16, FetchError> {
         self.check_url(url)?;
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)

@@ -67,7 +67,11 @@ pub struct StatsSnapshot {
 
 impl Default for PollStats {
     fn default() -> Self {
-        PollStats { polls: AtomicU64::new(0), failures: AtomicU64::new(0), buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect() }
+        PollStats {
+            polls: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        }
     }
 }
 
@@ -82,7 +86,11 @@ impl PollStats {
     }
 
     pub fn snapshot(&self) -> StatsSnapshot {
-        let counts: Vec<u64> = self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect();
+        let counts: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
         let total: u64 = counts.iter().sum();
         let quantile = |q: f64| {
             let want = ((total as f64) * q).ceil().max(1.0) as u64;
@@ -131,7 +139,14 @@ struct FeedLoop {
 const MAX_MOVES: usize = 5;
 
 impl Poller {
-    pub fn new(pipeline: Arc<Pipeline>, policy: Policy, clock: Arc<dyn Clock>, concurrency: usize, stop: CancellationToken, stats: Arc<PollStats>) -> Arc<Self> {
+    pub fn new(
+        pipeline: Arc<Pipeline>,
+        policy: Policy,
+        clock: Arc<dyn Clock>,
+        concurrency: usize,
+        stop: CancellationToken,
+        stats: Arc<PollStats>,
+    ) -> Arc<Self> {
         Arc::new(Poller {
             pipeline,
             policy,
@@ -152,7 +167,13 @@ impl Poller {
 
     /// The subscribed feeds, as configured.
     pub fn feeds(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.loops.lock().expect("loops lock").keys().cloned().collect();
+        let mut v: Vec<String> = self
+            .loops
+            .lock()
+            .expect("loops lock")
+            .keys()
+            .cloned()
+            .collect();
         v.sort();
         v
     }
@@ -178,9 +199,19 @@ impl Poller {
             }
             let cancel = self.stop.child_token();
             let poke = Arc::new(Notify::new());
-            loops.insert(url.to_string(), FeedLoop { cancel: cancel.clone(), poke: poke.clone() });
+            loops.insert(
+                url.to_string(),
+                FeedLoop {
+                    cancel: cancel.clone(),
+                    poke: poke.clone(),
+                },
+            );
             let span = tracing::info_span!("feed", feed.url = %url);
-            self.tracker.spawn(self.clone().feed_loop(url.clone(), cancel, poke).instrument(span));
+            self.tracker.spawn(
+                self.clone()
+                    .feed_loop(url.clone(), cancel, poke)
+                    .instrument(span),
+            );
             added += 1;
         }
         (added, removed)
@@ -236,8 +267,15 @@ impl Poller {
         Some(url)
     }
 
-    async fn feed_loop(self: Arc<Self>, configured: Url, cancel: CancellationToken, poke: Arc<Notify>) {
-        let Some(mut url) = self.resolve(&configured) else { return };
+    async fn feed_loop(
+        self: Arc<Self>,
+        configured: Url,
+        cancel: CancellationToken,
+        poke: Arc<Notify>,
+    ) {
+        let Some(mut url) = self.resolve(&configured) else {
+            return;
+        };
         let store = self.pipeline.store().clone();
         let mut sched: FeedSchedule = store
             .feed_schedule(url.as_str())
@@ -247,10 +285,20 @@ impl Poller {
             .unwrap_or_default();
         // Due now (spread over up to a minute, so a start does not poll every feed at once), or
         // at the due time a previous run chose.
-        let spread = self.policy.interval.min(Duration::from_secs(60)).mul_f64(fastrand::f64());
-        let saved_wait = sched.next_at.and_then(|t| (t - self.clock.now()).to_std().ok()).unwrap_or_default();
+        let spread = self
+            .policy
+            .interval
+            .min(Duration::from_secs(60))
+            .mul_f64(fastrand::f64());
+        let saved_wait = sched
+            .next_at
+            .and_then(|t| (t - self.clock.now()).to_std().ok())
+            .unwrap_or_default();
         let mut due = Instant::now() + saved_wait.max(spread);
-        tracing::debug!(first_poll_in_ms = (due - Instant::now()).as_millis() as u64, "feed scheduled");
+        tracing::debug!(
+            first_poll_in_ms = (due - Instant::now()).as_millis() as u64,
+            "feed scheduled"
+        );
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(due) => {}
@@ -266,10 +314,16 @@ impl Poller {
             };
             let late = Instant::now().saturating_duration_since(due);
             // A panic in one feed's poll never takes the daemon down.
-            let (outcome, info) = std::panic::AssertUnwindSafe(self.pipeline.poll(&url)).catch_unwind().await.unwrap_or_else(|_| {
-                tracing::error!("poll panicked; the feed is retried later");
-                (PollOutcome::Failed("panic".into()), crate::app::PollInfo::default())
-            });
+            let (outcome, info) = std::panic::AssertUnwindSafe(self.pipeline.poll(&url))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::error!("poll panicked; the feed is retried later");
+                    (
+                        PollOutcome::Failed("panic".into()),
+                        crate::app::PollInfo::default(),
+                    )
+                });
             drop(slot);
             let failed = matches!(outcome, PollOutcome::Failed(_));
             self.stats.observe(late + info.gate_wait, failed);
@@ -294,9 +348,20 @@ impl Poller {
                     sched.on_success(now, info.http, body, info.new_entries);
                 }
             }
-            if let (Some(tx), Some(hub)) = (self.adverts.get(), info.feed.as_ref().and_then(|f| f.hub.clone())) {
-                let topic = info.feed.as_ref().and_then(|f| f.self_url.clone()).unwrap_or_else(|| url.to_string());
-                let _ = tx.try_send(Advert { feed_url: url.clone(), hub, topic });
+            if let (Some(tx), Some(hub)) = (
+                self.adverts.get(),
+                info.feed.as_ref().and_then(|f| f.hub.clone()),
+            ) {
+                let topic = info
+                    .feed
+                    .as_ref()
+                    .and_then(|f| f.self_url.clone())
+                    .unwrap_or_else(|| url.to_string());
+                let _ = tx.try_send(Advert {
+                    feed_url: url.clone(),
+                    hub,
+                    topic,
+                });
             }
             sched.pushed = self.is_pushed(url.as_str());
             let next = sched.next(&self.policy, now, fastrand::f64());
@@ -306,9 +371,15 @@ impl Poller {
             }
             let next_in_s = next.delay.as_secs_f64().round() as u64;
             match (&outcome, failures_before) {
-                (PollOutcome::Failed(e), _) => tracing::warn!(failures = sched.failures, error = %e, next_in_s, reason = %next.reason, clamped = next.clamped, "feed failing; backing off"),
-                (_, n) if n > 0 => tracing::info!(after_failures = n, next_in_s, reason = %next.reason, "feed recovered"),
-                _ => tracing::debug!(next_in_s, reason = %next.reason, clamped = next.clamped, skipped = next.skipped, new_entries = info.new_entries, "next poll scheduled"),
+                (PollOutcome::Failed(e), _) => {
+                    tracing::warn!(failures = sched.failures, error = %e, next_in_s, reason = %next.reason, clamped = next.clamped, "feed failing; backing off")
+                }
+                (_, n) if n > 0 => {
+                    tracing::info!(after_failures = n, next_in_s, reason = %next.reason, "feed recovered")
+                }
+                _ => {
+                    tracing::debug!(next_in_s, reason = %next.reason, clamped = next.clamped, skipped = next.skipped, new_entries = info.new_entries, "next poll scheduled")
+                }
             }
             due = Instant::now() + next.delay;
         }

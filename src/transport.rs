@@ -56,7 +56,12 @@ pub struct Live {
 impl Live {
     /// Plain fetching: no politeness gate, no recording.
     pub fn new(fetcher: Fetcher) -> Self {
-        Live { fetcher, politeness: None, recorder: None, robots: None }
+        Live {
+            fetcher,
+            politeness: None,
+            recorder: None,
+            robots: None,
+        }
     }
 
     /// Every fetch passes this gate first (per registrable domain).
@@ -85,9 +90,17 @@ impl Live {
         self.politeness.as_ref()
     }
 
-    async fn get(&self, url: &Url, kind: Kind, validators: &Validators) -> Result<Fetched, FetchError> {
+    async fn get(
+        &self,
+        url: &Url,
+        kind: Kind,
+        validators: &Validators,
+    ) -> Result<Fetched, FetchError> {
         if let (Kind::Page, Some(robots)) = (kind, &self.robots) {
-            let fetch_robots = |u: Url| async move { self.fetch_once(&u, Kind::Page, &Validators::default()).await };
+            let fetch_robots = |u: Url| async move {
+                self.fetch_once(&u, Kind::Page, &Validators::default())
+                    .await
+            };
             if !robots.allowed(url, fetch_robots).await {
                 return Err(FetchError::Robots(url.to_string()));
             }
@@ -95,7 +108,12 @@ impl Live {
         self.fetch_once(url, kind, validators).await
     }
 
-    async fn fetch_once(&self, url: &Url, kind: Kind, validators: &Validators) -> Result<Fetched, FetchError> {
+    async fn fetch_once(
+        &self,
+        url: &Url,
+        kind: Kind,
+        validators: &Validators,
+    ) -> Result<Fetched, FetchError> {
         let host = url.host_str().unwrap_or_default();
         let pass = match &self.politeness {
             Some(p) => Some(p.enter(host).await),
@@ -105,14 +123,20 @@ impl Live {
         let result = self.fetcher.get(url, kind, validators).await;
         let fetched_at = Utc::now();
         if let (Some(p), Ok(r)) = (&self.politeness, &result) {
-            let retry_after = HttpHints::from_response(r.status, &r.headers, fetched_at).retry_after_secs.map(Duration::from_secs);
+            let retry_after = HttpHints::from_response(r.status, &r.headers, fetched_at)
+                .retry_after_secs
+                .map(Duration::from_secs);
             p.observe(r.url.host_str().unwrap_or(host), r.status, retry_after);
         }
         if let Some(rec) = &self.recorder {
             rec.record(url, fetched_at, &result);
         }
         drop(pass);
-        Ok(Fetched { response: result?, fetched_at, waited })
+        Ok(Fetched {
+            response: result?,
+            fetched_at,
+            waited,
+        })
     }
 }
 
@@ -121,7 +145,12 @@ impl Transport {
     ///
     /// # Errors
     /// Transport failures only: any HTTP status is a response.
-    pub async fn get(&self, url: &Url, kind: Kind, validators: &Validators) -> Result<Fetched, FetchError> {
+    pub async fn get(
+        &self,
+        url: &Url,
+        kind: Kind,
+        validators: &Validators,
+    ) -> Result<Fetched, FetchError> {
         match self {
             Transport::Live(l) => l.get(url, kind, validators).await,
             Transport::Replay(c) => c.get(url, validators),
@@ -149,7 +178,10 @@ pub struct Recorded {
 
 impl Recorded {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -175,10 +207,17 @@ impl Capture {
     ///
     /// # Errors
     /// A file that cannot be read or is not WARC.
-    pub fn load(files: &[PathBuf], max_body: u64, max_redirects: usize) -> Result<Self, CaptureError> {
+    pub fn load(
+        files: &[PathBuf],
+        max_body: u64,
+        max_redirects: usize,
+    ) -> Result<Self, CaptureError> {
         let mut records = Vec::new();
         for path in files {
-            let err = |reason: String| CaptureError { path: path.display().to_string(), reason };
+            let err = |reason: String| CaptureError {
+                path: path.display().to_string(),
+                reason,
+            };
             let reader = warc::open(path).map_err(|e| err(e.to_string()))?;
             let mut read_any = false;
             for rec in reader {
@@ -205,8 +244,16 @@ impl Capture {
                     continue;
                 };
                 match warc::parse_response(&rec.block, max_body) {
-                    Ok(http) => records.push(Recorded { url, date, status: http.status, headers: http.headers, body: http.body }),
-                    Err(e) => tracing::warn!(file = %path.display(), %url, error = %e, "unreadable HTTP response record skipped"),
+                    Ok(http) => records.push(Recorded {
+                        url,
+                        date,
+                        status: http.status,
+                        headers: http.headers,
+                        body: http.body,
+                    }),
+                    Err(e) => {
+                        tracing::warn!(file = %path.display(), %url, error = %e, "unreadable HTTP response record skipped")
+                    }
                 }
             }
         }
@@ -216,7 +263,13 @@ impl Capture {
         for (i, r) in records.iter().enumerate() {
             by_url.entry(key(&r.url)).or_default().push(i);
         }
-        Ok(Capture { records, by_url, max_redirects, cursor: Mutex::new(0), served: Mutex::new(HashSet::new()) })
+        Ok(Capture {
+            records,
+            by_url,
+            max_redirects,
+            cursor: Mutex::new(0),
+            served: Mutex::new(HashSet::new()),
+        })
     }
 
     /// Moves the replay clock to record `pos` of the timeline.
@@ -229,7 +282,10 @@ impl Capture {
     }
 
     pub fn cursor_time(&self) -> DateTime<Utc> {
-        self.records.get(self.cursor()).map(|r| r.date).unwrap_or_default()
+        self.records
+            .get(self.cursor())
+            .map(|r| r.date)
+            .unwrap_or_default()
     }
 
     /// Whether record `pos` has already been served to the pipeline.
@@ -241,7 +297,12 @@ impl Capture {
     fn lookup(&self, url: &Url) -> Option<usize> {
         let positions = self.by_url.get(&key(url))?;
         let cursor = self.cursor();
-        positions.iter().rev().find(|&&p| p <= cursor).or_else(|| positions.iter().find(|&&p| p > cursor)).copied()
+        positions
+            .iter()
+            .rev()
+            .find(|&&p| p <= cursor)
+            .or_else(|| positions.iter().find(|&&p| p > cursor))
+            .copied()
     }
 
     fn get(&self, url: &Url, validators: &Validators) -> Result<Fetched, FetchError> {
@@ -250,45 +311,81 @@ impl Capture {
         let mut hops = Vec::new();
         loop {
             let Some(pos) = self.lookup(&current) else {
-                let response = Response { url: current, status: 404, headers: Vec::new(), body: Vec::new(), redirects, hops };
-                return Ok(Fetched { response, fetched_at: self.cursor_time(), waited: Duration::ZERO });
+                let response = Response {
+                    url: current,
+                    status: 404,
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                    redirects,
+                    hops,
+                };
+                return Ok(Fetched {
+                    response,
+                    fetched_at: self.cursor_time(),
+                    waited: Duration::ZERO,
+                });
             };
             self.served.lock().expect("served lock").insert(pos);
             let rec = &self.records[pos];
             if (300..400).contains(&rec.status) && rec.status != 304 {
-                let location = rec.header("location").ok_or(FetchError::RedirectWithoutLocation)?;
-                let next = current.join(location).map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
+                let location = rec
+                    .header("location")
+                    .ok_or(FetchError::RedirectWithoutLocation)?;
+                let next = current
+                    .join(location)
+                    .map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
                 if !matches!(next.scheme(), "http" | "https") {
                     return Err(FetchError::Scheme(next.scheme().to_string()));
                 }
                 if redirects.len() >= self.max_redirects {
                     return Err(FetchError::TooManyRedirects(self.max_redirects));
                 }
-                let headers = rec.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect();
-                hops.push(Hop { url: current.clone(), status: rec.status, headers });
+                let headers = rec
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                    .collect();
+                hops.push(Hop {
+                    url: current.clone(),
+                    status: rec.status,
+                    headers,
+                });
                 redirects.push(next.clone());
                 current = next;
                 continue;
             }
             let not_modified = rec.status == 200 && validators_match(validators, rec);
-            let headers: Vec<(String, String)> =
-                rec.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect();
+            let headers: Vec<(String, String)> = rec
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect();
             let response = Response {
                 url: current,
                 status: if not_modified { 304 } else { rec.status },
                 headers,
-                body: if not_modified { Vec::new() } else { rec.body.clone() },
+                body: if not_modified {
+                    Vec::new()
+                } else {
+                    rec.body.clone()
+                },
                 redirects,
                 hops,
             };
-            return Ok(Fetched { response, fetched_at: rec.date, waited: Duration::ZERO });
+            return Ok(Fetched {
+                response,
+                fetched_at: rec.date,
+                waited: Duration::ZERO,
+            });
         }
     }
 }
 
 fn validators_match(v: &Validators, rec: &Recorded) -> bool {
     match (&v.etag, rec.header("etag")) {
-        (Some(sent), Some(have)) => return sent.trim_start_matches("W/") == have.trim_start_matches("W/"),
+        (Some(sent), Some(have)) => {
+            return sent.trim_start_matches("W/") == have.trim_start_matches("W/");
+        }
         (Some(_), None) => return false,
         _ => {}
     }

@@ -59,7 +59,13 @@ pub struct WebSub {
 }
 
 impl WebSub {
-    pub fn new(settings: WebSubSettings, fetcher: Fetcher, pipeline: Arc<Pipeline>, poller: Arc<Poller>, max_body: u64) -> anyhow::Result<Arc<Self>> {
+    pub fn new(
+        settings: WebSubSettings,
+        fetcher: Fetcher,
+        pipeline: Arc<Pipeline>,
+        poller: Arc<Poller>,
+        max_body: u64,
+    ) -> anyhow::Result<Arc<Self>> {
         let callback = Url::parse(&settings.callback_url)?;
         let store = pipeline.store().clone();
         Ok(Arc::new(WebSub {
@@ -78,8 +84,14 @@ impl WebSub {
     ///
     /// # Errors
     /// The listen address cannot be bound.
-    pub async fn start(self: &Arc<Self>, adverts: mpsc::Receiver<Advert>, stop: CancellationToken) -> anyhow::Result<SocketAddr> {
-        let listener = TcpListener::bind(&self.settings.listen).await.map_err(|e| anyhow::anyhow!("websub.listen {}: {e}", self.settings.listen))?;
+    pub async fn start(
+        self: &Arc<Self>,
+        adverts: mpsc::Receiver<Advert>,
+        stop: CancellationToken,
+    ) -> anyhow::Result<SocketAddr> {
+        let listener = TcpListener::bind(&self.settings.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("websub.listen {}: {e}", self.settings.listen))?;
         let addr = listener.local_addr()?;
         tracing::info!(listen = %addr, callback = %self.callback, "WebSub callback listening");
         // Subscriptions active before a restart still push.
@@ -98,10 +110,16 @@ impl WebSub {
         format!("{base}/{id}")
     }
 
-    async fn subscribe_loop(self: Arc<Self>, mut adverts: mpsc::Receiver<Advert>, stop: CancellationToken) {
+    async fn subscribe_loop(
+        self: Arc<Self>,
+        mut adverts: mpsc::Receiver<Advert>,
+        stop: CancellationToken,
+    ) {
         loop {
             let next_renewal = self.renew_due().await;
-            let wait = next_renewal.unwrap_or(Duration::from_secs(60)).min(Duration::from_secs(60));
+            let wait = next_renewal
+                .unwrap_or(Duration::from_secs(60))
+                .min(Duration::from_secs(60));
             tokio::select! {
                 advert = adverts.recv() => match advert {
                     Some(a) => self.on_advert(a).await,
@@ -144,14 +162,17 @@ impl WebSub {
 
     async fn on_advert(&self, a: Advert) {
         match self.store.subscription_by_topic(&a.topic) {
-            Ok(Some(sub)) if sub.hub == a.hub && matches!(sub.state.as_str(), "active" | "pending") => {}
+            Ok(Some(sub))
+                if sub.hub == a.hub && matches!(sub.state.as_str(), "active" | "pending") => {}
             Ok(existing) => {
                 let sub = Subscription {
                     topic: a.topic.clone(),
                     feed_url: a.feed_url.to_string(),
                     hub: a.hub.clone(),
                     secret: existing.as_ref().map_or_else(secret, |s| s.secret.clone()),
-                    callback_id: existing.as_ref().map_or_else(secret, |s| s.callback_id.clone()),
+                    callback_id: existing
+                        .as_ref()
+                        .map_or_else(secret, |s| s.callback_id.clone()),
                     state: "pending".into(),
                     lease_until: None,
                     renew_at: None,
@@ -184,9 +205,15 @@ impl WebSub {
             ("hub.secret", sub.secret.as_str()),
         ];
         match self.fetcher.post_form(&hub, &form).await {
-            Ok(s) if (200..300).contains(&s) => tracing::info!(topic = %sub.topic, hub = %sub.hub, status = s, "WebSub subscription requested; waiting for the hub to verify"),
-            Ok(s) => tracing::warn!(topic = %sub.topic, hub = %sub.hub, status = s, "WebSub hub refused the subscription; polling continues"),
-            Err(e) => tracing::warn!(topic = %sub.topic, hub = %sub.hub, error = %e, "WebSub hub unreachable; polling continues"),
+            Ok(s) if (200..300).contains(&s) => {
+                tracing::info!(topic = %sub.topic, hub = %sub.hub, status = s, "WebSub subscription requested; waiting for the hub to verify")
+            }
+            Ok(s) => {
+                tracing::warn!(topic = %sub.topic, hub = %sub.hub, status = s, "WebSub hub refused the subscription; polling continues")
+            }
+            Err(e) => {
+                tracing::warn!(topic = %sub.topic, hub = %sub.hub, error = %e, "WebSub hub unreachable; polling continues")
+            }
         }
     }
 
@@ -200,7 +227,10 @@ impl WebSub {
                 Ok((sock, _)) => {
                     let me = self.clone();
                     tokio::spawn(async move {
-                        if tokio::time::timeout(IO_DEADLINE, me.handle(sock)).await.is_err() {
+                        if tokio::time::timeout(IO_DEADLINE, me.handle(sock))
+                            .await
+                            .is_err()
+                        {
                             tracing::debug!("WebSub callback connection timed out");
                         }
                     });
@@ -218,15 +248,29 @@ impl WebSub {
             Ok(req) => self.respond(req).await,
             Err(status) => (status, String::new()),
         };
-        let reason = reqwest::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
-        let head = format!("HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+        let reason = reqwest::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("");
+        let head = format!(
+            "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
         let _ = sock.write_all(head.as_bytes()).await;
         let _ = sock.write_all(body.as_bytes()).await;
         let _ = sock.shutdown().await;
     }
 
     async fn respond(&self, req: Request) -> (u16, String) {
-        let id = req.path.split('?').next().unwrap_or("").rsplit('/').next().unwrap_or("").to_string();
+        let id = req
+            .path
+            .split('?')
+            .next()
+            .unwrap_or("")
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+            .to_string();
         let sub = match self.store.subscription_by_callback(&id) {
             Ok(Some(s)) => s,
             _ => return (404, String::new()),
@@ -241,15 +285,23 @@ impl WebSub {
     /// A hub's verification of intent (or its notice of a denial).
     fn verify(&self, mut sub: Subscription, q: &[(String, String)]) -> (u16, String) {
         let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-        let (mode, topic) = (get("hub.mode").unwrap_or(""), get("hub.topic").unwrap_or(""));
+        let (mode, topic) = (
+            get("hub.mode").unwrap_or(""),
+            get("hub.topic").unwrap_or(""),
+        );
         if topic != sub.topic {
             tracing::warn!(topic, expected = %sub.topic, "WebSub verification for another topic refused");
             return (404, String::new());
         }
         match mode {
             "subscribe" if matches!(sub.state.as_str(), "pending" | "active") => {
-                let Some(challenge) = get("hub.challenge") else { return (400, String::new()) };
-                let lease = get("hub.lease_seconds").and_then(|l| l.parse::<u64>().ok()).unwrap_or(self.settings.lease.0.as_secs()).max(1);
+                let Some(challenge) = get("hub.challenge") else {
+                    return (400, String::new());
+                };
+                let lease = get("hub.lease_seconds")
+                    .and_then(|l| l.parse::<u64>().ok())
+                    .unwrap_or(self.settings.lease.0.as_secs())
+                    .max(1);
                 let now = Utc::now();
                 sub.state = "active".into();
                 sub.lease_until = Some(now + chrono::Duration::seconds(lease as i64));
@@ -278,20 +330,30 @@ impl WebSub {
 
     /// Content distribution: checked against the secret, then read like a polled body.
     async fn content(&self, sub: Subscription, req: &Request) -> (u16, String) {
-        let signature = req.header("x-hub-signature-256").map(|v| format!("sha256={}", v.trim_start_matches("sha256="))).or_else(|| req.header("x-hub-signature").map(str::to_string));
-        if !signature.as_deref().is_some_and(|s| signature_valid(&sub.secret, &req.body, s)) {
+        let signature = req
+            .header("x-hub-signature-256")
+            .map(|v| format!("sha256={}", v.trim_start_matches("sha256=")))
+            .or_else(|| req.header("x-hub-signature").map(str::to_string));
+        if !signature
+            .as_deref()
+            .is_some_and(|s| signature_valid(&sub.secret, &req.body, s))
+        {
             // The spec asks for a 2xx anyway, so a forger learns nothing.
             tracing::warn!(topic = %sub.topic, "WebSub content with a missing or wrong X-Hub-Signature ignored");
             return (202, String::new());
         }
-        let Ok(feed_url) = Url::parse(&sub.feed_url) else { return (202, String::new()) };
+        let Ok(feed_url) = Url::parse(&sub.feed_url) else {
+            return (202, String::new());
+        };
         tracing::info!(topic = %sub.topic, bytes = req.body.len(), "WebSub content received; processing at once");
         let pipeline = self.pipeline.clone();
         let body = req.body.clone();
         let span = tracing::info_span!("push", feed.url = %feed_url);
         tokio::spawn(tracing::Instrument::instrument(
             async move {
-                let (outcome, _) = pipeline.read_feed(&feed_url, &body, &feed_url, Utc::now(), None).await;
+                let (outcome, _) = pipeline
+                    .read_feed(&feed_url, &body, &feed_url, Utc::now(), None)
+                    .await;
                 tracing::info!(outcome = ?outcome, "pushed content processed");
             },
             span,
@@ -302,11 +364,19 @@ impl WebSub {
 
 /// `sha1=HEX` or `sha256=HEX`, compared in constant time.
 pub fn signature_valid(secret: &str, body: &[u8], header: &str) -> bool {
-    let Some((algo, hex)) = header.trim().split_once('=') else { return false };
-    let Some(expected) = unhex(hex) else { return false };
+    let Some((algo, hex)) = header.trim().split_once('=') else {
+        return false;
+    };
+    let Some(expected) = unhex(hex) else {
+        return false;
+    };
     match algo.to_ascii_lowercase().as_str() {
-        "sha1" => Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).map(|m| m.chain_update(body).verify_slice(&expected).is_ok()).unwrap_or(false),
-        "sha256" => Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).map(|m| m.chain_update(body).verify_slice(&expected).is_ok()).unwrap_or(false),
+        "sha1" => Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes())
+            .map(|m| m.chain_update(body).verify_slice(&expected).is_ok())
+            .unwrap_or(false),
+        "sha256" => Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+            .map(|m| m.chain_update(body).verify_slice(&expected).is_ok())
+            .unwrap_or(false),
         _ => false,
     }
 }
@@ -315,7 +385,10 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// 32 random bytes from the OS, hex: subscription secrets and callback ids.
@@ -337,12 +410,17 @@ struct Request {
 
 impl Request {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     fn query(&self) -> Vec<(String, String)> {
         let q = self.path.split_once('?').map_or("", |(_, q)| q);
-        url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+        url::form_urlencoded::parse(q.as_bytes())
+            .into_owned()
+            .collect()
     }
 }
 
@@ -365,14 +443,27 @@ async fn read_request(sock: &mut TcpStream, max_body: usize) -> Result<Request, 
     let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
     let mut lines = head.split("\r\n");
     let mut first = lines.next().unwrap_or("").split_whitespace();
-    let (method, path) = (first.next().unwrap_or("").to_string(), first.next().unwrap_or("/").to_string());
-    let headers: Vec<(String, String)> =
-        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string())).collect();
-    let mut req = Request { method, path, headers, body: buf[head_end + 4..].to_vec() };
+    let (method, path) = (
+        first.next().unwrap_or("").to_string(),
+        first.next().unwrap_or("/").to_string(),
+    );
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut req = Request {
+        method,
+        path,
+        headers,
+        body: buf[head_end + 4..].to_vec(),
+    };
     if req.header("transfer-encoding").is_some() {
         return Err(411);
     }
-    let len = req.header("content-length").map_or(Ok(0), |v| v.parse::<usize>()).map_err(|_| 400u16)?;
+    let len = req
+        .header("content-length")
+        .map_or(Ok(0), |v| v.parse::<usize>())
+        .map_err(|_| 400u16)?;
     if len > max_body {
         return Err(413);
     }
@@ -398,7 +489,11 @@ mod tests {
         let good = crate::feed::hex(&m.finalize().into_bytes());
         assert!(signature_valid("s3cret", body, &format!("sha256={good}")));
         assert!(!signature_valid("other", body, &format!("sha256={good}")));
-        assert!(!signature_valid("s3cret", b"<feed>x</feed>", &format!("sha256={good}")));
+        assert!(!signature_valid(
+            "s3cret",
+            b"<feed>x</feed>",
+            &format!("sha256={good}")
+        ));
         let mut m = Hmac::<sha1::Sha1>::new_from_slice(b"s3cret").unwrap();
         m.update(body);
         let good1 = crate::feed::hex(&m.finalize().into_bytes());

@@ -53,7 +53,11 @@ impl Running {
 
     async fn stop(self) {
         self.stop.cancel();
-        tokio::time::timeout(Duration::from_secs(10), self.task).await.expect("stops").unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("stops")
+            .unwrap()
+            .unwrap();
     }
 }
 
@@ -64,21 +68,48 @@ fn empty_feed() -> Canned {
 #[tokio::test]
 async fn permanent_redirect_moves_and_410_retires_the_subscription_for_good() {
     let site = Site::start().await;
-    site.set("/old.xml", Canned { status: 301, headers: vec![("Location".into(), "/new.xml".into())], body: vec![] });
+    site.set(
+        "/old.xml",
+        Canned {
+            status: 301,
+            headers: vec![("Location".into(), "/new.xml".into())],
+            body: vec![],
+        },
+    );
     site.set("/new.xml", empty_feed().with_header("ETag", "\"n1\""));
-    site.set("/gone.xml", Canned { status: 410, headers: vec![], body: b"gone".to_vec() });
+    site.set(
+        "/gone.xml",
+        Canned {
+            status: 410,
+            headers: vec![],
+            body: b"gone".to_vec(),
+        },
+    );
     let dir = common::tempdir("poll-moved");
     let s = settings(&dir, &[site.url("/old.xml"), site.url("/gone.xml")]);
     let store = Store::open(&s.state.path).unwrap();
     let run = Running::start(s.clone());
-    let (old, new, gone) = (site.url("/old.xml"), site.url("/new.xml"), site.url("/gone.xml"));
+    let (old, new, gone) = (
+        site.url("/old.xml"),
+        site.url("/new.xml"),
+        site.url("/gone.xml"),
+    );
     let settled = common::wait_for(Duration::from_secs(10), || {
         store.feed_status(&old).unwrap() == FeedStatus::Moved(new.clone())
-            && matches!(store.feed_status(&gone).unwrap(), FeedStatus::Retired { .. })
+            && matches!(
+                store.feed_status(&gone).unwrap(),
+                FeedStatus::Retired { .. }
+            )
             && site.hits("/new.xml") >= 4
     })
     .await;
-    assert!(settled, "old {:?} gone {:?} new hits {}", store.feed_status(&old), store.feed_status(&gone), site.hits("/new.xml"));
+    assert!(
+        settled,
+        "old {:?} gone {:?} new hits {}",
+        store.feed_status(&old),
+        store.feed_status(&gone),
+        site.hits("/new.xml")
+    );
     // After the move the old URL is not asked again; the gone feed not at all.
     assert_eq!(site.hits("/old.xml"), 1);
     assert_eq!(site.hits("/gone.xml"), 1);
@@ -87,7 +118,11 @@ async fn permanent_redirect_moves_and_410_retires_the_subscription_for_good() {
     // A restart with the same (stale) list polls the new URL and skips the retired feed.
     let before = site.hits("/new.xml");
     let run = Running::start(s);
-    assert!(common::wait_for(Duration::from_secs(10), || site.hits("/new.xml") >= before + 2).await);
+    assert!(
+        common::wait_for(Duration::from_secs(10), || site.hits("/new.xml")
+            >= before + 2)
+        .await
+    );
     run.stop().await;
     assert_eq!((site.hits("/old.xml"), site.hits("/gone.xml")), (1, 1));
 }
@@ -95,7 +130,14 @@ async fn permanent_redirect_moves_and_410_retires_the_subscription_for_good() {
 #[tokio::test]
 async fn failing_feed_backs_off_exponentially_and_recovers_on_first_success() {
     let site = Site::start().await;
-    site.set("/flaky.xml", Canned { status: 500, headers: vec![], body: b"oops".to_vec() });
+    site.set(
+        "/flaky.xml",
+        Canned {
+            status: 500,
+            headers: vec![],
+            body: b"oops".to_vec(),
+        },
+    );
     let dir = common::tempdir("poll-backoff");
     let s = settings(&dir, &[site.url("/flaky.xml")]);
     let store = Store::open(&s.state.path).unwrap();
@@ -104,7 +146,10 @@ async fn failing_feed_backs_off_exponentially_and_recovers_on_first_success() {
     assert!(common::wait_for(Duration::from_secs(10), || site.hits("/flaky.xml") >= 5).await);
     let t = site.times("/flaky.xml");
     let gaps: Vec<u128> = t.windows(2).map(|w| (w[1] - w[0]).as_millis()).collect();
-    assert!(gaps[0] >= 180 && gaps[1] >= 360 && gaps[2] >= 720 && gaps[3] >= 720, "{gaps:?}");
+    assert!(
+        gaps[0] >= 180 && gaps[1] >= 360 && gaps[2] >= 720 && gaps[3] >= 720,
+        "{gaps:?}"
+    );
     assert!(gaps[3] < 1500, "capped at max_interval: {gaps:?}");
 
     site.set("/flaky.xml", empty_feed());
@@ -112,8 +157,17 @@ async fn failing_feed_backs_off_exponentially_and_recovers_on_first_success() {
     assert!(common::wait_for(Duration::from_secs(10), || site.hits("/flaky.xml") >= n + 4).await);
     let t = site.times("/flaky.xml");
     let last_gap = (t[t.len() - 1] - t[t.len() - 2]).as_millis();
-    assert!(last_gap < 400, "back to the 100 ms interval after recovery: {last_gap} ms");
-    let sched: serde_json::Value = serde_json::from_str(&store.feed_schedule(&site.url("/flaky.xml")).unwrap().unwrap()).unwrap();
+    assert!(
+        last_gap < 400,
+        "back to the 100 ms interval after recovery: {last_gap} ms"
+    );
+    let sched: serde_json::Value = serde_json::from_str(
+        &store
+            .feed_schedule(&site.url("/flaky.xml"))
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(sched["failures"], 0, "{sched}");
     run.stop().await;
 }
@@ -125,23 +179,54 @@ async fn politeness_spaces_one_site_and_a_429_holds_the_whole_site_back() {
         site.set(p, empty_feed());
     }
     let dir = common::tempdir("poll-polite");
-    let mut s = settings(&dir, &[site.url("/a.xml"), site.url("/b.xml"), site.url("/c.xml")]);
+    let mut s = settings(
+        &dir,
+        &[site.url("/a.xml"), site.url("/b.xml"), site.url("/c.xml")],
+    );
     s.politeness.spacing = ms(250);
     let run = Running::start(s);
     assert!(common::wait_for(Duration::from_secs(10), || site.requests().len() >= 8).await);
     let times: Vec<Instant> = site.requests().iter().map(|(t, _)| *t).collect();
-    let gaps: Vec<u128> = times.windows(2).map(|w| (w[1] - w[0]).as_millis()).collect();
-    assert!(gaps.iter().all(|g| *g >= 200), "three feeds on one site, 250 ms apart: {gaps:?}");
+    let gaps: Vec<u128> = times
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_millis())
+        .collect();
+    assert!(
+        gaps.iter().all(|g| *g >= 200),
+        "three feeds on one site, 250 ms apart: {gaps:?}"
+    );
 
     // One feed is throttled: Retry-After 1 s holds every request to the site back.
     let b0 = site.hits("/b.xml");
-    site.set("/b.xml", Canned { status: 429, headers: vec![("Retry-After".into(), "1".into())], body: vec![] });
+    site.set(
+        "/b.xml",
+        Canned {
+            status: 429,
+            headers: vec![("Retry-After".into(), "1".into())],
+            body: vec![],
+        },
+    );
     assert!(common::wait_for(Duration::from_secs(10), || site.hits("/b.xml") >= b0 + 2).await);
     // The second request after the switch surely got the 429.
     let throttled_at = site.times("/b.xml")[b0 + 1];
-    assert!(common::wait_for(Duration::from_secs(10), || site.requests().iter().any(|(t, _)| *t > throttled_at)).await);
-    let next = site.requests().iter().map(|(t, _)| *t).find(|t| *t > throttled_at).unwrap();
-    assert!(next - throttled_at >= Duration::from_millis(900), "site held back after a 429: {:?}", next - throttled_at);
+    assert!(
+        common::wait_for(Duration::from_secs(10), || site
+            .requests()
+            .iter()
+            .any(|(t, _)| *t > throttled_at))
+        .await
+    );
+    let next = site
+        .requests()
+        .iter()
+        .map(|(t, _)| *t)
+        .find(|t| *t > throttled_at)
+        .unwrap();
+    assert!(
+        next - throttled_at >= Duration::from_millis(900),
+        "site held back after a 429: {:?}",
+        next - throttled_at
+    );
     run.stop().await;
 }
 
@@ -161,14 +246,21 @@ async fn a_changed_feeds_file_adds_and_removes_feeds_without_restart() {
 
     // OPML this time, listing only b. (mtime resolution: make sure the stamp changes.)
     tokio::time::sleep(Duration::from_millis(20)).await;
-    let opml = format!(r#"<?xml version="1.0"?><opml version="2.0"><body><outline text="B" xmlUrl="{}"/></body></opml>"#, site.url("/b.xml"));
+    let opml = format!(
+        r#"<?xml version="1.0"?><opml version="2.0"><body><outline text="B" xmlUrl="{}"/></body></opml>"#,
+        site.url("/b.xml")
+    );
     std::fs::write(&list, opml).unwrap();
     let f = std::fs::File::options().write(true).open(&list).unwrap();
-    f.set_modified(std::time::SystemTime::now() + Duration::from_secs(1)).unwrap();
+    f.set_modified(std::time::SystemTime::now() + Duration::from_secs(1))
+        .unwrap();
     assert!(common::wait_for(Duration::from_secs(10), || site.hits("/b.xml") >= 2).await);
     let a = site.hits("/a.xml");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(site.hits("/a.xml") <= a + 1, "a removed feed stops being polled");
+    assert!(
+        site.hits("/a.xml") <= a + 1,
+        "a removed feed stops being polled"
+    );
     run.stop().await;
 }
 
@@ -177,16 +269,31 @@ async fn schedule_hints_reach_the_store_and_survive_a_restart() {
     let site = Site::start().await;
     let feed = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>T</title><ttl>60</ttl>\
         <skipDays><day>Sunday</day></skipDays></channel></rss>";
-    site.set("/ttl.xml", Canned::ok("application/rss+xml", feed).with_header("Cache-Control", "max-age=30"));
+    site.set(
+        "/ttl.xml",
+        Canned::ok("application/rss+xml", feed).with_header("Cache-Control", "max-age=30"),
+    );
     let dir = common::tempdir("poll-hints");
     let mut s = settings(&dir, &[site.url("/ttl.xml")]);
     s.poll.max_interval = Dur(Duration::from_secs(7200));
     let store = Store::open(&s.state.path).unwrap();
     let run = Running::start(s.clone());
-    assert!(common::wait_for(Duration::from_secs(10), || store.feed_schedule(&site.url("/ttl.xml")).unwrap().is_some()).await);
-    let sched: serde_json::Value = serde_json::from_str(&store.feed_schedule(&site.url("/ttl.xml")).unwrap().unwrap()).unwrap();
+    assert!(
+        common::wait_for(Duration::from_secs(10), || store
+            .feed_schedule(&site.url("/ttl.xml"))
+            .unwrap()
+            .is_some())
+        .await
+    );
+    let sched: serde_json::Value =
+        serde_json::from_str(&store.feed_schedule(&site.url("/ttl.xml")).unwrap().unwrap())
+            .unwrap();
     assert_eq!(sched["feed"]["ttl_secs"], 3600, "{sched}");
-    assert_eq!(sched["feed"]["skip_days"], serde_json::json!([6]), "{sched}");
+    assert_eq!(
+        sched["feed"]["skip_days"],
+        serde_json::json!([6]),
+        "{sched}"
+    );
     assert_eq!(sched["http"]["max_age_secs"], 30, "{sched}");
     run.stop().await;
     // The ttl pushed the next poll an hour out; a restart keeps to it.
@@ -194,5 +301,9 @@ async fn schedule_hints_reach_the_store_and_survive_a_restart() {
     let run = Running::start(s);
     tokio::time::sleep(Duration::from_millis(600)).await;
     run.stop().await;
-    assert_eq!(site.hits("/ttl.xml"), hits, "a restart honours the saved due time");
+    assert_eq!(
+        site.hits("/ttl.xml"),
+        hits,
+        "a restart honours the saved due time"
+    );
 }

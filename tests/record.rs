@@ -18,8 +18,16 @@ const PARAS: [&str; 3] = [
 ];
 
 fn events(text: &str) -> Vec<Value> {
-    let mut v: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("one JSON event a line")).collect();
-    v.sort_by_key(|e| (e["data"]["article_id"].as_str().unwrap_or("").to_string(), e["data"]["revision"].as_u64()));
+    let mut v: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON event a line"))
+        .collect();
+    v.sort_by_key(|e| {
+        (
+            e["data"]["article_id"].as_str().unwrap_or("").to_string(),
+            e["data"]["revision"].as_u64(),
+        )
+    });
     v
 }
 
@@ -29,13 +37,43 @@ async fn a_recorded_run_replays_to_the_same_events() {
     let (a, b) = (site.url("/news/pier-rebuilt"), site.url("/go/ferry"));
     site.set(
         "/feed.xml",
-        Canned::ok("application/rss+xml", common::rss(&[("p-1", &a, "Pier to be rebuilt"), ("p-2", &b, "Ferry timetable"), ("p-3", &site.url("/news/missing"), "Missing")]))
-            .with_header("ETag", "\"feed-1\""),
+        Canned::ok(
+            "application/rss+xml",
+            common::rss(&[
+                ("p-1", &a, "Pier to be rebuilt"),
+                ("p-2", &b, "Ferry timetable"),
+                ("p-3", &site.url("/news/missing"), "Missing"),
+            ]),
+        )
+        .with_header("ETag", "\"feed-1\""),
     );
-    site.set("/news/pier-rebuilt", Canned::ok("text/html; charset=utf-8", common::article("Pier to be rebuilt", &PARAS, "")));
-    site.set("/go/ferry", Canned { status: 301, headers: vec![("Location".into(), "/news/ferry-timetable".into())], body: vec![] });
-    let ferry = ["The ferry company published its winter timetable on Tuesday, cutting the last crossing of the evening by half an hour from the first of November onwards.", PARAS[1], PARAS[2]];
-    site.set("/news/ferry-timetable", Canned::ok("text/html; charset=utf-8", common::article("Ferry timetable", &ferry, "")));
+    site.set(
+        "/news/pier-rebuilt",
+        Canned::ok(
+            "text/html; charset=utf-8",
+            common::article("Pier to be rebuilt", &PARAS, ""),
+        ),
+    );
+    site.set(
+        "/go/ferry",
+        Canned {
+            status: 301,
+            headers: vec![("Location".into(), "/news/ferry-timetable".into())],
+            body: vec![],
+        },
+    );
+    let ferry = [
+        "The ferry company published its winter timetable on Tuesday, cutting the last crossing of the evening by half an hour from the first of November onwards.",
+        PARAS[1],
+        PARAS[2],
+    ];
+    site.set(
+        "/news/ferry-timetable",
+        Canned::ok(
+            "text/html; charset=utf-8",
+            common::article("Ferry timetable", &ferry, ""),
+        ),
+    );
 
     let dir = common::tempdir("record");
     let capture = dir.join("capture");
@@ -81,40 +119,92 @@ flush = "5s"
         .unwrap();
     let live_text = || std::fs::read_to_string(&out_path).unwrap_or_default();
     let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
-    assert!(common::wait_for(Duration::from_secs(30), || live_text().lines().count() >= 2).await, "no live events:\n{}", log());
+    assert!(
+        common::wait_for(Duration::from_secs(30), || live_text().lines().count() >= 2).await,
+        "no live events:\n{}",
+        log()
+    );
 
     // The pier story is revised while newswire runs; the re-check picks it up.
     let mut v2 = PARAS.to_vec();
     v2[2] = "The authority's chair, Odile Brandt, said on Wednesday that the walkway would open a year before the rest of the pier.";
-    site.set("/news/pier-rebuilt", Canned::ok("text/html; charset=utf-8", common::article("Pier to be rebuilt", &v2, "")));
-    assert!(common::wait_for(Duration::from_secs(30), || live_text().lines().count() >= 3).await, "no revision:\n{}", log());
+    site.set(
+        "/news/pier-rebuilt",
+        Canned::ok(
+            "text/html; charset=utf-8",
+            common::article("Pier to be rebuilt", &v2, ""),
+        ),
+    );
+    assert!(
+        common::wait_for(Duration::from_secs(30), || live_text().lines().count() >= 3).await,
+        "no revision:\n{}",
+        log()
+    );
     // A few more 304 polls and unchanged re-checks land in the capture too.
     let hits = site.hits("/feed.xml");
-    assert!(common::wait_for(Duration::from_secs(10), || site.hits("/feed.xml") >= hits + 2).await);
+    assert!(
+        common::wait_for(Duration::from_secs(10), || site.hits("/feed.xml")
+            >= hits + 2)
+        .await
+    );
 
-    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
     let start = Instant::now();
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "no exit after SIGTERM:\n{}", log());
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no exit after SIGTERM:\n{}",
+            log()
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{}", log());
     let live = events(&live_text());
     assert_eq!(live.len(), 3, "{live:#?}");
 
-    let mut files: Vec<_> = std::fs::read_dir(&capture).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&capture)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
-    assert!(!files.is_empty() && files.iter().all(|f| f.to_string_lossy().ends_with(".warc.gz")), "{files:?}");
-    let replayed = Command::new(common::bin()).arg("replay").args(&files).stderr(Stdio::piped()).output().unwrap();
-    assert!(replayed.status.success(), "{}", String::from_utf8_lossy(&replayed.stderr));
+    assert!(
+        !files.is_empty()
+            && files
+                .iter()
+                .all(|f| f.to_string_lossy().ends_with(".warc.gz")),
+        "{files:?}"
+    );
+    let replayed = Command::new(common::bin())
+        .arg("replay")
+        .args(&files)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(
+        replayed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
     let replay = events(&String::from_utf8(replayed.stdout).unwrap());
 
     // Identical, field for field: ids, types, data, even the times (taken from WARC-Date,
     // which is the live fetch time).
     assert_eq!(replay, live, "replay differs from the live run");
-    let urls: Vec<&str> = live.iter().map(|e| e["data"]["url"].as_str().unwrap()).collect();
-    assert!(urls.contains(&site.url("/news/ferry-timetable").as_str()), "the redirect was followed: {urls:?}");
+    let urls: Vec<&str> = live
+        .iter()
+        .map(|e| e["data"]["url"].as_str().unwrap())
+        .collect();
+    assert!(
+        urls.contains(&site.url("/news/ferry-timetable").as_str()),
+        "the redirect was followed: {urls:?}"
+    );
 }

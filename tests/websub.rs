@@ -33,7 +33,11 @@ struct Hub {
 impl Hub {
     async fn start(lease: u64) -> Hub {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let hub = Hub { url: format!("http://{}/hub", listener.local_addr().unwrap()), requests: Arc::default(), verified: Arc::default() };
+        let hub = Hub {
+            url: format!("http://{}/hub", listener.local_addr().unwrap()),
+            requests: Arc::default(),
+            verified: Arc::default(),
+        };
         let h = hub.clone();
         tokio::spawn(async move {
             while let Ok((mut sock, _)) = listener.accept().await {
@@ -67,7 +71,10 @@ async fn read_body(sock: &mut tokio::net::TcpStream) -> Vec<u8> {
     loop {
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
-            let len: usize = head.lines().find_map(|l| l.strip_prefix("content-length:")).map_or(0, |v| v.trim().parse().unwrap());
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().unwrap());
             while buf.len() < i + 4 + len {
                 let n = sock.read(&mut chunk).await.unwrap();
                 assert!(n > 0);
@@ -103,7 +110,11 @@ async fn verify(callback: &str, topic: &str, lease: u64) -> bool {
 fn sign(secret: &str, body: &[u8]) -> String {
     let mut m = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     m.update(body);
-    m.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    m.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn feed(site: &Site, hub: &str, items: &[(&str, &str, &str)]) -> Canned {
@@ -124,7 +135,10 @@ async fn subscribes_verifies_takes_signed_pushes_and_renews_the_lease() {
     site.set("/feed.xml", feed(&site, &hub.url, &[]));
     // Pages that are not articles: fetched (which is what the test watches), no events.
     for p in ["/news/pushed", "/news/forged"] {
-        site.set(p, Canned::ok("text/html", "<html><body><p>short</p></body></html>"));
+        site.set(
+            p,
+            Canned::ok("text/html", "<html><body><p>short</p></body></html>"),
+        );
     }
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -149,31 +163,52 @@ async fn subscribes_verifies_takes_signed_pushes_and_renews_the_lease() {
     let task = tokio::spawn(run_with(s, stop.clone(), RunOptions::default()));
 
     // Subscribed to the advertised hub, for the feed's self URL, and verified.
-    assert!(common::wait_for(Duration::from_secs(10), || hub.verified().first() == Some(&true)).await, "{:?}", hub.verified());
+    assert!(
+        common::wait_for(Duration::from_secs(10), || hub.verified().first()
+            == Some(&true))
+        .await,
+        "{:?}",
+        hub.verified()
+    );
     let req = hub.requests()[0].clone();
     assert_eq!(req["hub.mode"], "subscribe");
     assert_eq!(req["hub.topic"], site.url("/feed.xml"));
-    assert!(req["hub.callback"].starts_with(&format!("http://127.0.0.1:{port}/websub/")), "{req:?}");
+    assert!(
+        req["hub.callback"].starts_with(&format!("http://127.0.0.1:{port}/websub/")),
+        "{req:?}"
+    );
     let secret = req["hub.secret"].clone();
     assert!(secret.len() >= 32);
 
     // A verification for a topic we never asked for is refused.
     assert!(!verify(&req["hub.callback"], "http://elsewhere.test/feed", 60).await);
     // Unknown callback paths are 404.
-    let r = client().get(format!("http://127.0.0.1:{port}/websub/nope?hub.challenge=x")).send().await.unwrap();
+    let r = client()
+        .get(format!(
+            "http://127.0.0.1:{port}/websub/nope?hub.challenge=x"
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 404);
 
     // Polling has slowed to the safety net: no feed polls for a while.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let polls = site.hits("/feed.xml");
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert!(site.hits("/feed.xml") <= polls + 1, "polling continues slowly while pushed");
+    assert!(
+        site.hits("/feed.xml") <= polls + 1,
+        "polling continues slowly while pushed"
+    );
 
     // Forged content is ignored; signed content is processed at once.
     let forged = common::rss(&[("f-1", &site.url("/news/forged"), "Forged")]);
     let r = client()
         .post(&req["hub.callback"])
-        .header("X-Hub-Signature", format!("sha256={}", sign("wrong secret", forged.as_bytes())))
+        .header(
+            "X-Hub-Signature",
+            format!("sha256={}", sign("wrong secret", forged.as_bytes())),
+        )
         .body(forged)
         .send()
         .await
@@ -183,20 +218,44 @@ async fn subscribes_verifies_takes_signed_pushes_and_renews_the_lease() {
     let r = client()
         .post(&req["hub.callback"])
         .header("Content-Type", "application/rss+xml")
-        .header("X-Hub-Signature", format!("sha256={}", sign(&secret, pushed.as_bytes())))
+        .header(
+            "X-Hub-Signature",
+            format!("sha256={}", sign(&secret, pushed.as_bytes())),
+        )
         .body(pushed)
         .send()
         .await
         .unwrap();
     assert!(r.status().is_success());
-    assert!(common::wait_for(Duration::from_secs(5), || site.hits("/news/pushed") == 1).await, "pushed entry not processed");
+    assert!(
+        common::wait_for(Duration::from_secs(5), || site.hits("/news/pushed") == 1).await,
+        "pushed entry not processed"
+    );
     assert_eq!(site.hits("/news/forged"), 0, "forged push was processed");
 
     // The 1-second lease is renewed (and verified again) before it runs out.
-    assert!(common::wait_for(Duration::from_secs(5), || hub.verified().iter().filter(|v| **v).count() >= 2).await, "{:?}", hub.verified());
+    assert!(
+        common::wait_for(Duration::from_secs(5), || hub
+            .verified()
+            .iter()
+            .filter(|v| **v)
+            .count()
+            >= 2)
+        .await,
+        "{:?}",
+        hub.verified()
+    );
     let reqs = hub.requests();
-    assert!(reqs.len() >= 2 && reqs[1]["hub.secret"] == secret && reqs[1]["hub.callback"] == req["hub.callback"]);
+    assert!(
+        reqs.len() >= 2
+            && reqs[1]["hub.secret"] == secret
+            && reqs[1]["hub.callback"] == req["hub.callback"]
+    );
 
     stop.cancel();
-    tokio::time::timeout(Duration::from_secs(10), task).await.unwrap().unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
 }

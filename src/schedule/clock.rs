@@ -59,7 +59,10 @@ pub struct TokioClock {
 impl TokioClock {
     /// Must be called inside a tokio runtime.
     pub fn starting_at(wall: DateTime<Utc>) -> Self {
-        TokioClock { wall, start: tokio::time::Instant::now() }
+        TokioClock {
+            wall,
+            start: tokio::time::Instant::now(),
+        }
     }
 }
 

@@ -48,25 +48,43 @@ pub struct HttpHints {
 impl HttpHints {
     /// Reads the hints of a response with `status` and lower- or mixed-case `headers`.
     pub fn from_response(status: u16, headers: &[(String, String)], now: DateTime<Utc>) -> Self {
-        let header = |name: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim());
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.trim())
+        };
         // Deltas against an HTTP date are taken from the server's own Date when it sent one,
         // so a skewed server clock does not skew the schedule.
         let reference = header("date").and_then(parse_http_date).unwrap_or(now);
         let mut hints = HttpHints::default();
         if let Some(cc) = header("cache-control") {
-            let directives: Vec<String> = cc.split(',').map(|d| d.trim().to_ascii_lowercase()).collect();
-            if !directives.iter().any(|d| d == "no-store" || d == "no-cache") {
-                let age = header("age").and_then(|a| a.parse::<u64>().ok()).unwrap_or(0);
+            let directives: Vec<String> = cc
+                .split(',')
+                .map(|d| d.trim().to_ascii_lowercase())
+                .collect();
+            if !directives
+                .iter()
+                .any(|d| d == "no-store" || d == "no-cache")
+            {
+                let age = header("age")
+                    .and_then(|a| a.parse::<u64>().ok())
+                    .unwrap_or(0);
                 hints.max_age_secs = directives
                     .iter()
-                    .find_map(|d| d.strip_prefix("max-age=").map(|v| v.trim_matches('"').parse::<u64>().ok()))
+                    .find_map(|d| {
+                        d.strip_prefix("max-age=")
+                            .map(|v| v.trim_matches('"').parse::<u64>().ok())
+                    })
                     .flatten()
                     .map(|s| s.saturating_sub(age));
             }
         }
         // Cache-Control wins over Expires (RFC 9111 §5.3).
         if hints.max_age_secs.is_none() {
-            hints.expires_secs = header("expires").and_then(parse_http_date).map(|t| secs_between(reference, t));
+            hints.expires_secs = header("expires")
+                .and_then(parse_http_date)
+                .map(|t| secs_between(reference, t));
         }
         if matches!(status, 429 | 503) {
             hints.retry_after_secs = header("retry-after").and_then(|v| match v.parse::<u64>() {
@@ -110,14 +128,24 @@ pub fn scan_feed(body: &[u8]) -> FeedHints {
         return scan_json_feed(body);
     }
     let mut hints = FeedHints::default();
-    let tags = Tags { text: &head, pos: 0 };
+    let tags = Tags {
+        text: &head,
+        pos: 0,
+    };
     let mut period: Option<u64> = None;
     let mut frequency: Option<u64> = None;
     let mut in_skip_hours = false;
     let mut in_skip_days = false;
     for tag in tags {
         match (tag.closing, tag.local) {
-            (false, "ttl") => hints.ttl_secs = tag.text.trim().parse::<u64>().ok().map(|m| m.saturating_mul(60)),
+            (false, "ttl") => {
+                hints.ttl_secs = tag
+                    .text
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .map(|m| m.saturating_mul(60))
+            }
             (false, "updatePeriod") => {
                 period = match tag.text.trim() {
                     "hourly" => Some(3600),
@@ -128,7 +156,9 @@ pub fn scan_feed(body: &[u8]) -> FeedHints {
                     _ => None,
                 }
             }
-            (false, "updateFrequency") => frequency = tag.text.trim().parse::<u64>().ok().filter(|f| *f > 0),
+            (false, "updateFrequency") => {
+                frequency = tag.text.trim().parse::<u64>().ok().filter(|f| *f > 0)
+            }
             (false, "skipHours") => in_skip_hours = true,
             (true, "skipHours") => in_skip_hours = false,
             (false, "skipDays") => in_skip_days = true,
@@ -143,8 +173,19 @@ pub fn scan_feed(body: &[u8]) -> FeedHints {
                 }
             }
             (false, "day") if in_skip_days => {
-                let days = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
-                if let Some(d) = days.iter().position(|d| d.eq_ignore_ascii_case(tag.text.trim())) {
+                let days = [
+                    "monday",
+                    "tuesday",
+                    "wednesday",
+                    "thursday",
+                    "friday",
+                    "saturday",
+                    "sunday",
+                ];
+                if let Some(d) = days
+                    .iter()
+                    .position(|d| d.eq_ignore_ascii_case(tag.text.trim()))
+                {
                     let d = d as u8;
                     if !hints.skip_days.contains(&d) {
                         hints.skip_days.push(d);
@@ -152,8 +193,12 @@ pub fn scan_feed(body: &[u8]) -> FeedHints {
                 }
             }
             (false, "link") => match (attr(tag.attrs, "rel"), attr(tag.attrs, "href")) {
-                (Some("hub"), Some(href)) if hints.hub.is_none() => hints.hub = Some(unescape(href)),
-                (Some("self"), Some(href)) if hints.self_url.is_none() => hints.self_url = Some(unescape(href)),
+                (Some("hub"), Some(href)) if hints.hub.is_none() => {
+                    hints.hub = Some(unescape(href))
+                }
+                (Some("self"), Some(href)) if hints.self_url.is_none() => {
+                    hints.self_url = Some(unescape(href))
+                }
                 _ => {}
             },
             _ => {}
@@ -185,9 +230,15 @@ fn scan_json_feed(body: &[u8]) -> FeedHints {
         #[serde(default)]
         hubs: Vec<Hub>,
     }
-    let Ok(head) = serde_json::from_slice::<Head>(body) else { return FeedHints::default() };
+    let Ok(head) = serde_json::from_slice::<Head>(body) else {
+        return FeedHints::default();
+    };
     FeedHints {
-        hub: head.hubs.into_iter().find(|h| h.kind.eq_ignore_ascii_case("websub") || h.kind.is_empty()).map(|h| h.url),
+        hub: head
+            .hubs
+            .into_iter()
+            .find(|h| h.kind.eq_ignore_ascii_case("websub") || h.kind.is_empty())
+            .map(|h| h.url),
         self_url: head.feed_url,
         ..FeedHints::default()
     }
@@ -228,11 +279,20 @@ impl<'a> Iterator for Tags<'a> {
             }
             let closing = inner.starts_with('/');
             let inner = inner.trim_start_matches('/').trim_end_matches('/');
-            let name_end = inner.find(|c: char| c.is_whitespace()).unwrap_or(inner.len());
+            let name_end = inner
+                .find(|c: char| c.is_whitespace())
+                .unwrap_or(inner.len());
             let name = &inner[..name_end];
             let local = name.rsplit(':').next().unwrap_or(name);
-            let text_end = self.text[self.pos..].find('<').map_or(self.text.len(), |i| self.pos + i);
-            return Some(Tag { local, closing, attrs: &inner[name_end..], text: &self.text[self.pos..text_end] });
+            let text_end = self.text[self.pos..]
+                .find('<')
+                .map_or(self.text.len(), |i| self.pos + i);
+            return Some(Tag {
+                local,
+                closing,
+                attrs: &inner[name_end..],
+                text: &self.text[self.pos..text_end],
+            });
         }
     }
 }

@@ -58,7 +58,9 @@ impl Policy {
 
     /// The backoff after `failures` consecutive failures: `interval × 2^failures`, capped.
     pub fn backoff(&self, failures: u32) -> Duration {
-        self.interval.saturating_mul(1u32 << failures.min(20)).min(self.max())
+        self.interval
+            .saturating_mul(1u32 << failures.min(20))
+            .min(self.max())
     }
 }
 
@@ -144,14 +146,24 @@ const ALPHA: f64 = 0.3;
 impl FeedSchedule {
     /// Records a successful poll (200 or 304). `body` is the new feed body's hints and the dates
     /// of its entries (none for a 304); `new_entries` counts entries not seen before.
-    pub fn on_success(&mut self, now: DateTime<Utc>, http: HttpHints, body: Option<(FeedHints, &[DateTime<Utc>])>, new_entries: usize) {
+    pub fn on_success(
+        &mut self,
+        now: DateTime<Utc>,
+        http: HttpHints,
+        body: Option<(FeedHints, &[DateTime<Utc>])>,
+        new_entries: usize,
+    ) {
         self.failures = 0;
         self.http = http;
         if let Some((feed, dates)) = body {
             self.feed = feed;
             self.dated_gap_secs = dated_gap(dates, now);
-            if self.seen && new_entries > 0 && let Some(last) = self.last_new_at {
-                let sample = (now - last).num_milliseconds().max(0) as f64 / 1000.0 / new_entries as f64;
+            if self.seen
+                && new_entries > 0
+                && let Some(last) = self.last_new_at
+            {
+                let sample =
+                    (now - last).num_milliseconds().max(0) as f64 / 1000.0 / new_entries as f64;
                 self.observed_gap_secs = Some(match self.observed_gap_secs {
                     Some(g) => ALPHA * sample + (1.0 - ALPHA) * g,
                     None => sample,
@@ -177,7 +189,9 @@ impl FeedSchedule {
             (Some(d), _) => d,
             (None, Some(o)) => {
                 // A feed that has gone quiet for longer than its usual gap slows down too.
-                let silence = self.last_new_at.map_or(0.0, |t| (now - t).num_seconds().max(0) as f64);
+                let silence = self
+                    .last_new_at
+                    .map_or(0.0, |t| (now - t).num_seconds().max(0) as f64);
                 o.max(silence)
             }
             (None, None) => return None,
@@ -219,8 +233,17 @@ impl FeedSchedule {
         };
         let bounded = policy.clamp(base);
         let jittered = bounded + bounded.mul_f64(policy.jitter * rand.clamp(0.0, 1.0));
-        let (delay, skipped) = self.skip(now, jittered, policy.max() + policy.max().mul_f64(policy.jitter));
-        Next { delay, reason, clamped: bounded != base, skipped }
+        let (delay, skipped) = self.skip(
+            now,
+            jittered,
+            policy.max() + policy.max().mul_f64(policy.jitter),
+        );
+        Next {
+            delay,
+            reason,
+            clamped: bounded != base,
+            skipped,
+        }
     }
 
     /// Pushes `delay` forward out of `skipHours` / `skipDays` (GMT), never past `cap`.
@@ -230,7 +253,8 @@ impl FeedSchedule {
             return (delay, false);
         }
         let skipped = |t: DateTime<Utc>| {
-            hours.contains(&(t.hour() as u8)) || days.contains(&(t.weekday().num_days_from_monday() as u8))
+            hours.contains(&(t.hour() as u8))
+                || days.contains(&(t.weekday().num_days_from_monday() as u8))
         };
         let mut due = now + chrono::Duration::from_std(delay).unwrap_or_default();
         if !skipped(due) {
@@ -238,7 +262,11 @@ impl FeedSchedule {
         }
         // To the start of the next hour, at most a week of hours.
         for _ in 0..(7 * 24) {
-            let next_hour = due.with_minute(0).and_then(|t| t.with_second(0)).and_then(|t| t.with_nanosecond(0)).unwrap_or(due)
+            let next_hour = due
+                .with_minute(0)
+                .and_then(|t| t.with_second(0))
+                .and_then(|t| t.with_nanosecond(0))
+                .unwrap_or(due)
                 + chrono::Duration::hours(1);
             due = next_hour;
             if !skipped(due) {
@@ -254,7 +282,10 @@ impl FeedSchedule {
 /// future) span from the oldest of them to now. `None` with fewer than three dated entries.
 fn dated_gap(dates: &[DateTime<Utc>], now: DateTime<Utc>) -> Option<f64> {
     let window = chrono::Duration::days(7);
-    let recent: Vec<_> = dates.iter().filter(|d| **d <= now + chrono::Duration::hours(1)).collect();
+    let recent: Vec<_> = dates
+        .iter()
+        .filter(|d| **d <= now + chrono::Duration::hours(1))
+        .collect();
     if recent.len() < 3 {
         return None;
     }

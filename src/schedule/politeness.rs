@@ -68,7 +68,10 @@ pub fn site_of(host: &str) -> String {
 
 impl Politeness {
     pub fn new(settings: PolitenessSettings) -> Self {
-        Politeness { settings, sites: Mutex::new(HashMap::new()) }
+        Politeness {
+            settings,
+            sites: Mutex::new(HashMap::new()),
+        }
     }
 
     fn site(&self, key: &str) -> Arc<Site> {
@@ -78,7 +81,11 @@ impl Politeness {
             .or_insert_with(|| {
                 Arc::new(Site {
                     slots: Arc::new(Semaphore::new(self.settings.per_site.max(1))),
-                    state: Mutex::new(SiteState { next_at: Instant::now(), penalty: 0, hold_until: Instant::now() }),
+                    state: Mutex::new(SiteState {
+                        next_at: Instant::now(),
+                        penalty: 0,
+                        hold_until: Instant::now(),
+                    }),
                 })
             })
             .clone()
@@ -88,7 +95,10 @@ impl Politeness {
         if penalty == 0 {
             self.settings.spacing
         } else {
-            self.settings.spacing.max(Duration::from_secs(1)).saturating_mul(1 << penalty)
+            self.settings
+                .spacing
+                .max(Duration::from_secs(1))
+                .saturating_mul(1 << penalty)
         }
     }
 
@@ -96,7 +106,12 @@ impl Politeness {
     pub async fn enter(&self, host: &str) -> Pass {
         let started = Instant::now();
         let site = self.site(&site_of(host));
-        let permit = site.slots.clone().acquire_owned().await.expect("semaphore never closed");
+        let permit = site
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore never closed");
         loop {
             let start_at = {
                 let mut st = site.state.lock().expect("site lock");
@@ -107,7 +122,10 @@ impl Politeness {
             tokio::time::sleep_until(start_at).await;
             // A 429 that arrived while we waited holds us back too.
             if site.state.lock().expect("site lock").hold_until <= Instant::now() {
-                return Pass { _permit: permit, waited: started.elapsed() };
+                return Pass {
+                    _permit: permit,
+                    waited: started.elapsed(),
+                };
             }
         }
     }

@@ -26,7 +26,10 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn after_body(body: &str, http: HttpHints) -> FeedSchedule {
@@ -41,19 +44,32 @@ fn secs(n: &Next) -> u64 {
 
 #[test]
 fn no_hint_means_the_configured_interval() {
-    let s = after_body("<rss><channel><title>x</title></channel></rss>", HttpHints::default());
+    let s = after_body(
+        "<rss><channel><title>x</title></channel></rss>",
+        HttpHints::default(),
+    );
     let n = s.next(&policy(), t0(), 0.5);
     assert_eq!((secs(&n), n.reason), (300, Reason::Interval));
 }
 
 #[test]
 fn rss_ttl_is_a_floor_in_minutes() {
-    let s = after_body("<rss><channel><ttl>60</ttl><item><ttl>1</ttl></item></channel></rss>", HttpHints::default());
-    assert_eq!(s.feed.ttl_secs, Some(3600), "the item's ttl is not the channel's");
+    let s = after_body(
+        "<rss><channel><ttl>60</ttl><item><ttl>1</ttl></item></channel></rss>",
+        HttpHints::default(),
+    );
+    assert_eq!(
+        s.feed.ttl_secs,
+        Some(3600),
+        "the item's ttl is not the channel's"
+    );
     let n = s.next(&policy(), t0(), 0.0);
     assert_eq!((secs(&n), n.reason), (3600, Reason::Ttl));
     // A short ttl never polls faster than the interval.
-    let s = after_body("<rss><channel><ttl>2</ttl></channel></rss>", HttpHints::default());
+    let s = after_body(
+        "<rss><channel><ttl>2</ttl></channel></rss>",
+        HttpHints::default(),
+    );
     assert_eq!(s.next(&policy(), t0(), 0.0).reason, Reason::Interval);
 }
 
@@ -65,10 +81,21 @@ fn syndication_update_period_and_frequency() {
     assert_eq!(s.feed.update_secs, Some(1800));
     assert_eq!(s.next(&policy(), t0(), 0.0).reason, Reason::UpdatePeriod);
     // updatePeriod alone: once per period; frequency alone: per day.
-    assert_eq!(scan_feed(b"<rss><channel><sy:updatePeriod>daily</sy:updatePeriod></channel></rss>").update_secs, Some(86_400));
-    assert_eq!(scan_feed(b"<rss><channel><x:updateFrequency>4</x:updateFrequency></channel></rss>").update_secs, Some(21_600));
+    assert_eq!(
+        scan_feed(b"<rss><channel><sy:updatePeriod>daily</sy:updatePeriod></channel></rss>")
+            .update_secs,
+        Some(86_400)
+    );
+    assert_eq!(
+        scan_feed(b"<rss><channel><x:updateFrequency>4</x:updateFrequency></channel></rss>")
+            .update_secs,
+        Some(21_600)
+    );
     // Beyond max_interval: clamped, and the log says so.
-    let s = after_body("<rss><channel><sy:updatePeriod>weekly</sy:updatePeriod></channel></rss>", HttpHints::default());
+    let s = after_body(
+        "<rss><channel><sy:updatePeriod>weekly</sy:updatePeriod></channel></rss>",
+        HttpHints::default(),
+    );
     let n = s.next(&policy(), t0(), 0.0);
     assert_eq!((secs(&n), n.clamped), (4 * 3600, true));
 }
@@ -76,22 +103,53 @@ fn syndication_update_period_and_frequency() {
 #[test]
 fn cache_control_max_age_and_expires() {
     let now = t0();
-    let h = HttpHints::from_response(200, &headers(&[("Cache-Control", "public, max-age=1200"), ("Age", "200")]), now);
+    let h = HttpHints::from_response(
+        200,
+        &headers(&[("Cache-Control", "public, max-age=1200"), ("Age", "200")]),
+        now,
+    );
     assert_eq!(h.max_age_secs, Some(1000));
     let s = after_body("<rss/>", h);
-    assert_eq!((secs(&s.next(&policy(), now, 0.0)), s.next(&policy(), now, 0.0).reason), (1000, Reason::MaxAge));
+    assert_eq!(
+        (
+            secs(&s.next(&policy(), now, 0.0)),
+            s.next(&policy(), now, 0.0).reason
+        ),
+        (1000, Reason::MaxAge)
+    );
     // no-cache: no freshness hint.
-    assert_eq!(HttpHints::from_response(200, &headers(&[("cache-control", "no-cache, max-age=900")]), now).max_age_secs, None);
+    assert_eq!(
+        HttpHints::from_response(
+            200,
+            &headers(&[("cache-control", "no-cache, max-age=900")]),
+            now
+        )
+        .max_age_secs,
+        None
+    );
     // Expires against the server's Date.
     let h = HttpHints::from_response(
         200,
-        &headers(&[("Date", "Wed, 07 Jan 2026 09:00:00 GMT"), ("Expires", "Wed, 07 Jan 2026 09:45:00 GMT")]),
+        &headers(&[
+            ("Date", "Wed, 07 Jan 2026 09:00:00 GMT"),
+            ("Expires", "Wed, 07 Jan 2026 09:45:00 GMT"),
+        ]),
         now,
     );
     assert_eq!(h.expires_secs, Some(2700));
-    assert_eq!(after_body("<rss/>", h).next(&policy(), now, 0.0).reason, Reason::Expires);
+    assert_eq!(
+        after_body("<rss/>", h).next(&policy(), now, 0.0).reason,
+        Reason::Expires
+    );
     // max-age wins over Expires; an Expires in the past is no hint.
-    let h = HttpHints::from_response(200, &headers(&[("Cache-Control", "max-age=600"), ("Expires", "Thu, 01 Jan 1970 00:00:00 GMT")]), now);
+    let h = HttpHints::from_response(
+        200,
+        &headers(&[
+            ("Cache-Control", "max-age=600"),
+            ("Expires", "Thu, 01 Jan 1970 00:00:00 GMT"),
+        ]),
+        now,
+    );
     assert_eq!((h.max_age_secs, h.expires_secs), (Some(600), None));
     let h = HttpHints::from_response(200, &headers(&[("Expires", "0")]), now);
     assert_eq!(h.expires_secs, None);
@@ -101,7 +159,10 @@ fn cache_control_max_age_and_expires() {
 fn http_dates_in_all_three_forms() {
     let want = Utc.with_ymd_and_hms(1994, 11, 6, 8, 49, 37).unwrap();
     assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(want));
-    assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), Some(want));
+    assert_eq!(
+        parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"),
+        Some(want)
+    );
     assert_eq!(parse_http_date("Sun Nov  6 08:49:37 1994"), Some(want));
     assert_eq!(parse_http_date("soon"), None);
 }
@@ -111,17 +172,30 @@ fn retry_after_seconds_and_date_on_429_and_503_only() {
     let now = t0();
     let h = HttpHints::from_response(429, &headers(&[("Retry-After", "7200")]), now);
     assert_eq!(h.retry_after_secs, Some(7200));
-    let h = HttpHints::from_response(503, &headers(&[("Retry-After", "Wed, 07 Jan 2026 11:30:00 GMT")]), now);
+    let h = HttpHints::from_response(
+        503,
+        &headers(&[("Retry-After", "Wed, 07 Jan 2026 11:30:00 GMT")]),
+        now,
+    );
     assert_eq!(h.retry_after_secs, Some(5400));
-    assert_eq!(HttpHints::from_response(500, &headers(&[("Retry-After", "60")]), now).retry_after_secs, None);
+    assert_eq!(
+        HttpHints::from_response(500, &headers(&[("Retry-After", "60")]), now).retry_after_secs,
+        None
+    );
 
     let mut s = FeedSchedule::default();
-    s.on_failure(HttpHints { retry_after_secs: Some(7200), ..Default::default() });
+    s.on_failure(HttpHints {
+        retry_after_secs: Some(7200),
+        ..Default::default()
+    });
     let n = s.next(&policy(), now, 0.0);
     assert_eq!((secs(&n), n.reason), (7200, Reason::RetryAfter));
     // A Retry-After shorter than the backoff does not shorten it.
     let mut s = FeedSchedule::default();
-    s.on_failure(HttpHints { retry_after_secs: Some(5), ..Default::default() });
+    s.on_failure(HttpHints {
+        retry_after_secs: Some(5),
+        ..Default::default()
+    });
     assert_eq!(s.next(&policy(), now, 0.0).reason, Reason::Backoff);
 }
 
@@ -135,7 +209,10 @@ fn backoff_doubles_to_max_interval_never_gives_up_and_recovers_at_once() {
         curve.push(secs(&s.next(&p, t0(), 0.0)));
     }
     assert_eq!(curve[..6], [600, 1200, 2400, 4800, 9600, 14_400]);
-    assert!(curve[6..].iter().all(|d| *d == 14_400), "stays at max_interval: {curve:?}");
+    assert!(
+        curve[6..].iter().all(|d| *d == 14_400),
+        "stays at max_interval: {curve:?}"
+    );
     // Thousands of failures later it is still polled at max_interval.
     for _ in 0..5000 {
         s.on_failure(HttpHints::default());
@@ -149,8 +226,14 @@ fn backoff_doubles_to_max_interval_never_gives_up_and_recovers_at_once() {
 
 #[test]
 fn jitter_only_ever_lengthens_and_stays_within_its_fraction() {
-    let p = Policy { jitter: 0.1, ..policy() };
-    let s = after_body("<rss><channel><ttl>30</ttl></channel></rss>", HttpHints::default());
+    let p = Policy {
+        jitter: 0.1,
+        ..policy()
+    };
+    let s = after_body(
+        "<rss><channel><ttl>30</ttl></channel></rss>",
+        HttpHints::default(),
+    );
     let lo = s.next(&p, t0(), 0.0).delay;
     let hi = s.next(&p, t0(), 0.999).delay;
     assert_eq!(lo, Duration::from_secs(1800));
@@ -165,7 +248,8 @@ fn jitter_only_ever_lengthens_and_stays_within_its_fraction() {
 #[test]
 fn skip_hours_and_days_push_the_poll_out_of_the_window() {
     // t0 is Wednesday 10:00; the next poll at 10:05 falls in skipped hour 10 and 11.
-    let body = "<rss><channel><skipHours><hour>10</hour><hour>11</hour></skipHours></channel></rss>";
+    let body =
+        "<rss><channel><skipHours><hour>10</hour><hour>11</hour></skipHours></channel></rss>";
     let s = after_body(body, HttpHints::default());
     assert_eq!(s.feed.skip_hours, vec![10, 11]);
     let n = s.next(&policy(), t0(), 0.0);
@@ -177,12 +261,26 @@ fn skip_hours_and_days_push_the_poll_out_of_the_window() {
     assert_eq!(s.feed.skip_days, vec![2, 3]);
     let n = s.next(&policy(), t0(), 0.0);
     assert!(n.skipped);
-    assert_eq!(n.delay, Duration::from_secs(4 * 3600), "capped at max_interval");
-    let wide = Policy { max_interval: Duration::from_secs(3 * 86_400), ..policy() };
-    assert_eq!(s.next(&wide, t0(), 0.0).delay, Duration::from_secs(38 * 3600), "Friday 00:00");
+    assert_eq!(
+        n.delay,
+        Duration::from_secs(4 * 3600),
+        "capped at max_interval"
+    );
+    let wide = Policy {
+        max_interval: Duration::from_secs(3 * 86_400),
+        ..policy()
+    };
+    assert_eq!(
+        s.next(&wide, t0(), 0.0).delay,
+        Duration::from_secs(38 * 3600),
+        "Friday 00:00"
+    );
     // Every hour skipped would mean never: ignored.
     let all: String = (0..24).map(|h| format!("<hour>{h}</hour>")).collect();
-    let s = after_body(&format!("<rss><channel><skipHours>{all}</skipHours></channel></rss>"), HttpHints::default());
+    let s = after_body(
+        &format!("<rss><channel><skipHours>{all}</skipHours></channel></rss>"),
+        HttpHints::default(),
+    );
     assert!(!s.next(&policy(), t0(), 0.0).skipped);
 }
 
@@ -190,19 +288,41 @@ fn skip_hours_and_days_push_the_poll_out_of_the_window() {
 fn adaptive_interval_from_entry_dates() {
     let now = t0();
     // A busy feed: 12 entries in the last hour → a gap of 5 min → polled every 150 s.
-    let dates: Vec<_> = (0..12).map(|i| now - chrono::Duration::minutes(5 * i + 5)).collect();
+    let dates: Vec<_> = (0..12)
+        .map(|i| now - chrono::Duration::minutes(5 * i + 5))
+        .collect();
     let mut s = FeedSchedule::default();
-    s.on_success(now, HttpHints::default(), Some((FeedHints::default(), &dates)), 12);
+    s.on_success(
+        now,
+        HttpHints::default(),
+        Some((FeedHints::default(), &dates)),
+        12,
+    );
     let n = s.next(&policy(), now, 0.0);
     assert_eq!((secs(&n), n.reason), (150, Reason::Adaptive));
     // A quiet feed: two entries this week, more before → gap 3.5 days → max_interval.
-    let dates = [now - chrono::Duration::days(1), now - chrono::Duration::days(4), now - chrono::Duration::days(20)];
+    let dates = [
+        now - chrono::Duration::days(1),
+        now - chrono::Duration::days(4),
+        now - chrono::Duration::days(20),
+    ];
     let mut s = FeedSchedule::default();
-    s.on_success(now, HttpHints::default(), Some((FeedHints::default(), &dates)), 3);
+    s.on_success(
+        now,
+        HttpHints::default(),
+        Some((FeedHints::default(), &dates)),
+        3,
+    );
     let n = s.next(&policy(), now, 0.0);
-    assert_eq!((secs(&n), n.reason, n.clamped), (4 * 3600, Reason::Adaptive, true));
+    assert_eq!(
+        (secs(&n), n.reason, n.clamped),
+        (4 * 3600, Reason::Adaptive, true)
+    );
     // Adaptive off: the interval.
-    let off = Policy { adaptive: false, ..policy() };
+    let off = Policy {
+        adaptive: false,
+        ..policy()
+    };
     assert_eq!(s.next(&off, now, 0.0).reason, Reason::Interval);
 }
 
@@ -211,18 +331,33 @@ fn adaptive_interval_from_observed_arrivals_and_silence() {
     let clock = ManualClock::new(t0());
     let mut s = FeedSchedule::default();
     // First read: everything is "new" but says nothing about the rate.
-    s.on_success(clock.now(), HttpHints::default(), Some((FeedHints::default(), &[])), 20);
+    s.on_success(
+        clock.now(),
+        HttpHints::default(),
+        Some((FeedHints::default(), &[])),
+        20,
+    );
     assert_eq!(s.adaptive_interval(clock.now()), None);
     // Then one new entry every 20 minutes.
     for _ in 0..10 {
         clock.advance(Duration::from_secs(1200));
-        s.on_success(clock.now(), HttpHints::default(), Some((FeedHints::default(), &[])), 1);
+        s.on_success(
+            clock.now(),
+            HttpHints::default(),
+            Some((FeedHints::default(), &[])),
+            1,
+        );
     }
     let n = s.next(&policy(), clock.now(), 0.0);
     assert_eq!((secs(&n), n.reason), (600, Reason::Adaptive));
     // Silence for 6 hours: the feed is polled less often.
     clock.advance(Duration::from_secs(6 * 3600));
-    s.on_success(clock.now(), HttpHints::default(), Some((FeedHints::default(), &[])), 0);
+    s.on_success(
+        clock.now(),
+        HttpHints::default(),
+        Some((FeedHints::default(), &[])),
+        0,
+    );
     assert_eq!(secs(&s.next(&policy(), clock.now(), 0.0)), 3 * 3600);
 }
 
@@ -239,23 +374,44 @@ fn websub_links_are_found_in_rss_atom_and_json_feeds() {
     let rss = r#"<rss xmlns:atom="http://www.w3.org/2005/Atom"><channel><atom:link rel="hub" href="http://hub.test/?a=1&amp;b=2"/>
         <atom:link href='http://news.test/feed' rel='self' type="application/rss+xml"/></channel></rss>"#;
     let h = scan_feed(rss.as_bytes());
-    assert_eq!((h.hub.as_deref(), h.self_url.as_deref()), (Some("http://hub.test/?a=1&b=2"), Some("http://news.test/feed")));
+    assert_eq!(
+        (h.hub.as_deref(), h.self_url.as_deref()),
+        (
+            Some("http://hub.test/?a=1&b=2"),
+            Some("http://news.test/feed")
+        )
+    );
     let atom = r#"<feed xmlns="http://www.w3.org/2005/Atom"><link rel="alternate" href="http://news.test/"/><link rel="hub" href="http://hub.test/"/>
         <entry><link rel="self" href="http://wrong.test/"/></entry></feed>"#;
     let h = scan_feed(atom.as_bytes());
-    assert_eq!((h.hub.as_deref(), h.self_url), (Some("http://hub.test/"), None));
+    assert_eq!(
+        (h.hub.as_deref(), h.self_url),
+        (Some("http://hub.test/"), None)
+    );
     let json = r#"{"version":"https://jsonfeed.org/version/1.1","feed_url":"http://news.test/f.json","hubs":[{"type":"WebSub","url":"http://hub.test/"}],"items":[]}"#;
     let h = scan_feed(json.as_bytes());
-    assert_eq!((h.hub.as_deref(), h.self_url.as_deref()), (Some("http://hub.test/"), Some("http://news.test/f.json")));
+    assert_eq!(
+        (h.hub.as_deref(), h.self_url.as_deref()),
+        (Some("http://hub.test/"), Some("http://news.test/f.json"))
+    );
 }
 
 #[test]
 fn schedule_state_round_trips_through_json() {
-    let mut s = after_body("<rss><channel><ttl>10</ttl><skipDays><day>Sunday</day></skipDays></channel></rss>", HttpHints::default());
-    s.on_failure(HttpHints { retry_after_secs: Some(9), ..Default::default() });
+    let mut s = after_body(
+        "<rss><channel><ttl>10</ttl><skipDays><day>Sunday</day></skipDays></channel></rss>",
+        HttpHints::default(),
+    );
+    s.on_failure(HttpHints {
+        retry_after_secs: Some(9),
+        ..Default::default()
+    });
     let json = serde_json::to_string(&s).unwrap();
     assert_eq!(serde_json::from_str::<FeedSchedule>(&json).unwrap(), s);
-    assert_eq!(serde_json::from_str::<FeedSchedule>("{}").unwrap(), FeedSchedule::default());
+    assert_eq!(
+        serde_json::from_str::<FeedSchedule>("{}").unwrap(),
+        FeedSchedule::default()
+    );
 }
 
 #[test]
@@ -284,13 +440,24 @@ async fn politeness_spaces_requests_per_site_not_per_host() {
     let p = polite(4, 60);
     let start = tokio::time::Instant::now();
     let mut starts = Vec::new();
-    for host in ["a.example.com", "b.example.com", "example.com", "other.test"] {
+    for host in [
+        "a.example.com",
+        "b.example.com",
+        "example.com",
+        "other.test",
+    ] {
         let _pass = p.enter(host).await;
         starts.push(start.elapsed().as_millis());
     }
     // Three hosts of one site, 60 ms apart; another site at once.
-    assert!(starts[0] < 30 && starts[1] >= 60 && starts[2] >= 120, "{starts:?}");
-    assert!(starts[3] - starts[2] < 30, "another site does not wait: {starts:?}");
+    assert!(
+        starts[0] < 30 && starts[1] >= 60 && starts[2] >= 120,
+        "{starts:?}"
+    );
+    assert!(
+        starts[3] - starts[2] < 30,
+        "another site does not wait: {starts:?}"
+    );
 }
 
 #[tokio::test]
@@ -301,7 +468,10 @@ async fn politeness_caps_requests_in_flight() {
     let p2 = p.clone();
     let third = tokio::spawn(async move { p2.enter("news.test").await.waited });
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(!third.is_finished(), "a third request waits while two are in flight");
+    assert!(
+        !third.is_finished(),
+        "a third request waits while two are in flight"
+    );
     drop(a);
     let waited = third.await.unwrap();
     assert!(waited >= Duration::from_millis(50));
@@ -314,7 +484,11 @@ async fn a_429_from_one_host_slows_the_whole_site() {
     p.observe("feeds.news.test", 429, Some(Duration::from_millis(150)));
     let t = tokio::time::Instant::now();
     drop(p.enter("www.news.test").await);
-    assert!(t.elapsed() >= Duration::from_millis(150), "held back by Retry-After: {:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(150),
+        "held back by Retry-After: {:?}",
+        t.elapsed()
+    );
     assert_eq!(p.current_spacing("news.test"), Duration::from_secs(2));
     // Successes relax it again.
     p.observe("www.news.test", 200, None);

@@ -68,13 +68,22 @@ impl Recorder {
     /// The directory cannot be created.
     pub fn new(dir: &Path, max_bytes: u64) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        Ok(Recorder { dir: dir.to_path_buf(), max_bytes, current: Mutex::new(None), files: AtomicU64::new(0) })
+        Ok(Recorder {
+            dir: dir.to_path_buf(),
+            max_bytes,
+            current: Mutex::new(None),
+            files: AtomicU64::new(0),
+        })
     }
 
     /// The files written so far, oldest first.
     pub fn files(&self) -> Vec<PathBuf> {
         let mut out: Vec<PathBuf> = std::fs::read_dir(&self.dir)
-            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.to_string_lossy().ends_with(".warc.gz")).collect())
+            .map(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.to_string_lossy().ends_with(".warc.gz"))
+                    .collect()
+            })
             .unwrap_or_default();
         out.sort();
         out
@@ -84,14 +93,24 @@ impl Recorder {
     pub fn record(&self, url: &Url, at: DateTime<Utc>, result: &Result<Response, FetchError>) {
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
         if let Err(e) = self.write(&mut current, url, at, result) {
-            let path = current.as_ref().map(|c| c.path.display().to_string()).unwrap_or_default();
+            let path = current
+                .as_ref()
+                .map(|c| c.path.display().to_string())
+                .unwrap_or_default();
             tracing::error!(file = %path, error = %e, "writing the WARC recording failed; starting a new file");
             *current = None;
         }
     }
 
-    fn write(&self, current: &mut Option<Current>, url: &Url, at: DateTime<Utc>, result: &Result<Response, FetchError>) -> io::Result<()> {
-        if let Some(done) = current.take_if(|c| c.written.load(Ordering::Relaxed) >= self.max_bytes) {
+    fn write(
+        &self,
+        current: &mut Option<Current>,
+        url: &Url,
+        at: DateTime<Utc>,
+        result: &Result<Response, FetchError>,
+    ) -> io::Result<()> {
+        if let Some(done) = current.take_if(|c| c.written.load(Ordering::Relaxed) >= self.max_bytes)
+        {
             done.writer.finish()?;
             tracing::info!(file = %done.path.display(), "WARC file complete");
         }
@@ -102,13 +121,34 @@ impl Recorder {
         match result {
             Ok(resp) => {
                 for hop in &resp.hops {
-                    w.write_response(hop.url.as_str(), at, hop.status, reason(hop.status), &wire_headers(&hop.headers, 0), b"")?;
+                    w.write_response(
+                        hop.url.as_str(),
+                        at,
+                        hop.status,
+                        reason(hop.status),
+                        &wire_headers(&hop.headers, 0),
+                        b"",
+                    )?;
                 }
-                w.write_response(resp.url.as_str(), at, resp.status, reason(resp.status), &wire_headers(&resp.headers, resp.body.len()), &resp.body)?;
+                w.write_response(
+                    resp.url.as_str(),
+                    at,
+                    resp.status,
+                    reason(resp.status),
+                    &wire_headers(&resp.headers, resp.body.len()),
+                    &resp.body,
+                )?;
             }
             Err(e) => {
                 let message = e.to_string().replace(['\r', '\n'], " ");
-                w.write_metadata(url.as_str(), at, &[("fetch-error", message.as_str()), ("fetch-error-kind", e.kind())])?;
+                w.write_metadata(
+                    url.as_str(),
+                    at,
+                    &[
+                        ("fetch-error", message.as_str()),
+                        ("fetch-error-kind", e.kind()),
+                    ],
+                )?;
             }
         }
         Ok(())
@@ -116,25 +156,51 @@ impl Recorder {
 
     fn open(&self, at: DateTime<Utc>) -> io::Result<Current> {
         let n = self.files.fetch_add(1, Ordering::Relaxed);
-        let name = format!("newswire-{}-{}-{n:05}.warc.gz", at.format("%Y%m%dT%H%M%SZ"), std::process::id());
+        let name = format!(
+            "newswire-{}-{}-{n:05}.warc.gz",
+            at.format("%Y%m%dT%H%M%SZ"),
+            std::process::id()
+        );
         let path = self.dir.join(name);
         let written = Arc::new(AtomicU64::new(0));
         let file = File::options().create_new(true).write(true).open(&path)?;
-        let mut writer = Writer::new(Counting { file, written: written.clone() }, true);
-        writer.write_warcinfo(at, &[("software", concat!("newswire/", env!("CARGO_PKG_VERSION"))), ("format", "WARC File Format 1.1")])?;
+        let mut writer = Writer::new(
+            Counting {
+                file,
+                written: written.clone(),
+            },
+            true,
+        );
+        writer.write_warcinfo(
+            at,
+            &[
+                ("software", concat!("newswire/", env!("CARGO_PKG_VERSION"))),
+                ("format", "WARC File Format 1.1"),
+            ],
+        )?;
         tracing::info!(file = %path.display(), "recording to a new WARC file");
-        Ok(Current { writer, written, path })
+        Ok(Current {
+            writer,
+            written,
+            path,
+        })
     }
 }
 
 fn reason(status: u16) -> &'static str {
-    reqwest::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("")
+    reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("")
 }
 
 /// The headers as stored: wire-only ones dropped, the stored body's length stated.
 fn wire_headers(headers: &[(String, String)], body_len: usize) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> =
-        headers.iter().filter(|(k, _)| !WIRE_HEADERS.iter().any(|w| k.eq_ignore_ascii_case(w))).cloned().collect();
+    let mut out: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(k, _)| !WIRE_HEADERS.iter().any(|w| k.eq_ignore_ascii_case(w)))
+        .cloned()
+        .collect();
     out.push(("content-length".into(), body_len.to_string()));
     out
 }

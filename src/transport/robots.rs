@@ -30,8 +30,15 @@ const KEEP_FAILED: Duration = Duration::from_secs(3600);
 
 impl Robots {
     pub(super) fn new(user_agent: &str) -> Self {
-        let token = user_agent.split(['/', ' ']).next().unwrap_or("").to_ascii_lowercase();
-        Robots { token, cache: Mutex::new(HashMap::new()) }
+        let token = user_agent
+            .split(['/', ' '])
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        Robots {
+            token,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     pub(super) async fn allowed<F, Fut>(&self, url: &Url, fetch: F) -> bool
@@ -40,17 +47,30 @@ impl Robots {
         Fut: Future<Output = Result<Fetched, FetchError>>,
     {
         let origin = url.origin().ascii_serialization();
-        let cached = self.cache.lock().expect("robots lock").get(&origin).filter(|(until, _)| *until > Instant::now()).map(|(_, r)| r.clone());
+        let cached = self
+            .cache
+            .lock()
+            .expect("robots lock")
+            .get(&origin)
+            .filter(|(until, _)| *until > Instant::now())
+            .map(|(_, r)| r.clone());
         let rules = match cached {
             Some(r) => r,
             None => {
-                let Ok(robots_url) = url.join("/robots.txt") else { return true };
+                let Ok(robots_url) = url.join("/robots.txt") else {
+                    return true;
+                };
                 let (rules, keep) = match fetch(robots_url).await {
-                    Ok(f) if f.response.status == 200 => (parse(&f.response.text(), &self.token), KEEP),
+                    Ok(f) if f.response.status == 200 => {
+                        (parse(&f.response.text(), &self.token), KEEP)
+                    }
                     Ok(f) if (400..500).contains(&f.response.status) => (Rules::default(), KEEP),
                     _ => (Rules::default(), KEEP_FAILED),
                 };
-                self.cache.lock().expect("robots lock").insert(origin, (Instant::now() + keep, rules.clone()));
+                self.cache
+                    .lock()
+                    .expect("robots lock")
+                    .insert(origin, (Instant::now() + keep, rules.clone()));
                 rules
             }
         };
@@ -86,7 +106,9 @@ pub(super) fn parse(text: &str, token: &str) -> Rules {
     let mut found_ours = false;
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or("").trim();
-        let Some((key, value)) = line.split_once(':') else { continue };
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
         let (key, value) = (key.trim().to_ascii_lowercase(), value.trim());
         match key.as_str() {
             "user-agent" => {
