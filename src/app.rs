@@ -21,7 +21,7 @@ use url::Url;
 use crate::config::{Settings, SinkKind};
 use crate::event::{ArticleData, Event};
 use crate::feed;
-use crate::fetch::{Fetcher, Kind, Validators};
+use crate::fetch::{FetchError, Fetcher, Kind, Validators};
 use crate::poller::{PollStats, Poller};
 use crate::publish::{AmqpSink, Publisher, Sink};
 use crate::schedule::politeness::Politeness;
@@ -79,6 +79,8 @@ pub enum ScrapeOutcome {
     NotArticle,
     /// The page answered with an error status.
     Missing(u16),
+    /// robots.txt disallows fetching the page (`politeness.robots`).
+    Disallowed,
     Failed(String),
 }
 
@@ -258,6 +260,10 @@ impl Pipeline {
             .await
         {
             Ok(f) => f,
+            Err(FetchError::Robots(_)) => {
+                tracing::info!(article.url = %link, "robots.txt disallows the page; not fetched");
+                return (ScrapeOutcome::Disallowed, link.clone());
+            }
             Err(e) => {
                 tracing::warn!(article.url = %link, error = %e, kind = e.kind(), "page fetch failed");
                 return (ScrapeOutcome::Failed(e.to_string()), link.clone());

@@ -25,33 +25,78 @@ use crate::schedule::{Clock, FeedSchedule, Policy};
 use crate::store::FeedStatus;
 use crate::websub::Advert;
 
-/// Counts polls and how late they started against their due time (including waits for a poll
-/// slot and for the site's politeness gate). Cheap enough to keep always.
+/// Counts polls and how late they started against their due time. Cheap enough to keep always.
+///
+/// Two latenesses are kept: *dispatch* (due time → the poll holds a poll slot: the scheduler's
+/// own lateness) and *total* (due time → the request is let out, so also the wait at the site's
+/// politeness gate, which is deliberate).
+#[derive(Default)]
 pub struct PollStats {
     polls: AtomicU64,
     failures: AtomicU64,
-    /// Lateness histogram: 1 ms buckets to 1 s, 10 ms to 10 s, 1 s to 10 min, then one more.
-    buckets: Vec<AtomicU64>,
+    total: Histogram,
+    dispatch: Histogram,
 }
+
+/// Milliseconds: 1 ms buckets to 1 s, 10 ms to 10 s, 1 s to 10 min, then one more.
+struct Histogram(Vec<AtomicU64>);
 
 const BUCKETS: usize = 1000 + 900 + 590 + 1;
 
-fn bucket_of(ms: u64) -> usize {
-    match ms {
-        0..1000 => ms as usize,
-        1000..10_000 => 1000 + ((ms - 1000) / 10) as usize,
-        10_000..600_000 => 1900 + ((ms - 10_000) / 1000) as usize,
-        _ => BUCKETS - 1,
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram((0..BUCKETS).map(|_| AtomicU64::new(0)).collect())
     }
 }
 
-/// The upper edge of a bucket, in ms.
-fn bucket_ms(i: usize) -> u64 {
-    match i {
-        0..1000 => i as u64 + 1,
-        1000..1900 => 1000 + (i as u64 - 1000 + 1) * 10,
-        1900..2490 => 10_000 + (i as u64 - 1900 + 1) * 1000,
-        _ => u64::MAX,
+impl Histogram {
+    fn bucket_of(ms: u64) -> usize {
+        match ms {
+            0..1000 => ms as usize,
+            1000..10_000 => 1000 + ((ms - 1000) / 10) as usize,
+            10_000..600_000 => 1900 + ((ms - 10_000) / 1000) as usize,
+            _ => BUCKETS - 1,
+        }
+    }
+
+    /// The upper edge of a bucket, in ms.
+    fn bucket_ms(i: usize) -> u64 {
+        match i {
+            0..1000 => i as u64 + 1,
+            1000..1900 => 1000 + (i as u64 - 1000 + 1) * 10,
+            1900..2490 => 10_000 + (i as u64 - 1900 + 1) * 1000,
+            _ => u64::MAX,
+        }
+    }
+
+    fn observe(&self, d: Duration) {
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        self.0[Self::bucket_of(ms)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (p50, p99, max) in ms, each the upper edge of its bucket; zeros when empty.
+    fn summary(&self) -> (u64, u64, u64) {
+        let counts: Vec<u64> = self.0.iter().map(|b| b.load(Ordering::Relaxed)).collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return (0, 0, 0);
+        }
+        let quantile = |q: f64| {
+            let want = ((total as f64) * q).ceil().max(1.0) as u64;
+            let mut seen = 0;
+            for (i, c) in counts.iter().enumerate() {
+                seen += c;
+                if seen >= want {
+                    return Self::bucket_ms(i);
+                }
+            }
+            0
+        };
+        let max = counts
+            .iter()
+            .rposition(|c| *c > 0)
+            .map_or(0, Self::bucket_ms);
+        (quantile(0.5), quantile(0.99), max)
     }
 }
 
@@ -60,56 +105,39 @@ fn bucket_ms(i: usize) -> u64 {
 pub struct StatsSnapshot {
     pub polls: u64,
     pub failures: u64,
+    /// Due time → request let out (politeness waits included).
     pub lateness_p50_ms: u64,
     pub lateness_p99_ms: u64,
     pub lateness_max_ms: u64,
-}
-
-impl Default for PollStats {
-    fn default() -> Self {
-        PollStats {
-            polls: AtomicU64::new(0),
-            failures: AtomicU64::new(0),
-            buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
-        }
-    }
+    /// Due time → poll slot taken (the scheduler's own lateness).
+    pub dispatch_p50_ms: u64,
+    pub dispatch_p99_ms: u64,
+    pub dispatch_max_ms: u64,
 }
 
 impl PollStats {
-    pub fn observe(&self, lateness: Duration, failed: bool) {
+    /// Records one poll: its dispatch lateness and its wait at the politeness gate.
+    pub fn observe(&self, dispatch: Duration, gate_wait: Duration, failed: bool) {
         self.polls.fetch_add(1, Ordering::Relaxed);
         if failed {
             self.failures.fetch_add(1, Ordering::Relaxed);
         }
-        let ms = u64::try_from(lateness.as_millis()).unwrap_or(u64::MAX);
-        self.buckets[bucket_of(ms)].fetch_add(1, Ordering::Relaxed);
+        self.dispatch.observe(dispatch);
+        self.total.observe(dispatch + gate_wait);
     }
 
     pub fn snapshot(&self) -> StatsSnapshot {
-        let counts: Vec<u64> = self
-            .buckets
-            .iter()
-            .map(|b| b.load(Ordering::Relaxed))
-            .collect();
-        let total: u64 = counts.iter().sum();
-        let quantile = |q: f64| {
-            let want = ((total as f64) * q).ceil().max(1.0) as u64;
-            let mut seen = 0;
-            for (i, c) in counts.iter().enumerate() {
-                seen += c;
-                if seen >= want {
-                    return bucket_ms(i);
-                }
-            }
-            0
-        };
-        let max = counts.iter().rposition(|c| *c > 0).map_or(0, bucket_ms);
+        let (lateness_p50_ms, lateness_p99_ms, lateness_max_ms) = self.total.summary();
+        let (dispatch_p50_ms, dispatch_p99_ms, dispatch_max_ms) = self.dispatch.summary();
         StatsSnapshot {
             polls: self.polls.load(Ordering::Relaxed),
             failures: self.failures.load(Ordering::Relaxed),
-            lateness_p50_ms: if total == 0 { 0 } else { quantile(0.5) },
-            lateness_p99_ms: if total == 0 { 0 } else { quantile(0.99) },
-            lateness_max_ms: max,
+            lateness_p50_ms,
+            lateness_p99_ms,
+            lateness_max_ms,
+            dispatch_p50_ms,
+            dispatch_p99_ms,
+            dispatch_max_ms,
         }
     }
 }
@@ -326,7 +354,7 @@ impl Poller {
                 });
             drop(slot);
             let failed = matches!(outcome, PollOutcome::Failed(_));
-            self.stats.observe(late + info.gate_wait, failed);
+            self.stats.observe(late, info.gate_wait, failed);
             let now = self.clock.now();
 
             if info.status == Some(410) {
@@ -383,5 +411,28 @@ impl Poller {
             }
             due = Instant::now() + next.delay;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lateness_quantiles() {
+        let stats = PollStats::default();
+        assert_eq!(stats.snapshot().lateness_p99_ms, 0);
+        for ms in 0..100 {
+            stats.observe(Duration::from_millis(ms), Duration::ZERO, false);
+        }
+        stats.observe(
+            Duration::from_millis(4000),
+            Duration::from_millis(1000),
+            true,
+        );
+        let s = stats.snapshot();
+        assert_eq!((s.polls, s.failures), (101, 1));
+        assert_eq!((s.lateness_p50_ms, s.lateness_p99_ms), (51, 100));
+        assert_eq!((s.lateness_max_ms, s.dispatch_max_ms), (5010, 4010));
     }
 }

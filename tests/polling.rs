@@ -307,3 +307,171 @@ async fn schedule_hints_reach_the_store_and_survive_a_restart() {
         "a restart honours the saved due time"
     );
 }
+
+#[tokio::test]
+async fn robots_txt_keeps_disallowed_article_pages_unfetched_when_enabled() {
+    let site = Site::start().await;
+    let (open, private) = (site.url("/news/open"), site.url("/private/secret"));
+    site.set(
+        "/feed.xml",
+        Canned::ok(
+            "application/rss+xml",
+            common::rss(&[("o", &open, "Open"), ("p", &private, "Private")]),
+        ),
+    );
+    site.set(
+        "/robots.txt",
+        Canned::ok(
+            "text/plain",
+            "User-agent: *\nDisallow: /\n\nUser-agent: newswire\nDisallow: /private/\n",
+        ),
+    );
+    // The pages are left unset: 404s are enough to count fetches, and make no events.
+    let dir = common::tempdir("poll-robots");
+    let mut s = settings(&dir, &[site.url("/feed.xml")]);
+    s.politeness.robots = true;
+    let run = Running::start(s);
+    assert!(common::wait_for(Duration::from_secs(10), || site.hits("/news/open") >= 1).await);
+    assert!(common::wait_for(Duration::from_secs(10), || site.hits("/feed.xml") >= 3).await);
+    run.stop().await;
+    assert_eq!(
+        site.hits("/private/secret"),
+        0,
+        "robots.txt disallows it for newswire"
+    );
+    assert_eq!(
+        site.hits("/robots.txt"),
+        1,
+        "robots.txt is fetched once and kept"
+    );
+}
+
+fn write_config(path: &Path, dir: &Path, feed: &str) {
+    std::fs::write(
+        path,
+        format!(
+            "[state]\npath = \"{}\"\n[feeds]\nurls = [\"{feed}\"]\nwatch = \"0s\"\n[poll]\ninterval = \"100ms\"\nmin_interval = \"10ms\"\n\
+             [politeness]\nspacing = \"0s\"\n[fetch]\nallow = [\"127.0.0.1/32\"]\n[publish]\nsink = \"stdout\"\n",
+            dir.join("state.sqlite3").display()
+        ),
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_feed_list_from_the_configuration_without_restart() {
+    let site = Site::start().await;
+    site.set("/a.xml", empty_feed());
+    site.set("/b.xml", empty_feed());
+    let dir = common::tempdir("poll-sighup");
+    let config = dir.join("newswire.toml");
+    write_config(&config, &dir, &site.url("/a.xml"));
+    let log_path = dir.join("stderr.log");
+    let mut child = std::process::Command::new(common::bin())
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let signal = |sig: &str| {
+        assert!(
+            std::process::Command::new("kill")
+                .args([sig, &child.id().to_string()])
+                .status()
+                .unwrap()
+                .success()
+        )
+    };
+    assert!(
+        common::wait_for(Duration::from_secs(20), || site.hits("/a.xml") >= 2).await,
+        "{}",
+        log()
+    );
+    write_config(&config, &dir, &site.url("/b.xml"));
+    signal("-HUP");
+    assert!(
+        common::wait_for(Duration::from_secs(20), || site.hits("/b.xml") >= 2).await,
+        "{}",
+        log()
+    );
+    let a = site.hits("/a.xml");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        site.hits("/a.xml") <= a + 1,
+        "a removed feed stops being polled"
+    );
+    signal("-TERM");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no exit after SIGTERM:\n{}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let log = log();
+    assert!(status.success(), "{log}");
+    assert!(
+        log.contains("SIGHUP received")
+            && log.contains("feed list reloaded")
+            && log.contains("feed removed from the list"),
+        "{log}"
+    );
+}
+
+// Multi-threaded: the command runs synchronously while the site answers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feeds_discover_prints_the_announced_feeds() {
+    let site = Site::start().await;
+    site.set(
+        "/",
+        Canned::ok(
+            "text/html",
+            r#"<html><head><title>Ledger</title>
+            <link rel="alternate" type="application/rss+xml" title="World" href="/world.xml">
+            <link rel="alternate" type="application/atom+xml" href="/atom.xml"></head><body></body></html>"#,
+        ),
+    );
+    let out = std::process::Command::new(common::bin())
+        .args(["feeds", "discover", &site.url("/")])
+        .env("NEWSWIRE__FETCH__ALLOW", "[\"127.0.0.1/32\"]")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        stdout,
+        format!(
+            "{}  # rss: World\n{}  # atom\n",
+            site.url("/world.xml"),
+            site.url("/atom.xml")
+        )
+    );
+    // The output is a feeds file.
+    assert_eq!(
+        newswire::feed::parse_feed_list(&stdout).unwrap(),
+        vec![site.url("/world.xml"), site.url("/atom.xml")]
+    );
+    // A page without feeds: a one-line error.
+    site.set(
+        "/plain",
+        Canned::ok("text/html", "<html><body>hi</body></html>"),
+    );
+    let out = std::process::Command::new(common::bin())
+        .args(["feeds", "discover", &site.url("/plain")])
+        .env("NEWSWIRE__FETCH__ALLOW", "[\"127.0.0.1/32\"]")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("announces no feeds"));
+}
