@@ -494,3 +494,57 @@ async fn a_429_from_one_host_slows_the_whole_site() {
     p.observe("www.news.test", 200, None);
     assert_eq!(p.current_spacing("news.test"), Duration::from_millis(20));
 }
+
+/// A simulated day on the manual clock (milliseconds of test time): a feed polled every 5 min
+/// goes down from 02:00 to 08:00, backs off to max_interval, and is read again soon after it
+/// comes back; the whole day never polls it faster than min_interval.
+#[test]
+fn a_simulated_day_with_a_six_hour_outage() {
+    let p = Policy {
+        jitter: 0.1,
+        ..policy()
+    };
+    let start = Utc.with_ymd_and_hms(2026, 1, 7, 0, 0, 0).unwrap();
+    let clock = ManualClock::new(start);
+    let (down_from, down_to) = (
+        start + chrono::Duration::hours(2),
+        start + chrono::Duration::hours(8),
+    );
+    let mut s = FeedSchedule::default();
+    let mut polls = Vec::new();
+    let mut rng = fastrand::Rng::with_seed(7);
+    while clock.now() < start + chrono::Duration::hours(24) {
+        let now = clock.now();
+        polls.push(now);
+        if now >= down_from && now < down_to {
+            s.on_failure(HttpHints::default());
+        } else {
+            s.on_success(now, HttpHints::default(), None, 0);
+        }
+        let next = s.next(&p, now, rng.f64());
+        assert!(next.delay >= p.min_interval, "{next:?}");
+        clock.advance(next.delay);
+    }
+    let during: Vec<_> = polls
+        .iter()
+        .filter(|t| **t >= down_from && **t < down_to)
+        .collect();
+    // 5-min polls would be 72; backing off 10, 20, 40, 80, 160, 240 … min gives a handful.
+    assert!(
+        (4..=8).contains(&during.len()),
+        "{} polls during the outage",
+        during.len()
+    );
+    let first_after = polls.iter().find(|t| **t >= down_to).unwrap();
+    assert!(
+        *first_after - down_to <= chrono::Duration::minutes(264),
+        "recovered {first_after}"
+    );
+    // After recovery it is back to every 5–5.5 min.
+    let after: Vec<_> = polls.iter().filter(|t| **t > *first_after).collect();
+    let gaps: Vec<i64> = after
+        .windows(2)
+        .map(|w| (*w[1] - *w[0]).num_seconds())
+        .collect();
+    assert!(gaps.iter().all(|g| (300..=330).contains(g)), "{gaps:?}");
+}
