@@ -9,14 +9,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use futures_util::FutureExt;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 use url::Url;
 
@@ -25,11 +23,16 @@ use crate::event::{ArticleData, Event};
 use crate::feed;
 use crate::fetch::{FetchError, Fetcher, Kind, Validators};
 use crate::metrics::Metrics;
+use crate::poller::{PollStats, Poller};
 use crate::publish::{AmqpSink, Publisher, Sink};
+use crate::schedule::politeness::Politeness;
+use crate::schedule::{self, FeedHints, HttpHints};
+use crate::schedule::{Clock, SystemClock};
 use crate::scrape::{self, Page};
 use crate::store::{Recheck, Store};
 use crate::track::{self, Decision, Snapshot};
-use crate::transport::{Capture, Fetched, Transport};
+use crate::transport::{Capture, Fetched, Live, Recorder, Transport};
+use crate::websub::WebSub;
 
 /// What one poll of a feed came to.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +57,25 @@ impl PollOutcome {
     }
 }
 
+/// What a poll learned that the schedule needs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PollInfo {
+    /// The final HTTP status; `None` when no answer came.
+    pub status: Option<u16>,
+    pub http: HttpHints,
+    /// Hints from the feed body, when one was read.
+    pub feed: Option<FeedHints>,
+    /// The entries' own dates (updated, else published).
+    pub entry_dates: Vec<DateTime<Utc>>,
+    /// Entries never seen before.
+    pub new_entries: usize,
+    /// Where permanent redirects (301/308 from the feed URL) say the feed now lives.
+    pub moved_to: Option<Url>,
+    pub fetched_at: Option<DateTime<Utc>>,
+    /// Time spent waiting at the site's politeness gate.
+    pub gate_wait: Duration,
+}
+
 /// What one scrape of an article page came to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ScrapeOutcome {
@@ -69,6 +91,8 @@ pub enum ScrapeOutcome {
     NotArticle,
     /// The page answered with an error status.
     Missing(u16),
+    /// robots.txt disallows fetching the page (`politeness.robots`).
+    Disallowed,
     Failed(String),
 }
 
@@ -147,53 +171,93 @@ impl Pipeline {
 
     /// Polls a feed and scrapes its new or changed entries.
     pub async fn poll_feed(&self, feed_url: &Url) -> PollOutcome {
+        self.poll(feed_url).await.0
+    }
+
+    /// As [`Pipeline::poll_feed`], also telling the scheduler what the poll learned.
+    pub async fn poll(&self, feed_url: &Url) -> (PollOutcome, PollInfo) {
         let store = &self.store;
         let validators = store.feed_validators(feed_url.as_str()).unwrap_or_default();
         let fetched = match self.fetch(feed_url, Kind::Feed, &validators).await {
             Ok(f) => f,
             Err(e) => {
+                let now = self.transport.now();
                 tracing::warn!(feed.url = %feed_url, error = %e, kind = e.kind(), "feed fetch failed");
-                let _ = store.record_poll(
-                    feed_url.as_str(),
-                    self.transport.now(),
-                    None,
-                    Some(&e.to_string()),
+                let _ = store.record_poll(feed_url.as_str(), now, None, Some(&e.to_string()));
+                return (
+                    PollOutcome::Failed(e.to_string()),
+                    PollInfo {
+                        fetched_at: Some(now),
+                        ..PollInfo::default()
+                    },
                 );
-                return PollOutcome::Failed(e.to_string());
             }
         };
         let resp = &fetched.response;
+        let mut info = PollInfo {
+            status: Some(resp.status),
+            http: HttpHints::from_response(resp.status, &resp.headers, fetched.fetched_at),
+            fetched_at: Some(fetched.fetched_at),
+            gate_wait: fetched.waited,
+            ..PollInfo::default()
+        };
+        if resp.status == 304 || (200..300).contains(&resp.status) {
+            info.moved_to = resp.permanent_location().cloned();
+        }
         if resp.status == 304 {
             tracing::debug!(feed.url = %feed_url, "feed not modified");
             let _ = store.record_poll(feed_url.as_str(), fetched.fetched_at, None, None);
-            return PollOutcome::NotModified;
+            return (PollOutcome::NotModified, info);
         }
         if !(200..300).contains(&resp.status) {
             let why = format!("HTTP {}", resp.status);
             tracing::warn!(feed.url = %feed_url, status = resp.status, "feed answered with an error");
             let _ = store.record_poll(feed_url.as_str(), fetched.fetched_at, None, Some(&why));
-            return PollOutcome::Failed(why);
+            return (PollOutcome::Failed(why), info);
         }
-        let entries = match feed::parse(&resp.body, &resp.url) {
+        let (outcome, body_info) = self
+            .read_feed(
+                feed_url,
+                &resp.body,
+                &resp.url,
+                fetched.fetched_at,
+                Some(&resp.validators()),
+            )
+            .await;
+        info.feed = body_info.feed;
+        info.entry_dates = body_info.entry_dates;
+        info.new_entries = body_info.new_entries;
+        (outcome, info)
+    }
+
+    /// Reads a feed body (fetched, or pushed by a WebSub hub) and scrapes its new or changed
+    /// entries. `validators` are stored for the next conditional GET when given.
+    pub async fn read_feed(
+        &self,
+        feed_url: &Url,
+        body: &[u8],
+        base: &Url,
+        fetched_at: DateTime<Utc>,
+        validators: Option<&Validators>,
+    ) -> (PollOutcome, PollInfo) {
+        let store = &self.store;
+        let mut info = PollInfo {
+            fetched_at: Some(fetched_at),
+            ..PollInfo::default()
+        };
+        let entries = match feed::parse(body, base) {
             Ok(e) => e,
             Err(e) => {
                 tracing::warn!(feed.url = %feed_url, error = %e, "feed unreadable");
                 self.metrics.error("feed_parse");
-                let _ = store.record_poll(
-                    feed_url.as_str(),
-                    fetched.fetched_at,
-                    None,
-                    Some(&e.to_string()),
-                );
-                return PollOutcome::Failed(e.to_string());
+                let _ =
+                    store.record_poll(feed_url.as_str(), fetched_at, None, Some(&e.to_string()));
+                return (PollOutcome::Failed(e.to_string()), info);
             }
         };
-        let _ = store.record_poll(
-            feed_url.as_str(),
-            fetched.fetched_at,
-            Some(&resp.validators()),
-            None,
-        );
+        info.feed = Some(schedule::hints::scan_feed(body));
+        info.entry_dates = entries.iter().filter_map(|e| e.updated).collect();
+        let _ = store.record_poll(feed_url.as_str(), fetched_at, validators, None);
         let mut scraped = 0;
         let mut links = Vec::with_capacity(entries.len());
         for entry in entries {
@@ -204,6 +268,9 @@ impl Pipeline {
                 .flatten();
             if seen.as_deref() == Some(entry.digest.as_str()) {
                 continue;
+            }
+            if seen.is_none() {
+                info.new_entries += 1;
             }
             if self.stop.is_cancelled() {
                 // Not marked seen: the next start scrapes it.
@@ -226,7 +293,7 @@ impl Pipeline {
                 );
             }
         }
-        PollOutcome::Entries { links, scraped }
+        (PollOutcome::Entries { links, scraped }, info)
     }
 
     /// Fetches and extracts an article page and records what changed. Also returns the URL
@@ -239,6 +306,10 @@ impl Pipeline {
             .expect("semaphore never closed");
         let fetched = match self.fetch(link, Kind::Page, &Validators::default()).await {
             Ok(f) => f,
+            Err(FetchError::Robots(_)) => {
+                tracing::info!(article.url = %link, "robots.txt disallows the page; not fetched");
+                return (ScrapeOutcome::Disallowed, link.clone());
+            }
             Err(e) => {
                 tracing::warn!(article.url = %link, error = %e, kind = e.kind(), "page fetch failed");
                 return (ScrapeOutcome::Failed(e.to_string()), link.clone());
@@ -438,12 +509,39 @@ fn publisher(settings: &Settings, store: Store, sink: Sink) -> Publisher {
     )
 }
 
+/// How `run` is driven beyond its settings.
+#[derive(Default)]
+pub struct RunOptions {
+    /// The settings file, re-read on reload for `feeds.urls` (with the environment on top).
+    pub config_path: Option<PathBuf>,
+    /// Notified on SIGHUP: the feed list is reloaded.
+    pub reload: Option<Arc<Notify>>,
+    /// Record every fetch to WARC files in this directory (overrides `record.dir`).
+    pub record: Option<PathBuf>,
+    /// Poll counts and lateness, for the caller to read (a benchmark, a test).
+    pub stats: Option<Arc<PollStats>>,
+    /// The scheduler's wall clock (default: the system clock).
+    pub clock: Option<Arc<dyn Clock>>,
+}
+
 /// The daemon: polls every feed on its schedule until `shutdown`, then shuts down gracefully.
 ///
 /// # Errors
 /// Start-up failures: the state store cannot be opened, the feeds file is unreadable, or the
 /// HTTP client cannot be built. Failures after start-up are logged and retried, never fatal.
 pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    run_with(settings, shutdown, RunOptions::default()).await
+}
+
+/// [`run`] with options: reload signal, recording, stats, clock.
+///
+/// # Errors
+/// As [`run`]; also a recording directory that cannot be created.
+pub async fn run_with(
+    settings: Settings,
+    shutdown: CancellationToken,
+    options: RunOptions,
+) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
     let store = Store::open(&settings.state.path)?;
     let feeds: Vec<Url> = crate::subscriptions::all(&settings, &store)?
@@ -451,6 +549,21 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         .map(|f| f.url)
         .collect();
     let fetcher = Fetcher::new(&settings.fetch.to_fetch_settings())?;
+    let politeness = Arc::new(Politeness::new(settings.politeness_settings()));
+    let mut live = Live::new(fetcher.clone()).with_politeness(politeness);
+    let record_dir = options
+        .record
+        .clone()
+        .or_else(|| (!settings.record.dir.is_empty()).then(|| PathBuf::from(&settings.record.dir)));
+    if let Some(dir) = &record_dir {
+        let recorder = Recorder::new(dir, settings.record.max_bytes)
+            .map_err(|e| anyhow::anyhow!("record: {}: {e}", dir.display()))?;
+        tracing::info!(dir = %dir.display(), "recording every fetch to WARC");
+        live = live.with_recorder(Arc::new(recorder));
+    }
+    if settings.politeness.robots {
+        live = live.with_robots(&settings.fetch.user_agent);
+    }
     let stop_intake = CancellationToken::new();
     let metrics = Arc::new(Metrics::new());
     metrics.feeds.set(feeds.len() as i64);
@@ -458,7 +571,7 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     let pipeline = Arc::new(
         Pipeline::new(
             settings.clone(),
-            Transport::Live(fetcher),
+            Transport::Live(live),
             store.clone(),
             true,
             stop_intake.clone(),
@@ -484,25 +597,46 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
         settings.shutdown.flush.0,
     ));
 
-    let tracker = TaskTracker::new();
-    let poll_slots = Arc::new(Semaphore::new(settings.poll.concurrency));
-    let hosts = Arc::new(HostSlots::new(settings.poll.per_host));
-    for feed_url in feeds {
-        let (p, slots, hosts, stop) = (
+    let clock: Arc<dyn Clock> = options
+        .clock
+        .clone()
+        .unwrap_or_else(|| Arc::new(SystemClock));
+    let stats = options.stats.clone().unwrap_or_default();
+    let poller = Poller::new(
+        pipeline.clone(),
+        settings.schedule_policy(),
+        clock,
+        settings.poll.concurrency,
+        stop_intake.clone(),
+        stats,
+    );
+    if settings.websub.enabled() {
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        poller.set_adverts(tx);
+        let websub = WebSub::new(
+            settings.websub.clone(),
+            fetcher,
             pipeline.clone(),
-            poll_slots.clone(),
-            hosts.clone(),
-            stop_intake.clone(),
-        );
-        let span = tracing::info_span!("feed", feed.url = %feed_url);
-        tracker.spawn(feed_loop(p, feed_url, slots, hosts, stop).instrument(span));
+            poller.clone(),
+            settings.fetch.max_feed_bytes,
+        )?;
+        websub.start(rx, stop_intake.clone()).await?;
     }
+    poller.sync(&feeds);
+    let tracker = poller.tracker().clone();
     tracker.spawn(recheck_loop(pipeline.clone(), stop_intake.clone()));
-    tracker.close();
+    tracker.spawn(reload_loop(
+        poller.clone(),
+        settings.clone(),
+        options.config_path.clone(),
+        options.reload.clone(),
+        stop_intake.clone(),
+    ));
 
     shutdown.cancelled().await;
     tracing::info!("shutting down: no new polls; finishing in-flight work");
     stop_intake.cancel();
+    tracker.close();
     if tokio::time::timeout(settings.shutdown.drain.0, tracker.wait())
         .await
         .is_err()
@@ -581,64 +715,69 @@ async fn start_server(
     }))
 }
 
-/// Polls one feed forever: interval with jitter, capped exponential backoff after failures,
-/// and a pause while the outbox is over its bound (back-pressure from a slow broker).
-async fn feed_loop(
-    p: Arc<Pipeline>,
-    feed_url: Url,
-    slots: Arc<Semaphore>,
-    hosts: Arc<HostSlots>,
+/// Reloads the feed list on `reload` (SIGHUP: the settings file and the feeds file) and when the
+/// feeds file changes (checked every `feeds.watch`). A list that cannot be read is logged and the
+/// running feeds stay as they are.
+async fn reload_loop(
+    poller: Arc<Poller>,
+    settings: Arc<Settings>,
+    config_path: Option<PathBuf>,
+    reload: Option<Arc<Notify>>,
     stop: CancellationToken,
 ) {
-    let interval = p.settings.poll.interval.0;
-    let jitter = p.settings.poll.jitter;
-    // Spread the first polls so a restart does not hit every feed at once.
-    let mut wait = interval
-        .min(Duration::from_secs(5))
-        .mul_f64(fastrand::f64() * jitter);
-    let mut failures: u32 = 0;
+    let reload = reload.unwrap_or_default();
+    let watch = settings.feeds.watch.0;
+    let stamp = |path: &str| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let mut current = (*settings).clone();
+    let mut feeds_file = current.feeds.file.clone();
+    let mut last = stamp(&feeds_file);
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
+        let why = tokio::select! {
+            _ = reload.notified() => "reload requested",
+            _ = tokio::time::sleep(if watch.is_zero() { Duration::from_secs(86_400) } else { watch }) => {
+                if watch.is_zero() || feeds_file.is_empty() {
+                    continue;
+                }
+                let now = stamp(&feeds_file);
+                if now == last {
+                    continue;
+                }
+                "feeds file changed"
+            }
             _ = stop.cancelled() => return,
-        }
-        if !wait_for_outbox_room(&p, &stop).await {
-            return;
-        }
-        let outcome = {
-            let _slot = slots.acquire().await.expect("semaphore never closed");
-            let host = hosts.get(feed_url.host_str().unwrap_or(""));
-            let _host_slot = host.acquire().await.expect("semaphore never closed");
-            // A panic in one feed's poll never takes the daemon down.
-            std::panic::AssertUnwindSafe(p.poll_feed(&feed_url))
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|_| {
-                    tracing::error!("poll panicked; the feed is retried later");
-                    p.metrics.error("poll_panic");
-                    PollOutcome::Failed("panic".into())
-                })
         };
-        p.metrics.feed_polls.inc(&[outcome.label()]);
-        let base = match outcome {
-            PollOutcome::Failed(_) => {
-                failures = failures.saturating_add(1);
-                // 2^failures intervals, capped at 64 intervals or a day; never given up.
-                interval
-                    .saturating_mul(1 << failures.min(6))
-                    .min(Duration::from_secs(86_400).max(interval))
+        if why == "reload requested" {
+            match Settings::load(config_path.as_deref()) {
+                Ok(s) => current = s,
+                Err(e) => {
+                    tracing::error!(reason = why, error = %e, "settings unreadable; feed list not reloaded, the running feeds stay");
+                    continue;
+                }
             }
-            _ => {
-                failures = 0;
-                interval
+        }
+        feeds_file = current.feeds.file.clone();
+        let feeds = current.feed_urls().map_err(|e| e.to_string());
+        last = stamp(&feeds_file);
+        match feeds {
+            Ok(feeds) => {
+                let (added, removed) = poller.sync(&feeds);
+                tracing::info!(
+                    reason = why,
+                    feeds = feeds.len(),
+                    added,
+                    removed,
+                    "feed list reloaded"
+                );
             }
-        };
-        wait = base.mul_f64(1.0 + (fastrand::f64() * 2.0 - 1.0) * jitter);
+            Err(e) => {
+                tracing::error!(reason = why, error = %e, "feed list not reloaded; the running feeds stay")
+            }
+        }
     }
 }
 
 /// Waits while the outbox is over `publish.outbox_limit`. False when stopped meanwhile.
-async fn wait_for_outbox_room(p: &Pipeline, stop: &CancellationToken) -> bool {
+pub(crate) async fn wait_for_outbox_room(p: &Pipeline, stop: &CancellationToken) -> bool {
     let limit = p.settings.publish.outbox_limit;
     let mut warned = false;
     loop {
@@ -696,28 +835,6 @@ async fn recheck_loop(p: Arc<Pipeline>, stop: CancellationToken) {
             _ = tokio::time::sleep(wait.max(Duration::from_millis(50))) => {}
             _ = stop.cancelled() => return,
         }
-    }
-}
-
-/// A semaphore per host, so one site is never hit by more than `per_host` polls at once.
-struct HostSlots {
-    per_host: usize,
-    slots: Mutex<HashMap<String, Arc<Semaphore>>>,
-}
-
-impl HostSlots {
-    fn new(per_host: usize) -> Self {
-        HostSlots {
-            per_host,
-            slots: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn get(&self, host: &str) -> Arc<Semaphore> {
-        let mut map = self.slots.lock().expect("host slots lock");
-        map.entry(host.to_string())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
-            .clone()
     }
 }
 

@@ -30,6 +30,9 @@ pub struct Settings {
     pub scrape: ScrapeSettings,
     pub fetch: FetchSection,
     pub publish: PublishSettings,
+    pub politeness: PolitenessSection,
+    pub websub: WebSubSettings,
+    pub record: RecordSettings,
     pub shutdown: ShutdownSettings,
     pub log: LogSettings,
     pub server: ServerSettings,
@@ -73,15 +76,49 @@ pub struct StateSettings {
 pub struct FeedsSettings {
     pub urls: Vec<String>,
     pub file: String,
+    pub watch: Dur,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PollSettings {
     pub interval: Dur,
+    pub min_interval: Dur,
+    pub max_interval: Dur,
+    pub adaptive: bool,
     pub jitter: f64,
     pub concurrency: usize,
-    pub per_host: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolitenessSection {
+    pub per_site: usize,
+    pub spacing: Dur,
+    pub slowdown: Dur,
+    pub robots: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSubSettings {
+    pub callback_url: String,
+    pub listen: String,
+    pub lease: Dur,
+    pub poll_interval: Dur,
+}
+
+impl WebSubSettings {
+    pub fn enabled(&self) -> bool {
+        !self.callback_url.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordSettings {
+    pub dir: String,
+    pub max_bytes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -169,6 +206,28 @@ pub struct SiteSettings {
     pub remove: Vec<String>,
     #[serde(default)]
     pub zone: Option<String>,
+}
+
+impl Settings {
+    /// The schedule's view of `[poll]` and `[websub]`.
+    pub fn schedule_policy(&self) -> crate::schedule::Policy {
+        crate::schedule::Policy {
+            interval: self.poll.interval.0,
+            min_interval: self.poll.min_interval.0,
+            max_interval: self.poll.max_interval.0,
+            jitter: self.poll.jitter,
+            adaptive: self.poll.adaptive,
+            websub_interval: self.websub.poll_interval.0,
+        }
+    }
+
+    pub fn politeness_settings(&self) -> crate::schedule::politeness::PolitenessSettings {
+        crate::schedule::politeness::PolitenessSettings {
+            per_site: self.politeness.per_site,
+            spacing: self.politeness.spacing.0,
+            slowdown: self.politeness.slowdown.0,
+        }
+    }
 }
 
 impl SiteSettings {
@@ -339,11 +398,34 @@ impl Settings {
                 format!("{} is not between 0 and 1", self.poll.jitter),
             );
         }
-        if self.poll.concurrency == 0 || self.poll.per_host == 0 {
+        if self.poll.concurrency == 0 {
+            return bad("poll.concurrency", "must be at least 1".into());
+        }
+        if self.poll.min_interval.0 > self.poll.max_interval.0 {
             return bad(
-                "poll.concurrency",
-                "concurrency and per_host must be at least 1".into(),
+                "poll.min_interval",
+                "is longer than poll.max_interval".into(),
             );
+        }
+        if self.politeness.per_site == 0 {
+            return bad("politeness.per_site", "must be at least 1".into());
+        }
+        if self.websub.enabled() {
+            if let Err(why) = check_http_url(&self.websub.callback_url) {
+                return bad("websub.callback_url", why);
+            }
+            if self.websub.listen.parse::<std::net::SocketAddr>().is_err() {
+                return bad(
+                    "websub.listen",
+                    format!(
+                        "{:?} is not an address such as \"0.0.0.0:8090\"",
+                        self.websub.listen
+                    ),
+                );
+            }
+        }
+        if self.record.max_bytes == 0 {
+            return bad("record.max_bytes", "must be greater than zero".into());
         }
         if self.scrape.concurrency == 0 {
             return bad("scrape.concurrency", "must be at least 1".into());

@@ -125,6 +125,31 @@ pub struct Response {
     pub body: Vec<u8>,
     /// Where each redirect followed led, in order; the last one is `url`.
     pub redirects: Vec<url::Url>,
+    /// The redirect responses themselves, in order (`hops[i]` led to `redirects[i]`).
+    pub hops: Vec<Hop>,
+}
+
+/// One redirect answer on the way to a [`Response`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hop {
+    /// The URL that answered with the redirect.
+    pub url: url::Url,
+    pub status: u16,
+    /// Header names in lower case, in the order received.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Response {
+    /// The URL a chain of permanent redirects (301, 308) from the requested URL ends at: where
+    /// the resource now lives for good. `None` when the first hop is not permanent.
+    pub fn permanent_location(&self) -> Option<&url::Url> {
+        let permanent = self
+            .hops
+            .iter()
+            .take_while(|h| matches!(h.status, 301 | 308))
+            .count();
+        permanent.checked_sub(1).and_then(|i| self.redirects.get(i))
+    }
 }
 
 impl Response {
@@ -176,6 +201,9 @@ pub enum FetchError {
     TooManyRedirects(usize),
     #[error("redirect without a Location")]
     RedirectWithoutLocation,
+    /// robots.txt disallows the URL for our User-Agent.
+    #[error("robots.txt disallows {0}")]
+    Robots(String),
     /// Invalid settings given to [`Fetcher::new`].
     #[error("{0}")]
     Config(String),
@@ -201,6 +229,7 @@ impl FetchError {
             FetchError::TooLarge { .. } => "too_large",
             FetchError::TooManyRedirects(_) => "too_many_redirects",
             FetchError::RedirectWithoutLocation => "redirect_without_location",
+            FetchError::Robots(_) => "robots",
             FetchError::Config(_) => "config",
         }
     }
@@ -287,21 +316,22 @@ impl Fetcher {
     ) -> Result<Response, FetchError> {
         let mut current = url.clone();
         let mut redirects = Vec::new();
+        let mut hops = Vec::new();
         loop {
             self.check_url(&current)?;
             let response = self.send(&current, kind, validators).await?;
             let status = response.status().as_u16();
+            let headers: Vec<(String, String)> = response
+                .headers()
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect();
             if !matches!(status, 301 | 302 | 303 | 307 | 308) {
-                let headers = response
-                    .headers()
-                    .iter()
-                    .map(|(n, v)| {
-                        (
-                            n.as_str().to_owned(),
-                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                        )
-                    })
-                    .collect();
                 let body = read_capped(response, self.cap(kind)).await?;
                 return Ok(Response {
                     url: current,
@@ -309,6 +339,7 @@ impl Fetcher {
                     headers,
                     body,
                     redirects,
+                    hops,
                 });
             }
             if redirects.len() >= self.inner.max_redirects {
@@ -316,9 +347,42 @@ impl Fetcher {
             }
             let next = redirect_target(&current, &response)?;
             tracing::debug!(from = %current, to = %next, status, "following redirect");
+            hops.push(Hop {
+                url: current.clone(),
+                status,
+                headers,
+            });
             redirects.push(next.clone());
             current = next;
         }
+    }
+
+    /// POSTs a form (a WebSub subscription request) to `url`, guarded like a GET; redirects
+    /// are not followed. Returns the status.
+    ///
+    /// # Errors
+    /// Transport failures only.
+    pub async fn post_form(
+        &self,
+        url: &url::Url,
+        form: &[(&str, &str)],
+    ) -> Result<u16, FetchError> {
+        self.check_url(url)?;
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let request = self
+            .inner
+            .client
+            .post(url.clone())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send();
+        let response = tokio::time::timeout(self.inner.timeout, request)
+            .await
+            .map_err(|_| FetchError::Timeout)?
+            .map_err(map_reqwest_error)?;
+        Ok(response.status().as_u16())
     }
 
     fn cap(&self, kind: Kind) -> u64 {

@@ -7,13 +7,17 @@
 //! - [`fetch`] and [`charset`]: the HTTP client (limits, address guard, redirects, conditional
 //!   GET) and decoding bodies to UTF-8;
 //! - [`transport`]: live fetching or a WARC capture replayed on a virtual clock ([`warc`]);
-//! - [`feed`]: a fetched feed → entries with stable ids;
+//! - [`feed`]: a fetched feed → entries with stable ids; [`discover`]: a site's announced feeds;
 //! - [`scrape`]: a page → [`extract`] (body, title, authors, language, canonical URL) and
 //!   [`stamps`] (published, updated, revision notes);
 //! - [`track`]: article identity, fingerprints, revision decisions;
 //! - [`store`]: durable state and the outbox (SQLite);
 //! - [`event`]: the CloudEvents shape of a revision;
 //! - [`publish`]: draining the outbox to RabbitMQ or stdout;
+//! - [`schedule`]: when each feed is polled next (hints, adaptive interval, backoff) on a
+//!   [`schedule::Clock`], and politeness per site;
+//! - [`poller`]: one loop per feed, added and removed live as the feed list changes;
+//! - [`websub`]: subscribing to hubs, verifying intents, taking pushed feed content;
 //! - [`app`]: the pipeline and its drivers, the daemon (`run`) and `replay`.
 //!
 //! Operations, beside the data flow:
@@ -26,6 +30,7 @@
 pub mod app;
 pub mod charset;
 pub mod config;
+pub mod discover;
 pub mod event;
 pub mod extract;
 pub mod feed;
@@ -33,7 +38,9 @@ pub mod fetch;
 pub mod metrics;
 pub mod opml;
 pub mod progress;
+pub mod poller;
 pub mod publish;
+pub mod schedule;
 pub mod scrape;
 pub mod server;
 pub mod stamps;
@@ -44,3 +51,4 @@ pub mod telemetry;
 pub mod track;
 pub mod transport;
 pub mod warc;
+pub mod websub;

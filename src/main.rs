@@ -31,6 +31,17 @@ enum Command {
         /// Settings file overriding config/default.toml.
         #[arg(long, env = "NEWSWIRE_CONFIG")]
         config: Option<PathBuf>,
+        /// Also write every fetched response to rotating WARC files in DIR.
+        #[arg(long, value_name = "DIR")]
+        record: Option<PathBuf>,
+    },
+    /// Run the daemon and record every fetched response to WARC (replayable with `replay`).
+    Record {
+        /// Directory of the WARC files (default: record.dir, else ./newswire-capture).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        #[arg(long, env = "NEWSWIRE_CONFIG")]
+        config: Option<PathBuf>,
     },
     /// Replay saved traffic (WARC) through the pipeline and emit its events.
     Replay {
@@ -64,7 +75,7 @@ enum Command {
         #[arg(long, env = "NEWSWIRE_CONFIG")]
         config: Option<PathBuf>,
     },
-    /// Manage the feeds polled: import OPML into the state store, list, export as OPML.
+    /// Manage the feeds polled: import OPML into the state store, list, export as OPML, discover a site's feeds.
     Feeds {
         #[command(subcommand)]
         command: FeedsCommand,
@@ -117,6 +128,12 @@ enum FeedsCommand {
         #[arg(long, env = "NEWSWIRE_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Print the feeds a page announces (`<link rel="alternate">`), one URL a line, as a feeds file.
+    Discover {
+        url: url::Url,
+        #[arg(long, env = "NEWSWIRE_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Remove an imported feed from the state store.
     Remove {
         url: String,
@@ -160,13 +177,28 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run { config } => {
+        Command::Run { config, record } => daemon(config, record),
+        Command::Record { dir, config } => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from("newswire-capture"));
+            daemon(config, Some(dir))
+        }
+        Command::Feeds {
+            command: FeedsCommand::Discover { url, config },
+        } => {
             let settings = load(config.as_deref())?;
-            runtime()?.block_on(async {
-                let shutdown = CancellationToken::new();
-                tokio::spawn(cancel_on_signal(shutdown.clone()));
-                app::run(settings, shutdown).await
-            })?;
+            let fetcher = newswire::fetch::Fetcher::new(&settings.fetch.to_fetch_settings())?;
+            let found = runtime()?.block_on(newswire::discover::discover(&fetcher, &url))?;
+            if found.is_empty() {
+                anyhow::bail!("{url}: the page announces no feeds");
+            }
+            for d in found {
+                println!(
+                    "{}  # {}{}",
+                    d.url,
+                    d.format,
+                    d.title.map(|t| format!(": {t}")).unwrap_or_default()
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay {
@@ -271,6 +303,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
 
 fn feeds(command: FeedsCommand) -> anyhow::Result<ExitCode> {
     match command {
+        FeedsCommand::Discover { .. } => unreachable!("dispatched before"),
         FeedsCommand::Import { file, config } => {
             let settings = load(config.as_deref())?;
             let text = std::fs::read_to_string(&file)
@@ -333,6 +366,36 @@ fn feeds(command: FeedsCommand) -> anyhow::Result<ExitCode> {
                 )
             }
         }
+    }
+}
+
+fn daemon(config: Option<PathBuf>, record: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let settings = load(config.as_deref())?;
+    runtime()?.block_on(async {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        let reload = std::sync::Arc::new(tokio::sync::Notify::new());
+        tokio::spawn(reload_on_sighup(reload.clone()));
+        let options = app::RunOptions {
+            config_path: config,
+            reload: Some(reload),
+            record,
+            ..Default::default()
+        };
+        app::run_with(settings, shutdown, options).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn reload_on_sighup(reload: std::sync::Arc<tokio::sync::Notify>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::error!("cannot listen for SIGHUP");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP received: reloading the feed list");
+        reload.notify_one();
     }
 }
 

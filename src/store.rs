@@ -45,6 +45,75 @@ pub struct Recheck {
     pub feed_url: String,
 }
 
+/// A WebSub subscription: `topic` (the URL the hub knows) pushed for `feed_url` (the URL polled).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub topic: String,
+    pub feed_url: String,
+    pub hub: String,
+    pub secret: String,
+    pub callback_id: String,
+    /// `pending` (asked, not verified), `active`, `denied`.
+    pub state: String,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub renew_at: Option<DateTime<Utc>>,
+}
+
+fn parse_time(s: Option<String>) -> Option<DateTime<Utc>> {
+    s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn subscription(r: &rusqlite::Row<'_>) -> rusqlite::Result<Subscription> {
+    Ok(Subscription {
+        topic: r.get(0)?,
+        feed_url: r.get(1)?,
+        hub: r.get(2)?,
+        secret: r.get(3)?,
+        callback_id: r.get(4)?,
+        state: r.get(5)?,
+        lease_until: parse_time(r.get(6)?),
+        renew_at: parse_time(r.get(7)?),
+    })
+}
+
+const SUBSCRIPTION_COLUMNS: &str =
+    "topic, feed_url, hub, secret, callback_id, state, lease_until, renew_at";
+
+/// A subscription's standing in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedStatus {
+    Active,
+    /// Permanently redirected: poll this URL instead.
+    Moved(String),
+    /// Gone (410): not polled any more.
+    Retired {
+        at: String,
+        reason: String,
+    },
+}
+
+/// Columns added after the first schema; added to older stores on open.
+const FEED_COLUMNS: [(&str, &str); 4] = [
+    ("schedule", "TEXT"),
+    ("retired_at", "TEXT"),
+    ("retired_reason", "TEXT"),
+    ("moved_to", "TEXT"),
+];
+
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let have: Vec<String> = conn
+        .prepare("PRAGMA table_info(feeds)")?
+        .query_map([], |r| r.get::<_, String>(1))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (name, ty) in FEED_COLUMNS {
+        if !have.iter().any(|h| h == name) {
+            conn.execute_batch(&format!("ALTER TABLE feeds ADD COLUMN {name} {ty}"))?;
+        }
+    }
+    Ok(())
+}
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS feeds (
     url TEXT PRIMARY KEY,
@@ -70,6 +139,16 @@ CREATE TABLE IF NOT EXISTS articles (
     next_check_at TEXT
 );
 CREATE INDEX IF NOT EXISTS articles_next_check ON articles (next_check_at) WHERE next_check_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS websub (
+    topic TEXT PRIMARY KEY,
+    feed_url TEXT NOT NULL,
+    hub TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    callback_id TEXT NOT NULL UNIQUE,
+    state TEXT NOT NULL,
+    lease_until TEXT,
+    renew_at TEXT
+);
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id TEXT NOT NULL,
@@ -105,6 +184,7 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&conn)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -163,6 +243,132 @@ impl Store {
             )?,
         };
         Ok(())
+    }
+
+    /// A feed's scheduling state (JSON of `schedule::FeedSchedule`), if it was ever saved.
+    pub fn feed_schedule(&self, url: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT schedule FROM feeds WHERE url = ?1", [url], |r| {
+                r.get::<_, Option<String>>(0)
+            })
+            .optional()?
+            .flatten())
+    }
+
+    pub fn save_feed_schedule(&self, url: &str, json: &str) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO feeds (url, schedule) VALUES (?1, ?2) ON CONFLICT(url) DO UPDATE SET schedule = ?2",
+            params![url, json],
+        )?;
+        Ok(())
+    }
+
+    /// What the store says about a subscription: retired, or moved to another URL.
+    pub fn feed_status(&self, url: &str) -> Result<FeedStatus> {
+        let row = self
+            .conn()
+            .query_row(
+                "SELECT retired_at, retired_reason, moved_to FROM feeds WHERE url = ?1",
+                [url],
+                |r| {
+                    Ok((
+                        r.get::<_, Option<String>>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                },
+            )
+            .optional()?;
+        Ok(match row {
+            Some((Some(at), reason, _)) => FeedStatus::Retired {
+                at,
+                reason: reason.unwrap_or_default(),
+            },
+            Some((None, _, Some(to))) => FeedStatus::Moved(to),
+            _ => FeedStatus::Active,
+        })
+    }
+
+    /// Retires a subscription for good (410 Gone): it is no longer polled, at start-up either.
+    pub fn retire_feed(&self, url: &str, at: DateTime<Utc>, reason: &str) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO feeds (url, retired_at, retired_reason) VALUES (?1, ?2, ?3)
+             ON CONFLICT(url) DO UPDATE SET retired_at = ?2, retired_reason = ?3",
+            params![url, at.to_rfc3339(), reason],
+        )?;
+        Ok(())
+    }
+
+    /// Moves a subscription to the URL a permanent redirect named: the old URL remembers where it
+    /// went (so a configuration still naming it polls the new one), and the new URL takes over
+    /// validators, schedule and the entries already seen (so nothing is scraped twice).
+    pub fn move_feed(&self, from: &str, to: &str) -> Result<()> {
+        let mut c = self.conn();
+        let tx = c.transaction()?;
+        tx.execute(
+            "INSERT INTO feeds (url, etag, last_modified, last_polled_at, failures, last_error, schedule)
+             SELECT ?2, etag, last_modified, last_polled_at, failures, last_error, schedule FROM feeds WHERE url = ?1
+             ON CONFLICT(url) DO NOTHING",
+            params![from, to],
+        )?;
+        tx.execute(
+            "INSERT INTO feeds (url, moved_to) VALUES (?1, ?2) ON CONFLICT(url) DO UPDATE SET moved_to = ?2",
+            params![from, to],
+        )?;
+        tx.execute(
+            "UPDATE OR IGNORE entries SET feed_url = ?2 WHERE feed_url = ?1",
+            params![from, to],
+        )?;
+        tx.execute("DELETE FROM entries WHERE feed_url = ?1", params![from])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn save_subscription(&self, sub: &Subscription) -> Result<()> {
+        self.conn().execute(
+            &format!(
+                "INSERT INTO websub ({SUBSCRIPTION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT(topic) DO UPDATE SET feed_url = ?2, hub = ?3, secret = ?4, callback_id = ?5,
+                    state = ?6, lease_until = ?7, renew_at = ?8"
+            ),
+            params![
+                sub.topic,
+                sub.feed_url,
+                sub.hub,
+                sub.secret,
+                sub.callback_id,
+                sub.state,
+                sub.lease_until.map(|t| t.to_rfc3339()),
+                sub.renew_at.map(|t| t.to_rfc3339())
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn subscription_by_callback(&self, callback_id: &str) -> Result<Option<Subscription>> {
+        let sql = format!("SELECT {SUBSCRIPTION_COLUMNS} FROM websub WHERE callback_id = ?1");
+        Ok(self
+            .conn()
+            .query_row(&sql, [callback_id], subscription)
+            .optional()?)
+    }
+
+    pub fn subscription_by_topic(&self, topic: &str) -> Result<Option<Subscription>> {
+        let sql = format!("SELECT {SUBSCRIPTION_COLUMNS} FROM websub WHERE topic = ?1");
+        Ok(self
+            .conn()
+            .query_row(&sql, [topic], subscription)
+            .optional()?)
+    }
+
+    pub fn websub_subscriptions(&self) -> Result<Vec<Subscription>> {
+        let c = self.conn();
+        let mut st = c.prepare(&format!(
+            "SELECT {SUBSCRIPTION_COLUMNS} FROM websub ORDER BY topic"
+        ))?;
+        let rows = st.query_map([], subscription)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// The digest last seen for a feed entry, if it was seen.
@@ -518,5 +724,54 @@ mod tests {
         assert_eq!(s.entry_digest("f", "e").unwrap(), None);
         s.save_entry("f", "e", "http://n.test/a", "d1").unwrap();
         assert_eq!(s.entry_digest("f", "e").unwrap().as_deref(), Some("d1"));
+    }
+
+    #[test]
+    fn feeds_move_and_retire_and_keep_their_schedule() {
+        let s = Store::open(Path::new(":memory:")).unwrap();
+        let v = Validators {
+            etag: Some("\"1\"".into()),
+            last_modified: None,
+        };
+        s.record_poll("old", Utc::now(), Some(&v), None).unwrap();
+        s.save_feed_schedule("old", "{\"failures\":0}").unwrap();
+        s.save_entry("old", "e", "http://n.test/a", "d1").unwrap();
+        assert_eq!(s.feed_status("old").unwrap(), FeedStatus::Active);
+        s.move_feed("old", "new").unwrap();
+        assert_eq!(
+            s.feed_status("old").unwrap(),
+            FeedStatus::Moved("new".into())
+        );
+        assert_eq!(s.feed_validators("new").unwrap(), v);
+        assert_eq!(
+            s.feed_schedule("new").unwrap().as_deref(),
+            Some("{\"failures\":0}")
+        );
+        assert_eq!(s.entry_digest("new", "e").unwrap().as_deref(), Some("d1"));
+        assert_eq!(s.entry_digest("old", "e").unwrap(), None);
+        s.retire_feed("new", Utc::now(), "410 Gone").unwrap();
+        assert!(
+            matches!(s.feed_status("new").unwrap(), FeedStatus::Retired { reason, .. } if reason == "410 Gone")
+        );
+    }
+
+    #[test]
+    fn an_old_store_gains_the_new_columns() {
+        let dir = std::env::temp_dir().join(format!(
+            "newswire-store-mig-{}-{}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sqlite3");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch("CREATE TABLE feeds (url TEXT PRIMARY KEY, etag TEXT, last_modified TEXT, last_polled_at TEXT, failures INTEGER NOT NULL DEFAULT 0, last_error TEXT); INSERT INTO feeds (url) VALUES ('f');").unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.feed_status("f").unwrap(), FeedStatus::Active);
+        s.save_feed_schedule("f", "{}").unwrap();
+        drop(s);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

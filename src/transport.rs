@@ -5,15 +5,28 @@
 //! cursor, else its earliest later record, else a 404; follows redirect records inside the
 //! capture; and honours conditional-GET validators against a record's `ETag`/`Last-Modified`
 //! with a 304, as a server would.
+//!
+//! Live fetching passes every request through the per-site politeness gate
+//! ([`crate::schedule::politeness`]) and, when recording, writes every response to WARC
+//! ([`Recorder`]). Replay has neither: the capture decides when things were fetched.
+
+mod record;
+mod robots;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use record::Recorder;
+use robots::Robots;
 
 use chrono::{DateTime, Utc};
 use url::Url;
 
-use crate::fetch::{FetchError, Fetcher, Kind, Response, Validators};
+use crate::fetch::{FetchError, Fetcher, Hop, Kind, Response, Validators};
+use crate::schedule::HttpHints;
+use crate::schedule::politeness::Politeness;
 use crate::track::normalize_url;
 use crate::warc;
 
@@ -22,11 +35,109 @@ use crate::warc;
 pub struct Fetched {
     pub response: Response,
     pub fetched_at: DateTime<Utc>,
+    /// How long the request waited at the site's politeness gate.
+    pub waited: Duration,
 }
 
 pub enum Transport {
-    Live(Fetcher),
+    Live(Live),
     Replay(Capture),
+}
+
+/// Live fetching: the fetcher behind the per-site politeness gate, optionally recording every
+/// response to WARC.
+pub struct Live {
+    fetcher: Fetcher,
+    politeness: Option<Arc<Politeness>>,
+    recorder: Option<Arc<Recorder>>,
+    robots: Option<Robots>,
+}
+
+impl Live {
+    /// Plain fetching: no politeness gate, no recording.
+    pub fn new(fetcher: Fetcher) -> Self {
+        Live {
+            fetcher,
+            politeness: None,
+            recorder: None,
+            robots: None,
+        }
+    }
+
+    /// Every fetch passes this gate first (per registrable domain).
+    pub fn with_politeness(mut self, politeness: Arc<Politeness>) -> Self {
+        self.politeness = Some(politeness);
+        self
+    }
+
+    /// Every response (and every error) is written to this recorder.
+    pub fn with_recorder(mut self, recorder: Arc<Recorder>) -> Self {
+        self.recorder = Some(recorder);
+        self
+    }
+
+    /// Article pages are fetched only where robots.txt allows `user_agent`.
+    pub fn with_robots(mut self, user_agent: &str) -> Self {
+        self.robots = Some(Robots::new(user_agent));
+        self
+    }
+
+    pub fn fetcher(&self) -> &Fetcher {
+        &self.fetcher
+    }
+
+    pub fn politeness(&self) -> Option<&Arc<Politeness>> {
+        self.politeness.as_ref()
+    }
+
+    async fn get(
+        &self,
+        url: &Url,
+        kind: Kind,
+        validators: &Validators,
+    ) -> Result<Fetched, FetchError> {
+        if let (Kind::Page, Some(robots)) = (kind, &self.robots) {
+            let fetch_robots = |u: Url| async move {
+                self.fetch_once(&u, Kind::Page, &Validators::default())
+                    .await
+            };
+            if !robots.allowed(url, fetch_robots).await {
+                return Err(FetchError::Robots(url.to_string()));
+            }
+        }
+        self.fetch_once(url, kind, validators).await
+    }
+
+    async fn fetch_once(
+        &self,
+        url: &Url,
+        kind: Kind,
+        validators: &Validators,
+    ) -> Result<Fetched, FetchError> {
+        let host = url.host_str().unwrap_or_default();
+        let pass = match &self.politeness {
+            Some(p) => Some(p.enter(host).await),
+            None => None,
+        };
+        let waited = pass.as_ref().map_or(Duration::ZERO, |p| p.waited);
+        let result = self.fetcher.get(url, kind, validators).await;
+        let fetched_at = Utc::now();
+        if let (Some(p), Ok(r)) = (&self.politeness, &result) {
+            let retry_after = HttpHints::from_response(r.status, &r.headers, fetched_at)
+                .retry_after_secs
+                .map(Duration::from_secs);
+            p.observe(r.url.host_str().unwrap_or(host), r.status, retry_after);
+        }
+        if let Some(rec) = &self.recorder {
+            rec.record(url, fetched_at, &result);
+        }
+        drop(pass);
+        Ok(Fetched {
+            response: result?,
+            fetched_at,
+            waited,
+        })
+    }
 }
 
 impl Transport {
@@ -41,13 +152,7 @@ impl Transport {
         validators: &Validators,
     ) -> Result<Fetched, FetchError> {
         match self {
-            Transport::Live(f) => {
-                let response = f.get(url, kind, validators).await?;
-                Ok(Fetched {
-                    response,
-                    fetched_at: Utc::now(),
-                })
-            }
+            Transport::Live(l) => l.get(url, kind, validators).await,
             Transport::Replay(c) => c.get(url, validators),
         }
     }
@@ -203,6 +308,7 @@ impl Capture {
     fn get(&self, url: &Url, validators: &Validators) -> Result<Fetched, FetchError> {
         let mut current = url.clone();
         let mut redirects = Vec::new();
+        let mut hops = Vec::new();
         loop {
             let Some(pos) = self.lookup(&current) else {
                 let response = Response {
@@ -211,10 +317,12 @@ impl Capture {
                     headers: Vec::new(),
                     body: Vec::new(),
                     redirects,
+                    hops,
                 };
                 return Ok(Fetched {
                     response,
                     fetched_at: self.cursor_time(),
+                    waited: Duration::ZERO,
                 });
             };
             self.served.lock().expect("served lock").insert(pos);
@@ -232,6 +340,16 @@ impl Capture {
                 if redirects.len() >= self.max_redirects {
                     return Err(FetchError::TooManyRedirects(self.max_redirects));
                 }
+                let headers = rec
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                    .collect();
+                hops.push(Hop {
+                    url: current.clone(),
+                    status: rec.status,
+                    headers,
+                });
                 redirects.push(next.clone());
                 current = next;
                 continue;
@@ -252,10 +370,12 @@ impl Capture {
                     rec.body.clone()
                 },
                 redirects,
+                hops,
             };
             return Ok(Fetched {
                 response,
                 fetched_at: rec.date,
+                waited: Duration::ZERO,
             });
         }
     }

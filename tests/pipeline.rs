@@ -11,7 +11,7 @@ use newswire::app::{Pipeline, PollOutcome, ScrapeOutcome};
 use newswire::config::Settings;
 use newswire::fetch::Fetcher;
 use newswire::store::Store;
-use newswire::transport::Transport;
+use newswire::transport::{Live, Transport};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
@@ -25,7 +25,7 @@ fn pipeline() -> Pipeline {
     let store = Store::open(std::path::Path::new(":memory:")).unwrap();
     Pipeline::new(
         Arc::new(settings),
-        Transport::Live(fetcher),
+        Transport::Live(Live::new(fetcher)),
         store,
         true,
         CancellationToken::new(),

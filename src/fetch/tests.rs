@@ -312,6 +312,32 @@ async fn redirect_chain_is_followed_and_recorded() {
     .collect();
     assert_eq!(response.redirects, expected);
     assert_eq!(response.url, expected[4]);
+    // Each hop is kept: who answered, with which status and Location.
+    let hops: Vec<(String, u16)> = response
+        .hops
+        .iter()
+        .map(|h| (h.url.path().to_owned(), h.status))
+        .collect();
+    assert_eq!(
+        hops,
+        [
+            ("/a".into(), 301),
+            ("/b".into(), 302),
+            ("/dir/c".into(), 303),
+            ("/dir/d".into(), 307),
+            ("/e".into(), 308)
+        ]
+    );
+    assert_eq!(
+        response.hops[0]
+            .headers
+            .iter()
+            .find(|(k, _)| k == "location")
+            .map(|(_, v)| v.as_str()),
+        Some("/b")
+    );
+    // Only a 301 first: permanently at /b (the 302 after it is not permanent).
+    assert_eq!(response.permanent_location(), Some(&expected[0]));
     assert_eq!(
         (response.status, response.body.as_slice()),
         (200, &b"done"[..])

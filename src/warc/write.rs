@@ -54,6 +54,30 @@ impl<W: Write> Writer<W> {
         )
     }
 
+    /// A `metadata` record about `uri` (`name: value` fields), e.g. a fetch that got no HTTP
+    /// answer. Readers that replay responses skip it.
+    pub fn write_metadata(
+        &mut self,
+        uri: &str,
+        date: DateTime<Utc>,
+        fields: &[(&str, &str)],
+    ) -> io::Result<()> {
+        let mut block = Vec::new();
+        for (name, value) in fields {
+            check_field(name)?;
+            check_field(value)?;
+            block.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        }
+        self.write_record(
+            "metadata",
+            Some(uri),
+            date,
+            "application/warc-fields",
+            &block,
+            None,
+        )
+    }
+
     /// A `response` record. `body` is the payload exactly as sent on the wire: if `headers` say
     /// `Transfer-Encoding: chunked` or `Content-Encoding: gzip`, `body` must be chunked or
     /// compressed accordingly; the writer adds no HTTP headers of its own.

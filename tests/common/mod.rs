@@ -172,6 +172,8 @@ pub struct Site {
     pub addr: std::net::SocketAddr,
     routes: Arc<Mutex<HashMap<String, Canned>>>,
     hits: Arc<Mutex<HashMap<String, usize>>>,
+    /// Every request: when it arrived, its path.
+    log: Arc<Mutex<Vec<(Instant, String)>>>,
 }
 
 impl Site {
@@ -181,6 +183,7 @@ impl Site {
             addr: listener.local_addr().unwrap(),
             routes: Arc::default(),
             hits: Arc::default(),
+            log: Arc::default(),
         };
         let s = site.clone();
         tokio::spawn(async move {
@@ -206,6 +209,7 @@ impl Site {
                             .map(|v| v.trim().to_string())
                     });
                     *s.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+                    s.log.lock().unwrap().push((Instant::now(), path.clone()));
                     let canned = s.routes.lock().unwrap().get(&path).cloned();
                     let resp = match canned {
                         None => Canned {
@@ -254,6 +258,22 @@ impl Site {
 
     pub fn set(&self, path: &str, canned: Canned) {
         self.routes.lock().unwrap().insert(path.to_string(), canned);
+    }
+
+    /// When each request for `path` arrived, in order.
+    pub fn times(&self, path: &str) -> Vec<Instant> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, p)| p == path)
+            .map(|(t, _)| *t)
+            .collect()
+    }
+
+    /// Every request so far: arrival and path.
+    pub fn requests(&self) -> Vec<(Instant, String)> {
+        self.log.lock().unwrap().clone()
     }
 
     pub fn hits(&self, path: &str) -> usize {

@@ -1,0 +1,185 @@
+//! robots.txt for article pages (`politeness.robots`, off by default): fetched once per origin
+//! and kept for a day, matched for our User-Agent's product token, else `*`. `Allow` and
+//! `Disallow` with `*` and `$` patterns; the longest match wins, `Allow` on a tie (RFC 9309).
+//! A robots.txt that is missing (4xx) allows everything; one that cannot be fetched (network
+//! error, 5xx) allows too, and is asked again after an hour.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use url::Url;
+
+use super::Fetched;
+use crate::fetch::FetchError;
+
+pub(super) struct Robots {
+    /// Our product token, lower case (`newswire` for `newswire/0.1 (...)`).
+    token: String,
+    cache: Mutex<HashMap<String, (Instant, Rules)>>,
+}
+
+/// The rules of the group that applies to us: (allow, pattern).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct Rules(Vec<(bool, String)>);
+
+const KEEP: Duration = Duration::from_secs(86_400);
+const KEEP_FAILED: Duration = Duration::from_secs(3600);
+
+impl Robots {
+    pub(super) fn new(user_agent: &str) -> Self {
+        let token = user_agent
+            .split(['/', ' '])
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        Robots {
+            token,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(super) async fn allowed<F, Fut>(&self, url: &Url, fetch: F) -> bool
+    where
+        F: FnOnce(Url) -> Fut,
+        Fut: Future<Output = Result<Fetched, FetchError>>,
+    {
+        let origin = url.origin().ascii_serialization();
+        let cached = self
+            .cache
+            .lock()
+            .expect("robots lock")
+            .get(&origin)
+            .filter(|(until, _)| *until > Instant::now())
+            .map(|(_, r)| r.clone());
+        let rules = match cached {
+            Some(r) => r,
+            None => {
+                let Ok(robots_url) = url.join("/robots.txt") else {
+                    return true;
+                };
+                let (rules, keep) = match fetch(robots_url).await {
+                    Ok(f) if f.response.status == 200 => {
+                        (parse(&f.response.text(), &self.token), KEEP)
+                    }
+                    Ok(f) if (400..500).contains(&f.response.status) => (Rules::default(), KEEP),
+                    _ => (Rules::default(), KEEP_FAILED),
+                };
+                self.cache
+                    .lock()
+                    .expect("robots lock")
+                    .insert(origin, (Instant::now() + keep, rules.clone()));
+                rules
+            }
+        };
+        let path = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        };
+        rules.allows(&path)
+    }
+}
+
+impl Rules {
+    pub(super) fn allows(&self, path: &str) -> bool {
+        let mut best: Option<(usize, bool)> = None;
+        for (allow, pattern) in &self.0 {
+            if matches(pattern, path) {
+                let len = pattern.len();
+                if best.is_none_or(|(l, a)| len > l || (len == l && *allow && !a)) {
+                    best = Some((len, *allow));
+                }
+            }
+        }
+        best.is_none_or(|(_, allow)| allow)
+    }
+}
+
+/// The rules for `token` (else for `*`) from a robots.txt.
+pub(super) fn parse(text: &str, token: &str) -> Rules {
+    let mut ours = Vec::new();
+    let mut star = Vec::new();
+    let mut agents: Vec<String> = Vec::new();
+    let mut in_rules = false;
+    let mut found_ours = false;
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let (key, value) = (key.trim().to_ascii_lowercase(), value.trim());
+        match key.as_str() {
+            "user-agent" => {
+                if in_rules {
+                    agents.clear();
+                    in_rules = false;
+                }
+                agents.push(value.to_ascii_lowercase());
+            }
+            "allow" | "disallow" => {
+                in_rules = true;
+                if value.is_empty() {
+                    continue; // "Disallow:" allows everything
+                }
+                let rule = (key == "allow", value.to_string());
+                if !token.is_empty() && agents.iter().any(|a| a == token) {
+                    found_ours = true;
+                    ours.push(rule);
+                } else if agents.iter().any(|a| a == "*") {
+                    star.push(rule);
+                }
+            }
+            _ => {}
+        }
+    }
+    Rules(if found_ours { ours } else { star })
+}
+
+/// robots.txt path matching: a prefix match, `*` any run of characters, `$` the end.
+fn matches(pattern: &str, path: &str) -> bool {
+    let (pattern, anchored) = match pattern.strip_suffix('$') {
+        Some(p) => (p, true),
+        None => (pattern, false),
+    };
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let mut pos = 0;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            if !path.starts_with(part) {
+                return false;
+            }
+            pos = part.len();
+        } else if i == parts.len() - 1 && anchored {
+            return path.len() >= pos + part.len() && path.ends_with(part);
+        } else {
+            match path[pos..].find(part) {
+                Some(j) => pos += j + part.len(),
+                None => return false,
+            }
+        }
+    }
+    !anchored || pos == path.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_group_else_star_longest_match_wins() {
+        let txt = "User-agent: *\nDisallow: /private\n\nUser-agent: newswire\nUser-agent: other\nDisallow: /news/drafts\nAllow: /news/drafts/public\nDisallow: /*.pdf$\n";
+        let ours = parse(txt, "newswire");
+        assert!(ours.allows("/private/x"), "our group replaces *");
+        assert!(!ours.allows("/news/drafts/1"));
+        assert!(ours.allows("/news/drafts/public/2"));
+        assert!(!ours.allows("/files/a.pdf"));
+        assert!(ours.allows("/files/a.pdf?x=1"));
+        let theirs = parse(txt, "somebot");
+        assert!(!theirs.allows("/private/x"));
+        assert!(theirs.allows("/news/drafts/1"));
+        assert!(parse("User-agent: *\nDisallow:\n", "newswire").allows("/anything"));
+        assert!(parse("", "newswire").allows("/"));
+    }
+}
