@@ -38,21 +38,42 @@ pub fn parse(body: &[u8], feed_url: &Url) -> Result<Vec<Entry>, FeedError> {
         // An empty id marks "the feed gave none"; we fall back to the link below.
         .id_generator(|_, _, _| String::new())
         .build();
-    let feed = parser.parse(body).map_err(|e| FeedError(one_line(&e.to_string())))?;
+    let feed = parser
+        .parse(body)
+        .map_err(|e| FeedError(one_line(&e.to_string())))?;
     let mut entries = Vec::with_capacity(feed.entries.len());
     for e in feed.entries {
-        let Some(link) = entry_link(&e.links, feed_url) else { continue };
-        let id = if e.id.trim().is_empty() { link.to_string() } else { e.id.trim().to_string() };
-        let title = e.title.map(|t| t.content.trim().to_string()).filter(|t| !t.is_empty());
+        let Some(link) = entry_link(&e.links, feed_url) else {
+            continue;
+        };
+        let id = if e.id.trim().is_empty() {
+            link.to_string()
+        } else {
+            e.id.trim().to_string()
+        };
+        let title = e
+            .title
+            .map(|t| t.content.trim().to_string())
+            .filter(|t| !t.is_empty());
         let summary = e.summary.map(|s| s.content).unwrap_or_default();
         let updated = e.updated.or(e.published);
         let mut h = Sha256::new();
-        for part in [title.as_deref().unwrap_or(""), &summary, &updated.map(|u| u.to_rfc3339()).unwrap_or_default()] {
+        for part in [
+            title.as_deref().unwrap_or(""),
+            &summary,
+            &updated.map(|u| u.to_rfc3339()).unwrap_or_default(),
+        ] {
             h.update(part.as_bytes());
             h.update([0]);
         }
         let digest = hex(&h.finalize()[..16]);
-        entries.push(Entry { id, link, title, updated, digest });
+        entries.push(Entry {
+            id,
+            link,
+            title,
+            updated,
+            digest,
+        });
     }
     Ok(entries)
 }
@@ -96,7 +117,9 @@ fn opml_urls(text: &str) -> Vec<String> {
     let mut rest = text;
     while let Some(i) = rest.find("xmlUrl=") {
         rest = &rest[i + 7..];
-        let Some(q) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') else { continue };
+        let Some(q) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+            continue;
+        };
         let Some(end) = rest[1..].find(q) else { break };
         let raw = &rest[1..1 + end];
         out.push(raw.replace("&amp;", "&"));
@@ -149,14 +172,20 @@ mod tests {
         assert_eq!(parse(atom, &feed_url()).unwrap()[0].id, "urn:a");
         let json = br#"{"version":"https://jsonfeed.org/version/1.1","title":"T","items":[{"id":"1","url":"http://news.test/j","title":"J"}]}"#;
         let e = parse(json, &feed_url()).unwrap();
-        assert_eq!((e[0].id.as_str(), e[0].link.as_str()), ("1", "http://news.test/j"));
+        assert_eq!(
+            (e[0].id.as_str(), e[0].link.as_str()),
+            ("1", "http://news.test/j")
+        );
     }
 
     #[test]
     fn digest_changes_with_title() {
         let a = br#"<rss version="2.0"><channel><title>T</title><item><title>A</title><link>http://n.test/a</link></item></channel></rss>"#;
         let b = br#"<rss version="2.0"><channel><title>T</title><item><title>B</title><link>http://n.test/a</link></item></channel></rss>"#;
-        assert_ne!(parse(a, &feed_url()).unwrap()[0].digest, parse(b, &feed_url()).unwrap()[0].digest);
+        assert_ne!(
+            parse(a, &feed_url()).unwrap()[0].digest,
+            parse(b, &feed_url()).unwrap()[0].digest
+        );
     }
 
     #[test]
@@ -169,11 +198,21 @@ mod tests {
     #[test]
     fn feed_lists() {
         let list = "# mine\nhttp://a.test/feed\n\nhttps://b.test/rss # comment\n";
-        assert_eq!(parse_feed_list(list).unwrap(), vec!["http://a.test/feed", "https://b.test/rss"]);
-        assert!(parse_feed_list("file:///etc/passwd").unwrap_err().starts_with("line 1:"));
+        assert_eq!(
+            parse_feed_list(list).unwrap(),
+            vec!["http://a.test/feed", "https://b.test/rss"]
+        );
+        assert!(
+            parse_feed_list("file:///etc/passwd")
+                .unwrap_err()
+                .starts_with("line 1:")
+        );
         let opml = r#"<?xml version="1.0"?><opml version="2.0"><body>
             <outline text="A" type="rss" xmlUrl="http://a.test/feed?x=1&amp;y=2"/>
             <outline text="B" xmlUrl='http://b.test/rss'/></body></opml>"#;
-        assert_eq!(parse_feed_list(opml).unwrap(), vec!["http://a.test/feed?x=1&y=2", "http://b.test/rss"]);
+        assert_eq!(
+            parse_feed_list(opml).unwrap(),
+            vec!["http://a.test/feed?x=1&y=2", "http://b.test/rss"]
+        );
     }
 }

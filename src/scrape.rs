@@ -36,7 +36,9 @@ impl Page {
 
 /// Extracts a page fetched from `url`, with the site's rules from `settings` if any.
 pub fn extract_page(html: &str, url: &Url, settings: Option<&Settings>) -> Page {
-    let site = settings.zip(url.host_str()).and_then(|(s, host)| s.site(host));
+    let site = settings
+        .zip(url.host_str())
+        .and_then(|(s, host)| s.site(host));
     let rule: Option<SiteRule> = site.map(|s| s.rule());
     let doc = scraper::Html::parse_document(html);
     let ex = extract::extract(&doc, Some(url), rule.as_ref());
@@ -70,7 +72,9 @@ pub fn extract_page(html: &str, url: &Url, settings: Option<&Settings>) -> Page 
 /// Same site: equal hosts once `www.` is dropped, or one a subdomain of the other. A canonical
 /// link to another site is ignored, so a page cannot claim another site's article identity.
 fn same_site(a: &Url, b: &Url) -> bool {
-    let (Some(ha), Some(hb)) = (a.host_str(), b.host_str()) else { return false };
+    let (Some(ha), Some(hb)) = (a.host_str(), b.host_str()) else {
+        return false;
+    };
     let ha = ha.trim_start_matches("www.");
     let hb = hb.trim_start_matches("www.");
     ha == hb || ha.ends_with(&format!(".{hb}")) || hb.ends_with(&format!(".{ha}"))
@@ -84,8 +88,14 @@ mod tests {
     fn canonical_links_to_other_sites_are_ignored() {
         let url = Url::parse("http://www.news.test/a?utm_source=x").unwrap();
         let html = r#"<html><head><link rel="canonical" href="http://evil.test/b"></head><body></body></html>"#;
-        assert_eq!(extract_page(html, &url, None).canonical_url, "http://www.news.test/a");
+        assert_eq!(
+            extract_page(html, &url, None).canonical_url,
+            "http://www.news.test/a"
+        );
         let html = r#"<html><head><link rel="canonical" href="https://news.test/a"></head><body></body></html>"#;
-        assert_eq!(extract_page(html, &url, None).canonical_url, "https://news.test/a");
+        assert_eq!(
+            extract_page(html, &url, None).canonical_url,
+            "https://news.test/a"
+        );
     }
 }

@@ -33,7 +33,8 @@ fn holds_story(dom: &Dom, i: usize, body_chars: u32) -> bool {
         return false;
     }
     let many = n.paras >= 3 && n.chars * 2 > body_chars;
-    let prose = knob_off("NOPROSE") && n.paras >= 4 && dom.link_density(i as u32) < 0.25 && n.commas >= 8;
+    let prose =
+        knob_off("NOPROSE") && n.paras >= 4 && dom.link_density(i as u32) < 0.25 && n.commas >= 8;
     many || prose
 }
 
@@ -64,7 +65,13 @@ fn para_len(dom: &Dom, i: usize) -> u32 {
     let n = &dom.nodes[i];
     match n.tag {
         Tag::P | Tag::Pre => n.chars,
-        Tag::Td | Tag::Blockquote | Tag::Div | Tag::Section | Tag::Article | Tag::Main | Tag::Dd
+        Tag::Td
+        | Tag::Blockquote
+        | Tag::Div
+        | Tag::Section
+        | Tag::Article
+        | Tag::Main
+        | Tag::Dd
         | Tag::Li => n.inline_chars,
         _ => 0,
     }
@@ -76,7 +83,9 @@ fn init_score(dom: &Dom, i: usize) -> f32 {
         Tag::Div | Tag::Article | Tag::Main => 5.0,
         Tag::Section => 3.0,
         Tag::Pre | Tag::Td | Tag::Blockquote => 3.0,
-        Tag::Address | Tag::Ol | Tag::Ul | Tag::Dl | Tag::Dd | Tag::Dt | Tag::Li | Tag::Form => -3.0,
+        Tag::Address | Tag::Ol | Tag::Ul | Tag::Dl | Tag::Dd | Tag::Dt | Tag::Li | Tag::Form => {
+            -3.0
+        }
         Tag::H1 | Tag::H(_) | Tag::Th => -5.0,
         _ => 0.0,
     };
@@ -110,7 +119,11 @@ pub(crate) fn score(dom: &Dom, blocked: &[bool], use_weights: bool) -> Scores {
                     break;
                 }
                 if score[a as usize].is_nan() {
-                    score[a as usize] = if use_weights { init_score(dom, a as usize) } else { 0.0 };
+                    score[a as usize] = if use_weights {
+                        init_score(dom, a as usize)
+                    } else {
+                        0.0
+                    };
                     cands.push(a);
                 }
                 let div = match level {
@@ -164,7 +177,10 @@ pub(crate) fn choose(dom: &Dom, sc: &Scores, blocked: &[bool]) -> Option<Vec<u32
     let mut last = s(top);
     let threshold = last / 3.0;
     let mut p = nodes[top as usize].parent;
-    while p != NONE && p != dom.body && !matches!(nodes[p as usize].tag, Tag::Document | Tag::Html | Tag::Body) {
+    while p != NONE
+        && p != dom.body
+        && !matches!(nodes[p as usize].tag, Tag::Document | Tag::Html | Tag::Body)
+    {
         let ps = sc.score[p as usize];
         if ps.is_nan() {
             p = nodes[p as usize].parent;
@@ -183,7 +199,10 @@ pub(crate) fn choose(dom: &Dom, sc: &Scores, blocked: &[bool]) -> Option<Vec<u32
     // An only child holds nothing its parent does not.
     loop {
         let p = nodes[top as usize].parent;
-        if p == NONE || p == dom.body || matches!(nodes[p as usize].tag, Tag::Document | Tag::Html | Tag::Body) {
+        if p == NONE
+            || p == dom.body
+            || matches!(nodes[p as usize].tag, Tag::Document | Tag::Html | Tag::Body)
+        {
             break;
         }
         if nodes[p as usize].chars == nodes[top as usize].chars && !blocked[p as usize] {
@@ -216,9 +235,11 @@ pub(crate) fn choose(dom: &Dom, sc: &Scores, blocked: &[bool]) -> Option<Vec<u32
             let ld = dom.link_density(c);
             let keep = if s(c) + bonus >= threshold {
                 true
-            } else if n.tag == Tag::P || (para_len(dom, c as usize) == n.chars && n.tag.is_block()) {
+            } else if n.tag == Tag::P || (para_len(dom, c as usize) == n.chars && n.tag.is_block())
+            {
                 let len = n.chars;
-                (len > 80 && ld < 0.25) || (len > 0 && len <= 80 && ld == 0.0 && ends_sentence(dom, c))
+                (len > 80 && ld < 0.25)
+                    || (len > 0 && len <= 80 && ld == 0.0 && ends_sentence(dom, c))
             } else {
                 false
             };
@@ -265,7 +286,9 @@ pub(crate) fn semantic(dom: &Dom, blocked: &[bool]) -> Option<u32> {
     // Several sizeable <article>s (a listing, or page-builder blocks) say nothing.
     let article = article.filter(|&a| {
         let c = nodes[a as usize].chars;
-        articles.iter().all(|&o| o == a || nodes[o as usize].chars * 3 < c)
+        articles
+            .iter()
+            .all(|&o| o == a || nodes[o as usize].chars * 3 < c)
     });
     strong.or(article)
 }

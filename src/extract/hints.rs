@@ -14,20 +14,112 @@ pub(crate) struct Hints {
 
 // Substrings that mark page furniture. Matching "comment" also catches "comments", "commentlist".
 const BOILER: &[&str] = &[
-    "comment", "disqus", "share", "sharing", "social", "related", "newsletter", "subscri",
-    "cookie", "consent", "gdpr", "advert", "sponsor", "promo", "breadcrumb", "footer", "sidebar", "pagination", "popup", "modal", "navbar", "navigation", "menu", "masthead",
-    "toolbar", "banner", "outbrain", "taboola", "recommend", "signup", "sign-up", "login",
-    "byline", "tagcloud", "tag-cloud", "taglist", "tag-list", "post-tags", "article-tags",
-    "keyword", "readmore", "read-more", "more-stories", "morestories", "trending", "popular",
-    "mostread", "most-read", "copyright", "disclaimer", "replies", "respond",
-    "skip-link", "skiplink", "postmeta", "post-meta", "entry-meta", "article-meta", "meta-",
-    "-meta", "author-bio", "authorbio", "about-author", "author-info", "shoutbox", "supplemental",
-    "community", "donate", "overlay", "lightbox", "print-", "-print", "follow", "jump-to",
-    "teaser-list", "skyscraper", "nav-", "-nav", "_nav", "nav_", "adsense", "adslot",
-    "ad-slot", "ad-container", "ad-wrapper", "dfp", "paid-content", "you-may", "youmay",
-    "also-like", "more-from", "morefrom", "dateline", "posted-on", "post-date", "entry-date",
-    "breaking-news", "ticker", "headerbar", "topbar", "top-bar", "site-header", "siteheader",
-    "page-header", "pageheader", "global-header",
+    "comment",
+    "disqus",
+    "share",
+    "sharing",
+    "social",
+    "related",
+    "newsletter",
+    "subscri",
+    "cookie",
+    "consent",
+    "gdpr",
+    "advert",
+    "sponsor",
+    "promo",
+    "breadcrumb",
+    "footer",
+    "sidebar",
+    "pagination",
+    "popup",
+    "modal",
+    "navbar",
+    "navigation",
+    "menu",
+    "masthead",
+    "toolbar",
+    "banner",
+    "outbrain",
+    "taboola",
+    "recommend",
+    "signup",
+    "sign-up",
+    "login",
+    "byline",
+    "tagcloud",
+    "tag-cloud",
+    "taglist",
+    "tag-list",
+    "post-tags",
+    "article-tags",
+    "keyword",
+    "readmore",
+    "read-more",
+    "more-stories",
+    "morestories",
+    "trending",
+    "popular",
+    "mostread",
+    "most-read",
+    "copyright",
+    "disclaimer",
+    "replies",
+    "respond",
+    "skip-link",
+    "skiplink",
+    "postmeta",
+    "post-meta",
+    "entry-meta",
+    "article-meta",
+    "meta-",
+    "-meta",
+    "author-bio",
+    "authorbio",
+    "about-author",
+    "author-info",
+    "shoutbox",
+    "supplemental",
+    "community",
+    "donate",
+    "overlay",
+    "lightbox",
+    "print-",
+    "-print",
+    "follow",
+    "jump-to",
+    "teaser-list",
+    "skyscraper",
+    "nav-",
+    "-nav",
+    "_nav",
+    "nav_",
+    "adsense",
+    "adslot",
+    "ad-slot",
+    "ad-container",
+    "ad-wrapper",
+    "dfp",
+    "paid-content",
+    "you-may",
+    "youmay",
+    "also-like",
+    "more-from",
+    "morefrom",
+    "dateline",
+    "posted-on",
+    "post-date",
+    "entry-date",
+    "breaking-news",
+    "ticker",
+    "headerbar",
+    "topbar",
+    "top-bar",
+    "site-header",
+    "siteheader",
+    "page-header",
+    "pageheader",
+    "global-header",
 ];
 
 // Whole class/id tokens (split on anything not a letter or digit) that mark furniture but are
@@ -35,14 +127,73 @@ const BOILER: &[&str] = &[
 fn boiler_token(t: &[u8]) -> bool {
     matches!(
         t,
-        b"ad" | b"ads" | b"nav" | b"tags" | b"tag" | b"meta" | b"share" | b"print" | b"aside" | b"extra" | b"skip" | b"foot" | b"author" | b"date" | b"byline" | b"social" | b"sns" | b"rss" | b"feedback" | b"reply" | b"hide" | b"toc" | b"header" | b"timestamp" | b"time" | b"tools" | b"utility" | b"utilities" | b"actions" | b"cta" | b"credit" | b"credits" | b"caption" | b"signature" | b"more" | b"links" | b"linklist" | b"archive" | b"categories" | b"category" | b"breadcrumbs" | b"crumbs" | b"sitemap" | b"login" | b"logo" | b"masthead" | b"search" | b"rating" | b"ratings"
+        b"ad"
+            | b"ads"
+            | b"nav"
+            | b"tags"
+            | b"tag"
+            | b"meta"
+            | b"share"
+            | b"print"
+            | b"aside"
+            | b"extra"
+            | b"skip"
+            | b"foot"
+            | b"author"
+            | b"date"
+            | b"byline"
+            | b"social"
+            | b"sns"
+            | b"rss"
+            | b"feedback"
+            | b"reply"
+            | b"hide"
+            | b"toc"
+            | b"header"
+            | b"timestamp"
+            | b"time"
+            | b"tools"
+            | b"utility"
+            | b"utilities"
+            | b"actions"
+            | b"cta"
+            | b"credit"
+            | b"credits"
+            | b"caption"
+            | b"signature"
+            | b"more"
+            | b"links"
+            | b"linklist"
+            | b"archive"
+            | b"categories"
+            | b"category"
+            | b"breadcrumbs"
+            | b"crumbs"
+            | b"sitemap"
+            | b"login"
+            | b"logo"
+            | b"masthead"
+            | b"search"
+            | b"rating"
+            | b"ratings"
     )
 }
 
 fn hidden_token(t: &[u8]) -> bool {
     matches!(
         t,
-        b"hidden" | b"sr-only" | b"screen-reader-text" | b"visually-hidden" | b"visuallyhidden" | b"offscreen" | b"invisible" | b"is-hidden" | b"d-none" | b"screenreader" | b"sr-text" | b"element-invisible"
+        b"hidden"
+            | b"sr-only"
+            | b"screen-reader-text"
+            | b"visually-hidden"
+            | b"visuallyhidden"
+            | b"offscreen"
+            | b"invisible"
+            | b"is-hidden"
+            | b"d-none"
+            | b"screenreader"
+            | b"sr-text"
+            | b"element-invisible"
     )
 }
 
@@ -52,9 +203,30 @@ const POSITIVE: &[&str] = &[
 ];
 
 const NEGATIVE: &[&str] = &[
-    "hidden", "banner", "combx", "comment", "com-", "contact", "footer", "gdpr", "masthead",
-    "media", "meta", "outbrain", "promo", "related", "scroll", "share", "shoutbox", "sidebar",
-    "skyscraper", "sponsor", "shopping", "tags", "nav", "menu",
+    "hidden",
+    "banner",
+    "combx",
+    "comment",
+    "com-",
+    "contact",
+    "footer",
+    "gdpr",
+    "masthead",
+    "media",
+    "meta",
+    "outbrain",
+    "promo",
+    "related",
+    "scroll",
+    "share",
+    "shoutbox",
+    "sidebar",
+    "skyscraper",
+    "sponsor",
+    "shopping",
+    "tags",
+    "nav",
+    "menu",
 ];
 
 const COMMENTS: &[&str] = &["comment", "disqus", "respond", "replies"];
@@ -102,7 +274,9 @@ fn matchers() -> &'static Matchers {
         positive: Matcher::new(POSITIVE),
         negative: Matcher::new(NEGATIVE),
         comments: Matcher::new(COMMENTS),
-        strong_tail_bad: Matcher::new(&["foot", "related", "meta", "share", "comment", "top", "header", "wrap-"]),
+        strong_tail_bad: Matcher::new(&[
+            "foot", "related", "meta", "share", "comment", "top", "header", "wrap-",
+        ]),
     })
 }
 
@@ -126,7 +300,11 @@ fn starts(hay: &[u8], p: &[u8]) -> bool {
 fn any_token(hay: &[u8], is_tok: fn(&[u8]) -> bool) -> bool {
     hay.split(|b| !(b.is_ascii_alphanumeric() || *b == b'-'))
         .filter(|t| !t.is_empty())
-        .any(|t| is_tok(t) || (t.contains(&b'-') && t.split(|b| *b == b'-').any(|u| !u.is_empty() && is_tok(u))))
+        .any(|t| {
+            is_tok(t)
+                || (t.contains(&b'-')
+                    && t.split(|b| *b == b'-').any(|u| !u.is_empty() && is_tok(u)))
+        })
 }
 
 /// `article-body`, `post_content`, `entry-content`, `storytext`, `e-content`...
@@ -179,7 +357,8 @@ pub(crate) fn classify(e: &Element, tag: Tag) -> Hints {
                 }
                 // Long ids are usually slugs of a heading ("sharing-with-a-single-developer"):
                 // their words describe the text, not the page furniture.
-                let slug = name == "id" && hay.iter().filter(|&&b| b == b'-' || b == b'_').count() >= 3;
+                let slug =
+                    name == "id" && hay.iter().filter(|&&b| b == b'-' || b == b'_').count() >= 3;
                 let strong = strong_positive(hay);
                 if strong {
                     flags |= F_STRONG_POS;
@@ -194,7 +373,9 @@ pub(crate) fn classify(e: &Element, tag: Tag) -> Hints {
                     && !slug
                     && (m.boiler.find(hay)
                         || any_token(hay, boiler_token)
-                        || hay.split(|b| b.is_ascii_whitespace()).any(|t| matches!(t, b"widget" | b"widget-area" | b"sidebar")))
+                        || hay
+                            .split(|b| b.is_ascii_whitespace())
+                            .any(|t| matches!(t, b"widget" | b"widget-area" | b"sidebar")))
                 {
                     flags |= F_BOILER;
                 }

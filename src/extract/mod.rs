@@ -66,13 +66,21 @@ const MIN_BODY_CHARS: u32 = 100;
 /// Below this, try the next, more permissive strategy.
 const RETRY_CHARS: u32 = 500;
 
-pub fn extract(doc: &scraper::Html, page_url: Option<&url::Url>, rule: Option<&SiteRule>) -> Extracted {
+pub fn extract(
+    doc: &scraper::Html,
+    page_url: Option<&url::Url>,
+    rule: Option<&SiteRule>,
+) -> Extracted {
     let dom = dom::build(doc);
     let meta = meta::collect(&dom, page_url);
     let mut authors = meta.authors.clone();
     let body = body(&dom, doc, rule, &meta.title, &mut authors);
     let language = meta.language.clone().or_else(|| {
-        if body.is_empty() { lang::guess(&meta.title) } else { lang::guess(&body) }
+        if body.is_empty() {
+            lang::guess(&meta.title)
+        } else {
+            lang::guess(&body)
+        }
     });
     Extracted {
         title: meta.title,
@@ -105,7 +113,11 @@ fn finish(r: render::Rendered) -> Body {
             Verdict::Drop => {}
         }
     }
-    Body { paras, chars, bylines }
+    Body {
+        paras,
+        chars,
+        bylines,
+    }
 }
 
 fn rule_roots(dom: &Dom, doc: &scraper::Html, rule: &SiteRule, blocked: &mut [bool]) -> Vec<u32> {
@@ -117,7 +129,9 @@ fn rule_roots(dom: &Dom, doc: &scraper::Html, rule: &SiteRule, blocked: &mut [bo
         .filter_map(|(i, n)| n.el.map(|e| (e.id(), i as u32)))
         .collect();
     for s in &rule.remove {
-        let Ok(sel) = scraper::Selector::parse(s) else { continue };
+        let Ok(sel) = scraper::Selector::parse(s) else {
+            continue;
+        };
         for e in doc.select(&sel) {
             if let Some(&i) = index.get(&e.id()) {
                 let end = dom.nodes[i as usize].end as usize;
@@ -127,7 +141,9 @@ fn rule_roots(dom: &Dom, doc: &scraper::Html, rule: &SiteRule, blocked: &mut [bo
     }
     let mut roots: Vec<u32> = Vec::new();
     for s in &rule.body {
-        let Ok(sel) = scraper::Selector::parse(s) else { continue };
+        let Ok(sel) = scraper::Selector::parse(s) else {
+            continue;
+        };
         roots.extend(doc.select(&sel).filter_map(|e| index.get(&e.id()).copied()));
         if !roots.is_empty() {
             break;
@@ -145,7 +161,13 @@ fn rule_roots(dom: &Dom, doc: &scraper::Html, rule: &SiteRule, blocked: &mut [bo
     out
 }
 
-fn body(dom: &Dom, doc: &scraper::Html, rule: Option<&SiteRule>, title: &str, authors: &mut Vec<String>) -> String {
+fn body(
+    dom: &Dom,
+    doc: &scraper::Html,
+    rule: Option<&SiteRule>,
+    title: &str,
+    authors: &mut Vec<String>,
+) -> String {
     let mut blocked = content::blocked(dom);
     let mut rule_removed: Option<Vec<bool>> = None;
     let mut best: Option<Body> = None;
@@ -162,7 +184,15 @@ fn body(dom: &Dom, doc: &scraper::Html, rule: Option<&SiteRule>, title: &str, au
         }
         rule_removed = Some(removed);
         if !roots.is_empty() {
-            let r = render::render(dom, &roots, &Options { removed: rule_removed.as_deref(), furniture: true, clean: true });
+            let r = render::render(
+                dom,
+                &roots,
+                &Options {
+                    removed: rule_removed.as_deref(),
+                    furniture: true,
+                    clean: true,
+                },
+            );
             let b = finish(r);
             if b.chars >= MIN_BODY_CHARS {
                 return assemble(b, title, authors);
@@ -173,7 +203,15 @@ fn body(dom: &Dom, doc: &scraper::Html, rule: Option<&SiteRule>, title: &str, au
     #[cfg(extract_debug)]
     for (i, n) in dom.nodes.iter().enumerate() {
         if blocked[i] && !blocked[n.parent as usize] && n.chars > 300 {
-            eprintln!("blocked {} {:?} class={:?} id={:?} chars={} flags={}", i, n.tag, dom.attr(i as u32, "class"), dom.attr(i as u32, "id"), n.chars, n.flags);
+            eprintln!(
+                "blocked {} {:?} class={:?} id={:?} chars={} flags={}",
+                i,
+                n.tag,
+                dom.attr(i as u32, "class"),
+                dom.attr(i as u32, "id"),
+                n.chars,
+                n.flags
+            );
         }
     }
     if let Some(mut roots) = content::choose(dom, &sc, &blocked) {
@@ -191,10 +229,20 @@ fn body(dom: &Dom, doc: &scraper::Html, rule: Option<&SiteRule>, title: &str, au
                 sem_chars >= total
             };
             #[cfg(extract_debug)]
-            eprintln!("semantic {} {:?} class={:?} chars={} take={}", sem, dom.nodes[sem as usize].tag, dom.attr(sem, "class"), sem_chars, take);
+            eprintln!(
+                "semantic {} {:?} class={:?} chars={} take={}",
+                sem,
+                dom.nodes[sem as usize].tag,
+                dom.attr(sem, "class"),
+                sem_chars,
+                take
+            );
             if take {
                 roots = if !knob("NOLEDE") {
-                    let top = *roots.iter().find(|&&r| dom.contains(r, sem)).unwrap_or(&sem);
+                    let top = *roots
+                        .iter()
+                        .find(|&&r| dom.contains(r, sem))
+                        .unwrap_or(&sem);
                     content::with_lede(dom, sem, top, &blocked, &free)
                 } else {
                     vec![sem]
@@ -203,16 +251,40 @@ fn body(dom: &Dom, doc: &scraper::Html, rule: Option<&SiteRule>, title: &str, au
         }
         #[cfg(extract_debug)]
         for &r in &roots {
-            eprintln!("root {} {:?} class={:?} id={:?} chars={} score={}", r, dom.nodes[r as usize].tag, dom.attr(r, "class"), dom.attr(r, "id"), dom.nodes[r as usize].chars, sc.score[r as usize]);
+            eprintln!(
+                "root {} {:?} class={:?} id={:?} chars={} score={}",
+                r,
+                dom.nodes[r as usize].tag,
+                dom.attr(r, "class"),
+                dom.attr(r, "id"),
+                dom.nodes[r as usize].chars,
+                sc.score[r as usize]
+            );
         }
-        let b = finish(render::render(dom, &roots, &Options { removed: rule_removed.as_deref(), furniture: std::env::var_os("NOFURN").is_none(), clean: std::env::var_os("NOCLEAN").is_none() }));
+        let b = finish(render::render(
+            dom,
+            &roots,
+            &Options {
+                removed: rule_removed.as_deref(),
+                furniture: std::env::var_os("NOFURN").is_none(),
+                clean: std::env::var_os("NOCLEAN").is_none(),
+            },
+        ));
         #[cfg(extract_debug)]
         eprintln!("pass1 chars {}", b.chars);
         if b.chars >= RETRY_CHARS {
             return assemble(b, title, authors);
         }
         consider(b, &mut best);
-        let b = finish(render::render(dom, &roots, &Options { removed: rule_removed.as_deref(), furniture: true, clean: false }));
+        let b = finish(render::render(
+            dom,
+            &roots,
+            &Options {
+                removed: rule_removed.as_deref(),
+                furniture: true,
+                clean: false,
+            },
+        ));
         if b.chars >= RETRY_CHARS {
             return assemble(b, title, authors);
         }
@@ -222,7 +294,15 @@ fn body(dom: &Dom, doc: &scraper::Html, rule: Option<&SiteRule>, title: &str, au
     let open = vec![false; dom.nodes.len()];
     let sc = content::score(dom, &open, false);
     if let Some(roots) = content::choose(dom, &sc, &open) {
-        let b = finish(render::render(dom, &roots, &Options { removed: rule_removed.as_deref(), furniture: false, clean: true }));
+        let b = finish(render::render(
+            dom,
+            &roots,
+            &Options {
+                removed: rule_removed.as_deref(),
+                furniture: false,
+                clean: true,
+            },
+        ));
         consider(b, &mut best);
     }
     match best {
@@ -233,7 +313,11 @@ fn body(dom: &Dom, doc: &scraper::Html, rule: Option<&SiteRule>, title: &str, au
             if dom.nodes[body as usize].chars >= TINY_PAGE_CHARS {
                 return String::new();
             }
-            let opts = Options { removed: rule_removed.as_deref(), furniture: true, clean: true };
+            let opts = Options {
+                removed: rule_removed.as_deref(),
+                furniture: true,
+                clean: true,
+            };
             let b = finish(render::render(dom, &[body], &opts));
             let text = b.paras.join(" ");
             if b.chars == 0 || looks_like_stub(&text) {
@@ -250,9 +334,26 @@ const TINY_PAGE_CHARS: u32 = 600;
 /// Error pages, login walls, cookie and robot checks.
 fn looks_like_stub(text: &str) -> bool {
     const STUB: &[&str] = &[
-        "404", "not found", "access denied", "forbidden", "log in", "login", "sign in",
-        "subscribe", "subscription", "error", "nicht gefunden", "introuvable", "no encontrad",
-        "javascript", "cookies", "captcha", "robot", "unavailable", "anmelden", "connexion",
+        "404",
+        "not found",
+        "access denied",
+        "forbidden",
+        "log in",
+        "login",
+        "sign in",
+        "subscribe",
+        "subscription",
+        "error",
+        "nicht gefunden",
+        "introuvable",
+        "no encontrad",
+        "javascript",
+        "cookies",
+        "captcha",
+        "robot",
+        "unavailable",
+        "anmelden",
+        "connexion",
     ];
     let lower = text.to_lowercase();
     STUB.iter().any(|s| lower.contains(s))
@@ -263,10 +364,18 @@ fn assemble(mut b: Body, title: &str, authors: &mut Vec<String>) -> String {
         meta::add_author(authors, l);
     }
     // The headline repeated at the top of the body is not body text.
-    let tn: String = title.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect();
+    let tn: String = title
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect();
     if !tn.is_empty() {
         if let Some(k) = b.paras.iter().take(3).position(|p| {
-            let pn: String = p.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect();
+            let pn: String = p
+                .chars()
+                .filter(|c| c.is_alphanumeric())
+                .flat_map(char::to_lowercase)
+                .collect();
             pn == tn
         }) {
             b.paras.remove(k);

@@ -103,7 +103,8 @@ impl MachineStamp {
         self.offset.is_some_and(|o| o.local_minus_utc() == 0)
     }
     pub(crate) fn utc(&self) -> Option<NaiveDateTime> {
-        self.offset.map(|o| self.wall - Duration::seconds(o.local_minus_utc() as i64))
+        self.offset
+            .map(|o| self.wall - Duration::seconds(o.local_minus_utc() as i64))
     }
 }
 
@@ -124,9 +125,19 @@ pub(crate) fn parse_iso(s: &str) -> Option<MachineStamp> {
         if b.get(7) != Some(&sep) {
             return None;
         }
-        (digits_at(b, 0, 4)?, digits_at(b, 5, 2)?, digits_at(b, 8, 2)?, 10)
+        (
+            digits_at(b, 0, 4)?,
+            digits_at(b, 5, 2)?,
+            digits_at(b, 8, 2)?,
+            10,
+        )
     } else {
-        (digits_at(b, 0, 4)?, digits_at(b, 4, 2)?, digits_at(b, 6, 2)?, 8)
+        (
+            digits_at(b, 0, 4)?,
+            digits_at(b, 4, 2)?,
+            digits_at(b, 6, 2)?,
+            8,
+        )
     };
     if !(1970..=2100).contains(&y) {
         return None;
@@ -135,7 +146,8 @@ pub(crate) fn parse_iso(s: &str) -> Option<MachineStamp> {
     let mut time = NaiveTime::MIN;
     let mut has_time = false;
     let mut offset = None;
-    if matches!(b.get(i), Some(b'T' | b't' | b' ')) && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+    if matches!(b.get(i), Some(b'T' | b't' | b' ')) && b.get(i + 1).is_some_and(u8::is_ascii_digit)
+    {
         i += 1;
         let h = digits_at(b, i, 2)?;
         let (mi, next) = if b.get(i + 2) == Some(&b':') {
@@ -180,7 +192,11 @@ pub(crate) fn parse_iso(s: &str) -> Option<MachineStamp> {
             _ => {}
         }
     }
-    Some(MachineStamp { wall: date.and_time(time), offset, has_time })
+    Some(MachineStamp {
+        wall: date.and_time(time),
+        offset,
+        has_time,
+    })
 }
 
 /// How to read an all-numeric date such as 05/12/2024.
@@ -222,7 +238,10 @@ struct Token<'a> {
 }
 
 fn is_unit_char(c: char) -> bool {
-    matches!(c, '年' | '月' | '日' | '時' | '分' | '秒' | '년' | '월' | '일' | '시' | '분' | '초')
+    matches!(
+        c,
+        '年' | '月' | '日' | '時' | '分' | '秒' | '년' | '월' | '일' | '시' | '분' | '초'
+    )
 }
 
 fn fw_digit(c: char) -> Option<u32> {
@@ -264,13 +283,21 @@ fn tokenize(s: &str, max: usize) -> Vec<Token<'_>> {
                     None => break,
                 }
             }
-            out.push(Token { tok: Tok::Num { v, digits: n }, end, space_before: space });
+            out.push(Token {
+                tok: Tok::Num { v, digits: n },
+                end,
+                space_before: space,
+            });
             after_num = true;
         } else if c.is_alphabetic() {
             if after_num && is_unit_char(c) {
                 let end = i + c.len_utf8();
                 it.next();
-                out.push(Token { tok: Tok::Word(&s[i..end]), end, space_before: space });
+                out.push(Token {
+                    tok: Tok::Word(&s[i..end]),
+                    end,
+                    space_before: space,
+                });
                 after_num = false;
                 space = false;
                 continue;
@@ -285,7 +312,11 @@ fn tokenize(s: &str, max: usize) -> Vec<Token<'_>> {
                     break;
                 }
             }
-            out.push(Token { tok: Tok::Word(&s[i..end]), end, space_before: space });
+            out.push(Token {
+                tok: Tok::Word(&s[i..end]),
+                end,
+                space_before: space,
+            });
             after_num = false;
         } else {
             it.next();
@@ -299,7 +330,11 @@ fn tokenize(s: &str, max: usize) -> Vec<Token<'_>> {
                 '－' | '‐' => '-',
                 _ => c,
             };
-            out.push(Token { tok: Tok::Sep(c), end: i + c.len_utf8(), space_before: space });
+            out.push(Token {
+                tok: Tok::Sep(c),
+                end: i + c.len_utf8(),
+                space_before: space,
+            });
             after_num = false;
         }
         space = false;
@@ -338,15 +373,75 @@ fn is_weekday(w: &str) -> bool {
     let l = l.as_str();
     matches!(
         l,
-        "mon" | "monday" | "tue" | "tues" | "tuesday" | "wed" | "wednesday" | "thu" | "thur"
-            | "thurs" | "thursday" | "fri" | "friday" | "sat" | "saturday" | "sun" | "sunday"
-            | "montag" | "dienstag" | "mittwoch" | "donnerstag" | "freitag" | "samstag"
-            | "sonntag" | "mo" | "di" | "mi" | "do" | "fr" | "sa" | "so" | "lundi" | "mardi"
-            | "mercredi" | "jeudi" | "vendredi" | "samedi" | "dimanche" | "lunes" | "martes"
-            | "miércoles" | "miercoles" | "jueves" | "viernes" | "sábado" | "sabado"
-            | "domingo" | "월" | "화" | "수" | "목" | "금" | "토" | "일" | "月" | "火" | "水"
-            | "木" | "金" | "土" | "日" | "曜日" | "월요일" | "화요일" | "수요일" | "목요일"
-            | "금요일" | "토요일" | "일요일"
+        "mon"
+            | "monday"
+            | "tue"
+            | "tues"
+            | "tuesday"
+            | "wed"
+            | "wednesday"
+            | "thu"
+            | "thur"
+            | "thurs"
+            | "thursday"
+            | "fri"
+            | "friday"
+            | "sat"
+            | "saturday"
+            | "sun"
+            | "sunday"
+            | "montag"
+            | "dienstag"
+            | "mittwoch"
+            | "donnerstag"
+            | "freitag"
+            | "samstag"
+            | "sonntag"
+            | "mo"
+            | "di"
+            | "mi"
+            | "do"
+            | "fr"
+            | "sa"
+            | "so"
+            | "lundi"
+            | "mardi"
+            | "mercredi"
+            | "jeudi"
+            | "vendredi"
+            | "samedi"
+            | "dimanche"
+            | "lunes"
+            | "martes"
+            | "miércoles"
+            | "miercoles"
+            | "jueves"
+            | "viernes"
+            | "sábado"
+            | "sabado"
+            | "domingo"
+            | "월"
+            | "화"
+            | "수"
+            | "목"
+            | "금"
+            | "토"
+            | "일"
+            | "月"
+            | "火"
+            | "水"
+            | "木"
+            | "金"
+            | "土"
+            | "日"
+            | "曜日"
+            | "월요일"
+            | "화요일"
+            | "수요일"
+            | "목요일"
+            | "금요일"
+            | "토요일"
+            | "일요일"
     ) || l.ends_with("曜日")
         || l.ends_with("曜")
 }
@@ -355,8 +450,26 @@ fn is_weekday(w: &str) -> bool {
 fn is_filler(w: &str) -> bool {
     matches!(
         w,
-        "on" | "at" | "am" | "um" | "le" | "el" | "à" | "a" | "las" | "la" | "de" | "del"
-            | "den" | "the" | "dem" | "du" | "vom" | "on:" | "les" | "lúc" | "hrs"
+        "on" | "at"
+            | "am"
+            | "um"
+            | "le"
+            | "el"
+            | "à"
+            | "a"
+            | "las"
+            | "la"
+            | "de"
+            | "del"
+            | "den"
+            | "the"
+            | "dem"
+            | "du"
+            | "vom"
+            | "on:"
+            | "les"
+            | "lúc"
+            | "hrs"
     ) || is_weekday(w)
 }
 
@@ -395,17 +508,26 @@ fn valid(y: Option<i32>, m: u32, d: u32) -> bool {
 }
 
 /// Recognises a date starting at token `i`.
-fn date_at(t: &[Token<'_>], i: usize, order: DayOrder, yearless: bool) -> Option<(DateParts, usize)> {
+fn date_at(
+    t: &[Token<'_>],
+    i: usize,
+    order: DayOrder,
+    yearless: bool,
+) -> Option<(DateParts, usize)> {
     let first = t.get(i)?;
     match first.tok {
         Tok::Num { v: a, digits: da } => {
             // 2024.12.17 / 2024-12-17 / 2024/12/17 (optionally a trailing dot)
             if da == 4 {
                 let y = year_of(a, da)?;
-                if let (Some(s1), Some((m, _)), Some(s2), Some((d, dd))) =
-                    (sep(t.get(i + 1)), num(t.get(i + 2)), sep(t.get(i + 3)), num(t.get(i + 4)))
-                {
-                    if s1 == s2 && matches!(s1, '.' | '-' | '/') && dd <= 2 && valid(Some(y), m, d) {
+                if let (Some(s1), Some((m, _)), Some(s2), Some((d, dd))) = (
+                    sep(t.get(i + 1)),
+                    num(t.get(i + 2)),
+                    sep(t.get(i + 3)),
+                    num(t.get(i + 4)),
+                ) {
+                    if s1 == s2 && matches!(s1, '.' | '-' | '/') && dd <= 2 && valid(Some(y), m, d)
+                    {
                         let mut n = i + 5;
                         if s1 == '.' && sep(t.get(n)) == Some('.') {
                             n += 1;
@@ -482,7 +604,10 @@ fn date_at(t: &[Token<'_>], i: usize, order: DayOrder, yearless: bool) -> Option
             if sep(t.get(j)) == Some('.') {
                 j += 1;
             }
-            if matches!(word(t.get(j)), Some("er" | "st" | "nd" | "rd" | "th" | "de")) {
+            if matches!(
+                word(t.get(j)),
+                Some("er" | "st" | "nd" | "rd" | "th" | "de")
+            ) {
                 j += 1;
             }
             let m = month_from_word(word(t.get(j))?)?;
@@ -568,7 +693,10 @@ fn meridiem_at(t: &[Token<'_>], j: usize) -> Option<(bool, usize)> {
 fn time_at(t: &[Token<'_>], i: usize) -> Option<(NaiveTime, usize)> {
     let mut j = i;
     let mut mer = None;
-    if let Some(pm) = word(t.get(j)).and_then(meridiem_word).filter(|_| !word(t.get(j)).unwrap().is_ascii()) {
+    if let Some(pm) = word(t.get(j))
+        .and_then(meridiem_word)
+        .filter(|_| !word(t.get(j)).unwrap().is_ascii())
+    {
         mer = Some(pm);
         j += 1;
     }
@@ -638,7 +766,10 @@ fn time_at(t: &[Token<'_>], i: usize) -> Option<(NaiveTime, usize)> {
     } else if !explicit {
         return None;
     }
-    if matches!(word(t.get(j)), Some("Uhr" | "uhr" | "h" | "hs" | "hrs" | "horas" | "Hrs")) {
+    if matches!(
+        word(t.get(j)),
+        Some("Uhr" | "uhr" | "h" | "hs" | "hrs" | "horas" | "Hrs")
+    ) {
         j += 1;
         if sep(t.get(j)) == Some('.') {
             j += 1;
@@ -806,7 +937,28 @@ pub(crate) fn parse_visible(s: &str, order: DayOrder, yearless: bool) -> Option<
             }
         }
         let skippable = match t[i].tok {
-            Tok::Sep(c) => matches!(c, ':' | ',' | '-' | '–' | '—' | '|' | '(' | ')' | '/' | '·' | '•' | '.' | '：' | '（' | '）' | '[' | ']' | '@' | '，' | '、'),
+            Tok::Sep(c) => matches!(
+                c,
+                ':' | ','
+                    | '-'
+                    | '–'
+                    | '—'
+                    | '|'
+                    | '('
+                    | ')'
+                    | '/'
+                    | '·'
+                    | '•'
+                    | '.'
+                    | '：'
+                    | '（'
+                    | '）'
+                    | '['
+                    | ']'
+                    | '@'
+                    | '，'
+                    | '、'
+            ),
             Tok::Word(w) => is_filler(w) || is_filler(&w.to_lowercase()),
             Tok::Num { .. } => false,
         };
@@ -827,8 +979,26 @@ pub(crate) fn parse_visible(s: &str, order: DayOrder, yearless: bool) -> Option<
         i += 1;
     }
     match (date, time) {
-        (Some((y, m, d)), _) => Some((Visible { year: y, month: m, day: d, time, zone }, end)),
-        (None, Some(tm)) => Some((Visible { year: None, month: 0, day: 0, time: Some(tm), zone }, end)),
+        (Some((y, m, d)), _) => Some((
+            Visible {
+                year: y,
+                month: m,
+                day: d,
+                time,
+                zone,
+            },
+            end,
+        )),
+        (None, Some(tm)) => Some((
+            Visible {
+                year: None,
+                month: 0,
+                day: 0,
+                time: Some(tm),
+                zone,
+            },
+            end,
+        )),
         _ => None,
     }
 }
@@ -854,7 +1024,13 @@ pub(crate) fn find_date(s: &str, order: DayOrder) -> Option<Visible> {
                 }
                 j += 1;
             }
-            return Some(Visible { year: y, month: m, day: d, time, zone });
+            return Some(Visible {
+                year: y,
+                month: m,
+                day: d,
+                time,
+                zone,
+            });
         }
     }
     None

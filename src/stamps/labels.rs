@@ -88,7 +88,11 @@ pub(crate) fn stamp_labels(lower: &str) -> Vec<LabelHit> {
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
-        let start = if c.is_ascii_alphabetic() { i == 0 || !is_word_byte(b[i - 1]) } else { c >= 0xC0 };
+        let start = if c.is_ascii_alphabetic() {
+            i == 0 || !is_word_byte(b[i - 1])
+        } else {
+            c >= 0xC0
+        };
         if start {
             let rest = &b[i..];
             let mut best: Option<(usize, StampKind)> = None;
@@ -104,7 +108,11 @@ pub(crate) fn stamp_labels(lower: &str) -> Vec<LabelHit> {
                 best = Some((l.len(), kind));
             }
             if let Some((n, kind)) = best {
-                hits.push(LabelHit { start: i, end: i + n, kind });
+                hits.push(LabelHit {
+                    start: i,
+                    end: i + n,
+                    kind,
+                });
                 i += n;
                 continue;
             }
@@ -193,8 +201,14 @@ const NOTE_SENTENCES: &[(&str, NoteKind)] = &[
     ("in einer früheren fassung dieses", NoteKind::Correction),
     ("dieser artikel wurde aktualisiert", NoteKind::Update),
     ("dieser artikel wurde korrigiert", NoteKind::Correction),
-    ("une version précédente de cet article", NoteKind::Correction),
-    ("une précédente version de cet article", NoteKind::Correction),
+    (
+        "une version précédente de cet article",
+        NoteKind::Correction,
+    ),
+    (
+        "une précédente version de cet article",
+        NoteKind::Correction,
+    ),
     ("cet article a été mis à jour", NoteKind::Update),
     ("cet article a été corrigé", NoteKind::Correction),
     ("una versión anterior de este", NoteKind::Correction),
@@ -230,8 +244,24 @@ pub(crate) fn maybe_note(text: &str) -> bool {
     };
     matches!(
         first.to_ascii_lowercase(),
-        b'*' | b'(' | b'-' | b'[' | b'_' | b'u' | b'c' | b'e' | b'n' | b't' | b'a' | b'k' | b'h'
-            | b'd' | b'i' | b'r' | b'm' | b'p' | b'f'
+        b'*' | b'('
+            | b'-'
+            | b'['
+            | b'_'
+            | b'u'
+            | b'c'
+            | b'e'
+            | b'n'
+            | b't'
+            | b'a'
+            | b'k'
+            | b'h'
+            | b'd'
+            | b'i'
+            | b'r'
+            | b'm'
+            | b'p'
+            | b'f'
     ) || !first.is_ascii()
 }
 
@@ -242,7 +272,8 @@ pub(crate) fn note_start(text: &str, lower: &str) -> Option<NoteStart> {
     if let Some(rest) = lower.strip_prefix('※') {
         if !rest.trim_start().starts_with("編集部注") {
             let head: String = rest.chars().take(200).collect();
-            let kind = if head.contains("바로잡") || head.contains("정정") || head.contains("오류") {
+            let kind = if head.contains("바로잡") || head.contains("정정") || head.contains("오류")
+            {
                 NoteKind::Correction
             } else if head.contains("수정했습니다")
                 || head.contains("수정됐습니다")
@@ -254,18 +285,30 @@ pub(crate) fn note_start(text: &str, lower: &str) -> Option<NoteStart> {
             } else {
                 return None;
             };
-            return Some(NoteStart { kind, label_start: 0, label_end: '※'.len_utf8(), sentence: true });
+            return Some(NoteStart {
+                kind,
+                label_start: 0,
+                label_end: '※'.len_utf8(),
+                sentence: true,
+            });
         }
     }
     let off = skip_decoration(lower);
     let l = &lower[off..];
     for &(label, kind) in NOTE_SENTENCES {
         if l.starts_with(label) {
-            return Some(NoteStart { kind, label_start: off, label_end: off + label.len(), sentence: true });
+            return Some(NoteStart {
+                kind,
+                label_start: off,
+                label_end: off + label.len(),
+                sentence: true,
+            });
         }
     }
     for &(label, kind) in NOTE_LABELS {
-        let Some(rest) = l.strip_prefix(label) else { continue };
+        let Some(rest) = l.strip_prefix(label) else {
+            continue;
+        };
         let delimited = label.ends_with('】') || label.ends_with(']') || label.ends_with('.') || {
             let r = rest.trim_start();
             r.starts_with([':', ',', '(', '—', '–', '：', '（', ';'])
@@ -278,17 +321,30 @@ pub(crate) fn note_start(text: &str, lower: &str) -> Option<NoteStart> {
                 || {
                     // "UPDATE Dec. 17: ..." — a date, then the colon
                     let head = &r[..r.len().min(40)];
-                    head.find(':').is_some_and(|c| head[..c].bytes().any(|b| b.is_ascii_digit()))
+                    head.find(':')
+                        .is_some_and(|c| head[..c].bytes().any(|b| b.is_ascii_digit()))
                 }
         };
         if !delimited {
             continue;
         }
         // "Correction policy", "Updated 5 minutes ago" and other non-notes carry too little.
-        if rest.trim_start_matches([':', ' ', '：']).chars().filter(|c| c.is_alphabetic()).take(12).count() < 12 {
+        if rest
+            .trim_start_matches([':', ' ', '：'])
+            .chars()
+            .filter(|c| c.is_alphabetic())
+            .take(12)
+            .count()
+            < 12
+        {
             return None;
         }
-        return Some(NoteStart { kind, label_start: off, label_end: off + label.len(), sentence: false });
+        return Some(NoteStart {
+            kind,
+            label_start: off,
+            label_end: off + label.len(),
+            sentence: false,
+        });
     }
     None
 }

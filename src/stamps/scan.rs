@@ -81,8 +81,15 @@ fn meta_rank(key: &str) -> Option<(bool, u8)> {
         "dcterms.issued" | "dc.date.issued" => (true, 6),
         "dcterms.created" | "dc.date.created" => (true, 7),
         "dc.date" | "dcterms.date" | "dc:date" => (true, 8),
-        "pubdate" | "publishdate" | "publish-date" | "publish_date" | "publication_date"
-        | "date" | "article_date_original" | "original-publish-date" | "bt:pubdate" => (true, 9),
+        "pubdate"
+        | "publishdate"
+        | "publish-date"
+        | "publish_date"
+        | "publication_date"
+        | "date"
+        | "article_date_original"
+        | "original-publish-date"
+        | "bt:pubdate" => (true, 9),
         "article:modified_time" => (false, 0),
         "og:updated_time" | "og:modified_time" => (false, 1),
         "article:modified" | "article.updated" => (false, 2),
@@ -150,19 +157,64 @@ fn classify_attr(value: &str) -> (bool, bool) {
 fn is_noise_word(prev: &[u8], w: &[u8]) -> bool {
     matches!(
         w,
-        b"sidebar" | b"popular" | b"trending" | b"related" | b"comment" | b"widget" | b"cookie"
-            | b"consent" | b"gdpr" | b"copyright" | b"clock" | b"weather" | b"newsletter"
-            | b"ticker" | b"footer" | b"breadcrumb" | b"share" | b"sharing" | b"social"
-            | b"promo" | b"advert" | b"advertisement" | b"outbrain" | b"taboola" | b"disqu"
-            | b"reply" | b"replie" | b"teaser" | b"rail" | b"navbar" | b"nav" | b"navigation"
-            | b"menu" | b"banner" | b"subscribe" | b"subscription" | b"paywall" | b"masthead"
-            | b"topbar" | b"today" | b"pick" | b"mostread" | b"mostpopular" | b"recommend"
-            | b"recommended" | b"recommendation" | b"latest" | b"ranking" | b"gnb" | b"lnb"
-            | b"sitemap" | b"ad"
+        b"sidebar"
+            | b"popular"
+            | b"trending"
+            | b"related"
+            | b"comment"
+            | b"widget"
+            | b"cookie"
+            | b"consent"
+            | b"gdpr"
+            | b"copyright"
+            | b"clock"
+            | b"weather"
+            | b"newsletter"
+            | b"ticker"
+            | b"footer"
+            | b"breadcrumb"
+            | b"share"
+            | b"sharing"
+            | b"social"
+            | b"promo"
+            | b"advert"
+            | b"advertisement"
+            | b"outbrain"
+            | b"taboola"
+            | b"disqu"
+            | b"reply"
+            | b"replie"
+            | b"teaser"
+            | b"rail"
+            | b"navbar"
+            | b"nav"
+            | b"navigation"
+            | b"menu"
+            | b"banner"
+            | b"subscribe"
+            | b"subscription"
+            | b"paywall"
+            | b"masthead"
+            | b"topbar"
+            | b"today"
+            | b"pick"
+            | b"mostread"
+            | b"mostpopular"
+            | b"recommend"
+            | b"recommended"
+            | b"recommendation"
+            | b"latest"
+            | b"ranking"
+            | b"gnb"
+            | b"lnb"
+            | b"sitemap"
+            | b"ad"
     ) || matches!(
         (prev, w),
-        (b"most", b"read" | b"popular" | b"viewed" | b"shared" | b"commented")
-            | (b"top", b"storie" | b"bar" | b"new")
+        (
+            b"most",
+            b"read" | b"popular" | b"viewed" | b"shared" | b"commented"
+        ) | (b"top", b"storie" | b"bar" | b"new")
             | (b"more", b"storie" | b"from" | b"new")
             | (b"also", b"read")
             | (b"read", b"more" | b"next")
@@ -175,9 +227,26 @@ fn is_noise_word(prev: &[u8], w: &[u8]) -> bool {
 fn is_date_word(w: &[u8]) -> bool {
     matches!(
         w,
-        b"date" | b"time" | b"byline" | b"publish" | b"published" | b"posted" | b"dateline"
-            | b"timestamp" | b"stamp" | b"updated" | b"modified" | b"meta" | b"info" | b"pubdate"
-            | b"datetime" | b"fecha" | b"datum" | b"data" | b"stand" | b"pub"
+        b"date"
+            | b"time"
+            | b"byline"
+            | b"publish"
+            | b"published"
+            | b"posted"
+            | b"dateline"
+            | b"timestamp"
+            | b"stamp"
+            | b"updated"
+            | b"modified"
+            | b"meta"
+            | b"info"
+            | b"pubdate"
+            | b"datetime"
+            | b"fecha"
+            | b"datum"
+            | b"data"
+            | b"stand"
+            | b"pub"
     ) || w.starts_with(b"date")
         || w.ends_with(b"date")
 }
@@ -185,11 +254,50 @@ fn is_date_word(w: &[u8]) -> bool {
 fn is_block_tag(name: &str) -> bool {
     matches!(
         name,
-        "p" | "div" | "li" | "ul" | "ol" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "section"
-            | "article" | "header" | "footer" | "aside" | "nav" | "main" | "blockquote" | "dd"
-            | "dt" | "dl" | "figure" | "figcaption" | "table" | "tr" | "td" | "th" | "tbody"
-            | "thead" | "form" | "address" | "pre" | "hr" | "details" | "summary" | "caption"
-            | "center" | "dialog" | "fieldset" | "body" | "html" | "select" | "button" | "option"
+        "p" | "div"
+            | "li"
+            | "ul"
+            | "ol"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "section"
+            | "article"
+            | "header"
+            | "footer"
+            | "aside"
+            | "nav"
+            | "main"
+            | "blockquote"
+            | "dd"
+            | "dt"
+            | "dl"
+            | "figure"
+            | "figcaption"
+            | "table"
+            | "tr"
+            | "td"
+            | "th"
+            | "tbody"
+            | "thead"
+            | "form"
+            | "address"
+            | "pre"
+            | "hr"
+            | "details"
+            | "summary"
+            | "caption"
+            | "center"
+            | "dialog"
+            | "fieldset"
+            | "body"
+            | "html"
+            | "select"
+            | "button"
+            | "option"
     )
 }
 
@@ -227,7 +335,8 @@ impl Walker {
         if b.text.is_empty() {
             return;
         }
-        let digits = b.text.bytes().any(|c| c.is_ascii_digit()) || b.text.contains(['０', '１', '２']);
+        let digits =
+            b.text.bytes().any(|c| c.is_ascii_digit()) || b.text.contains(['０', '１', '２']);
         if !(digits && b.text.len() <= 400) && !labels::maybe_note(&b.text) && b.times.is_empty() {
             return;
         }
@@ -249,11 +358,15 @@ impl Walker {
         if flags & F_DATEISH != 0 {
             self.cur.dateish = true;
         }
-        let room = MAX_BLOCK.saturating_sub(self.cur.text.len()).min(self.text_budget);
+        let room = MAX_BLOCK
+            .saturating_sub(self.cur.text.len())
+            .min(self.text_budget);
         let before = self.cur.text.len();
         append_collapsed(&mut self.cur.text, text, room);
         let added = self.cur.text.len() - before;
-        self.text_budget = self.text_budget.saturating_sub(text.len().min(room).max(added));
+        self.text_budget = self
+            .text_budget
+            .saturating_sub(text.len().min(room).max(added));
         if flags & F_LINK != 0 {
             self.cur.link_bytes += added;
         }
@@ -266,7 +379,12 @@ fn space_len(b: &[u8], i: usize) -> usize {
     match b[i] {
         b' ' | b'\n' | b'\t' | b'\r' | 0x0c => 1,
         0xC2 if b.get(i + 1) == Some(&0xA0) => 2,
-        0xE2 if b.get(i + 1) == Some(&0x80) && b.get(i + 2).is_some_and(|&c| (0x80..=0x8A).contains(&c) || c == 0xAF) => 3,
+        0xE2 if b.get(i + 1) == Some(&0x80)
+            && b.get(i + 2)
+                .is_some_and(|&c| (0x80..=0x8A).contains(&c) || c == 0xAF) =>
+        {
+            3
+        }
         0xE3 if b.get(i + 1) == Some(&0x80) && b.get(i + 2) == Some(&0x80) => 3,
         _ => 0,
     }
@@ -371,7 +489,8 @@ impl Walker {
             self.flush();
         }
         // One pass over the attributes (looking each up by name costs an atom per call).
-        let (mut class, mut id, mut role, mut itemprop, mut content, mut datetime) = (None, None, None, None, None, None);
+        let (mut class, mut id, mut role, mut itemprop, mut content, mut datetime) =
+            (None, None, None, None, None, None);
         let (mut key, mut lang, mut ty, mut pubdate) = (None, None, None, false);
         for (k, v) in el.attrs() {
             match k {
@@ -400,7 +519,11 @@ impl Walker {
                     let k = k.trim().to_ascii_lowercase();
                     if let Some((published, rank)) = meta_rank(&k) {
                         if self.out.metas.len() < 64 {
-                            self.out.metas.push(MetaDate { published, rank, value: content.trim().to_owned() });
+                            self.out.metas.push(MetaDate {
+                                published,
+                                rank,
+                                value: content.trim().to_owned(),
+                            });
                         }
                     } else if matches!(k.as_str(), "content-language" | "og:locale" | "language")
                         && self.out.lang.is_none()
@@ -415,8 +538,8 @@ impl Walker {
                     f |= F_LDJSON;
                 }
             }
-            "style" | "noscript" | "template" | "svg" | "iframe" | "textarea" | "select" | "button"
-            | "object" | "canvas" | "math" => f |= F_SKIP,
+            "style" | "noscript" | "template" | "svg" | "iframe" | "textarea" | "select"
+            | "button" | "object" | "canvas" | "math" => f |= F_SKIP,
             "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => f |= F_HEADING,
             "article" | "main" => f |= F_ARTICLE,
             "aside" | "nav" | "footer" | "dialog" | "menu" => f |= F_NOISE,
@@ -427,7 +550,9 @@ impl Walker {
         }
         match role {
             Some("main" | "article") => f |= F_ARTICLE,
-            Some("complementary" | "navigation" | "contentinfo" | "dialog" | "alert") => f |= F_NOISE,
+            Some("complementary" | "navigation" | "contentinfo" | "dialog" | "alert") => {
+                f |= F_NOISE
+            }
             Some("banner") if parent & F_ARTICLE == 0 => f |= F_WEAK,
             _ => {}
         }
