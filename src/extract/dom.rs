@@ -297,15 +297,13 @@ pub(crate) fn build(doc: &Html) -> Dom<'_> {
             _ => {}
         }
         let pushed = nodes.len() as u32 - 1;
-        if descend {
-            if let Some(c) = cur.first_child() {
-                // Document/fragment wrappers are not pushed; their children hang off `parent`.
-                if matches!(cur.value(), HtmlNode::Element(_)) {
-                    stack.push(pushed);
-                }
-                cur = c;
-                continue;
+        if descend && let Some(c) = cur.first_child() {
+            // Document/fragment wrappers are not pushed; their children hang off `parent`.
+            if matches!(cur.value(), HtmlNode::Element(_)) {
+                stack.push(pushed);
             }
+            cur = c;
+            continue;
         }
         if matches!(cur.value(), HtmlNode::Element(_)) {
             nodes[pushed as usize].end = pushed + 1;

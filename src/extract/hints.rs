@@ -1,8 +1,9 @@
 //! What an element's own markup says about it: class, id, role, itemprop, hidden-ness.
 //!
 //! Hints are generic web conventions (CMS class names, ARIA roles, schema.org), never names from
-//! one site. Matching is substring-based on lower-cased class/id text, dispatched on the first
-//! byte so that pages with thousands of classed elements stay cheap.
+//! one site. Patterns are matched on lower-cased class/id text at word starts (after a separator
+//! or at a camelCase hump), from first-byte buckets, in one pass per attribute, so pages with
+//! thousands of classed elements stay cheap. Hints only mark; `content` decides what to drop.
 
 use super::dom::{F_BOILER, F_COMMENTS, F_HIDDEN, F_STRONG_POS, Tag};
 use scraper::node::Element;
@@ -231,7 +232,6 @@ const NEGATIVE: &[&str] = &[
 
 const COMMENTS: &[&str] = &["comment", "disqus", "respond", "replies"];
 
-/// Does `hay` (lower-case) contain any of `pats`? First-byte filter keeps this near-linear.
 /// Patterns bucketed by first byte, so a scan costs about one comparison per byte of input.
 struct Matcher {
     buckets: Vec<Vec<&'static [u8]>>,
@@ -259,21 +259,64 @@ impl Matcher {
     }
 }
 
+// Pattern categories, found in one pass over a class/id value.
+const C_BOILER: u8 = 1;
+const C_POS: u8 = 2;
+const C_NEG: u8 = 4;
+const C_COMMENTS: u8 = 8;
+
+/// All class/id patterns in first-byte buckets, each tagged with its categories.
+struct AllPatterns {
+    buckets: Vec<Vec<(&'static [u8], u8)>>,
+}
+
+impl AllPatterns {
+    fn new() -> AllPatterns {
+        let mut buckets: Vec<Vec<(&'static [u8], u8)>> = vec![Vec::new(); 256];
+        for (list, cat) in [
+            (BOILER, C_BOILER),
+            (POSITIVE, C_POS),
+            (NEGATIVE, C_NEG),
+            (COMMENTS, C_COMMENTS),
+        ] {
+            for p in list {
+                let b = &mut buckets[p.as_bytes()[0] as usize];
+                match b.iter_mut().find(|(q, _)| *q == p.as_bytes()) {
+                    Some(e) => e.1 |= cat,
+                    None => b.push((p.as_bytes(), cat)),
+                }
+            }
+        }
+        AllPatterns { buckets }
+    }
+
+    /// Union of the categories of every pattern occurring in `hay`.
+    fn scan(&self, hay: &[u8], at: &[bool]) -> u8 {
+        let mut cats = 0;
+        for i in 0..hay.len() {
+            if !at[i] {
+                continue;
+            }
+            let rest = &hay[i..];
+            for (p, c) in &self.buckets[hay[i] as usize] {
+                if cats & c != *c && starts(rest, p) {
+                    cats |= c;
+                }
+            }
+        }
+        cats
+    }
+}
+
 struct Matchers {
-    boiler: Matcher,
-    positive: Matcher,
-    negative: Matcher,
-    comments: Matcher,
+    all: AllPatterns,
     strong_tail_bad: Matcher,
 }
 
 fn matchers() -> &'static Matchers {
     static M: std::sync::OnceLock<Matchers> = std::sync::OnceLock::new();
     M.get_or_init(|| Matchers {
-        boiler: Matcher::new(BOILER),
-        positive: Matcher::new(POSITIVE),
-        negative: Matcher::new(NEGATIVE),
-        comments: Matcher::new(COMMENTS),
+        all: AllPatterns::new(),
         strong_tail_bad: Matcher::new(&[
             "foot", "related", "meta", "share", "comment", "top", "header", "wrap-",
         ]),
@@ -307,12 +350,12 @@ fn any_token(hay: &[u8], is_tok: fn(&[u8]) -> bool) -> bool {
         })
 }
 
-/// `article-body`, `post_content`, `entry-content`, `storytext`, `e-content`...
-fn strong_positive(hay: &[u8]) -> bool {
+/// `article-body`, `post_content`, `entry-content`, `storytext`, `main-content`...
+fn strong_positive(hay: &[u8], at: &[bool]) -> bool {
     const HEADS: &[&str] = &["article", "post", "entry", "story", "blog", "news", "main"];
     const TAILS: &[&str] = &["body", "content", "text", "copy"];
     for i in 0..hay.len() {
-        if !matches!(hay[i], b'a' | b'p' | b'e' | b's' | b'b' | b'n' | b'm') {
+        if !at[i] || !matches!(hay[i], b'a' | b'p' | b'e' | b's' | b'b' | b'n' | b'm') {
             continue;
         }
         for h in HEADS {
@@ -348,10 +391,19 @@ pub(crate) fn classify(e: &Element, tag: Tag) -> Hints {
             "class" | "id" => {
                 let v = value.as_bytes();
                 let n = v.len().min(buf.len());
-                for (d, s) in buf[..n].iter_mut().zip(v) {
-                    *d = s.to_ascii_lowercase();
+                // Patterns are matched at word starts only: after a separator, at a camelCase
+                // hump, or on a separator itself ("-nav"). That is both cheaper and stricter than
+                // matching anywhere ("pager" inside "homepager" is not a pager).
+                let mut starts_at = [false; 256];
+                for i in 0..n {
+                    buf[i] = v[i].to_ascii_lowercase();
+                    starts_at[i] = i == 0
+                        || !v[i - 1].is_ascii_alphanumeric()
+                        || !v[i].is_ascii_alphanumeric()
+                        || (v[i - 1].is_ascii_lowercase() && v[i].is_ascii_uppercase());
                 }
                 let hay = &buf[..n];
+                let starts_at = &starts_at[..n];
                 if hay.is_empty() {
                     continue;
                 }
@@ -359,19 +411,20 @@ pub(crate) fn classify(e: &Element, tag: Tag) -> Hints {
                 // their words describe the text, not the page furniture.
                 let slug =
                     name == "id" && hay.iter().filter(|&&b| b == b'-' || b == b'_').count() >= 3;
-                let strong = strong_positive(hay);
+                let strong = strong_positive(hay, starts_at);
+                let cats = m.all.scan(hay, starts_at);
                 if strong {
                     flags |= F_STRONG_POS;
                 }
-                if m.positive.find(hay) {
+                if cats & C_POS != 0 {
                     weight += 25;
                 }
-                if !slug && m.negative.find(hay) {
+                if !slug && cats & C_NEG != 0 {
                     weight -= 25;
                 }
                 if !strong
                     && !slug
-                    && (m.boiler.find(hay)
+                    && (cats & C_BOILER != 0
                         || any_token(hay, boiler_token)
                         || hay
                             .split(|b| b.is_ascii_whitespace())
@@ -379,7 +432,7 @@ pub(crate) fn classify(e: &Element, tag: Tag) -> Hints {
                 {
                     flags |= F_BOILER;
                 }
-                if !slug && m.comments.find(hay) {
+                if !slug && cats & C_COMMENTS != 0 {
                     flags |= F_COMMENTS;
                 }
                 // Whole tokens only: "footer-top-hidden" on <body> says nothing about the body.
@@ -393,10 +446,8 @@ pub(crate) fn classify(e: &Element, tag: Tag) -> Hints {
                 "main" | "article" => weight += 25,
                 _ => {}
             },
-            "itemprop" => {
-                if value.contains("articleBody") || value.trim() == "text" {
-                    flags |= F_STRONG_POS;
-                }
+            "itemprop" if (value.contains("articleBody") || value.trim() == "text") => {
+                flags |= F_STRONG_POS;
             }
             "hidden" => flags |= F_HIDDEN,
             "aria-hidden" if value.trim() == "true" => flags |= F_HIDDEN,

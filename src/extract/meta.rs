@@ -57,13 +57,11 @@ pub(crate) fn collect(dom: &Dom, page_url: Option<&Url>) -> Meta {
         let Some(el) = n.el else { continue };
         let e = el.value();
         match e.name() {
-            "html" => {
-                if lang_html.is_none() {
-                    lang_html = e
-                        .attr("lang")
-                        .or_else(|| e.attr("xml:lang"))
-                        .map(str::to_owned);
-                }
+            "html" if lang_html.is_none() => {
+                lang_html = e
+                    .attr("lang")
+                    .or_else(|| e.attr("xml:lang"))
+                    .map(str::to_owned);
             }
             "title" if doc_title.is_none() => {
                 let t: String = el.text().collect();
@@ -103,13 +101,12 @@ pub(crate) fn collect(dom: &Dom, page_url: Option<&Url>) -> Meta {
                     canonical = e.attr("href").map(str::to_owned);
                 }
             }
-            "script" => {
+            "script"
                 if e.attr("type")
-                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/ld+json"))
-                {
-                    let t: String = el.text().collect();
-                    jsonld_authors(&t, &mut ld_authors);
-                }
+                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/ld+json")) =>
+            {
+                let t: String = el.text().collect();
+                jsonld_authors(&t, &mut ld_authors);
             }
             _ if bylines.len() < 4 && n.chars > 0 && n.chars < 120 && is_byline_el(e) => {
                 let t = node_text(dom, i as u32);
@@ -120,15 +117,13 @@ pub(crate) fn collect(dom: &Dom, page_url: Option<&Url>) -> Meta {
                     bylines.push(t);
                 }
             }
-            "a" => {
-                if rel_authors.len() < 5
-                    && e.attr("rel").is_some_and(|r| {
-                        r.split_whitespace()
-                            .any(|x| x.eq_ignore_ascii_case("author"))
-                    })
-                {
-                    rel_authors.push(node_text(dom, i as u32));
-                }
+            "a" if rel_authors.len() < 5
+                && e.attr("rel").is_some_and(|r| {
+                    r.split_whitespace()
+                        .any(|x| x.eq_ignore_ascii_case("author"))
+                }) =>
+            {
+                rel_authors.push(node_text(dom, i as u32));
             }
             _ => {}
         }

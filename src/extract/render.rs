@@ -158,8 +158,6 @@ fn drop_container(dom: &Dom, j: usize, root_chars: u32) -> bool {
     }
 }
 
-const SKIP_CAPTIONS: bool = false;
-
 pub(crate) fn render(dom: &Dom, roots: &[u32], opts: &Options) -> Rendered {
     let nodes = &dom.nodes;
     let mut w = Writer {
@@ -197,7 +195,6 @@ pub(crate) fn render(dom: &Dom, roots: &[u32], opts: &Options) -> Rendered {
                 continue;
             }
             let skip = n.tag == Tag::Junk
-                || (SKIP_CAPTIONS && n.tag == Tag::Figcaption)
                 || n.flags & F_HIDDEN != 0
                 || opts.removed.is_some_and(|b| b[j])
                 || (j != root as usize
@@ -352,6 +349,60 @@ const BOILER_PREFIXES: &[&str] = &[
     "we use cookies",
     "diese website verwendet cookies",
     "wir verwenden cookies",
+    "ähnliche beiträge",
+    "weitere informationen",
+    "kontakt",
+    "über den autor",
+    "about the author",
+    "zur person",
+    "quellen",
+    "quellenangaben",
+    "mehr interessantes",
+    "lust auf mehr",
+    "das könnte dich auch interessieren",
+    "schreibe einen kommentar",
+    "deine e-mail-adresse",
+    "your email address",
+    "join our newsletter",
+    "sign up for",
+    "melde dich",
+    "jetzt abonnieren",
+    "lire la suite",
+    "en savoir plus",
+    "artículos relacionados",
+    "noticias relacionadas",
+    "te puede interesar",
+    "potrebbe interessarti",
+    "articoli correlati",
+    "zobacz również",
+    "czytaj także",
+    "czytaj też",
+];
+
+const CREDITS: &[&str] = &[
+    "Foto:",
+    "Fotos:",
+    "Photo:",
+    "Photos:",
+    "Bild:",
+    "Image:",
+    "Quelle:",
+    "Credit:",
+    "Credits:",
+    "Crédit",
+    "Fuente:",
+    "(AFP",
+    "(REUTERS",
+    "(Reuters",
+    "(dpa",
+    "(AP)",
+    "(EFE",
+    "Getty Images",
+    "/dpa",
+    "iStock",
+    "Shutterstock",
+    "Imago",
+    "IMAGO",
 ];
 
 const BYLINE_PREFIXES: &[&str] = &[
@@ -555,24 +606,68 @@ fn is_dateline(t: &str, chars: u32) -> bool {
     }
     year_or_time |= t.contains(':') && digits >= 3;
     year_or_time |= t.matches('.').count() >= 2 && digits >= 4;
-    digits >= 2 && year_or_time && other <= 1
+    digits >= 2 && year_or_time && other == 0 && !t.starts_with('+')
 }
 
-pub(crate) fn judge(text: &str, p: &Para) -> Verdict {
-    let v = judge2(text, p);
-    if std::env::var_os("JUDGELOG").is_some() {
-        match &v {
-            Verdict::Keep => {}
-            Verdict::Drop => eprintln!("DROP\t{}", text.replace('\n', " ")),
-            Verdict::Byline => eprintln!("BYLINE\t{}", text.replace('\n', " ")),
-        }
+/// Lines that open the furniture after a story: related links, comments, author boxes.
+const STORY_END: &[&str] = &[
+    "related",
+    "read more",
+    "read also",
+    "see also",
+    "you may also like",
+    "more from",
+    "recommended",
+    "comments",
+    "leave a reply",
+    "leave a comment",
+    "about the author",
+    "ähnliche beiträge",
+    "ähnliche artikel",
+    "weitere artikel",
+    "mehr zum thema",
+    "lesen sie auch",
+    "auch interessant",
+    "das könnte sie auch",
+    "das könnte dich auch",
+    "kommentare",
+    "schreibe einen kommentar",
+    "über den autor",
+    "lire aussi",
+    "à lire aussi",
+    "voir aussi",
+    "leer más",
+    "lee también",
+    "te puede interesar",
+    "noticias relacionadas",
+    "artículos relacionados",
+    "leggi anche",
+    "articoli correlati",
+    "zobacz również",
+    "czytaj także",
+];
+
+/// Does this (dropped) line announce the end of the story?
+pub(crate) fn ends_story(text: &str) -> bool {
+    if text.chars().count() > 50 {
+        return false;
     }
-    if std::env::var_os("NOJUDGE").is_some() {
-        return Verdict::Keep;
-    }
-    v
+    let lower = text.to_lowercase();
+    let l = lower.trim_start_matches(|c: char| !c.is_alphanumeric());
+    STORY_END.iter().any(|p| starts_word(l, p))
 }
-pub(crate) fn judge2(text: &str, p: &Para) -> Verdict {
+
+/// `s` starts with the phrase `w` as whole words ("mail" is not the start of "Mailand").
+fn starts_word(s: &str, w: &str) -> bool {
+    s.starts_with(w)
+        && s[w.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !c.is_alphanumeric())
+}
+
+/// Link-only lines, credits, bylines, datelines and short boilerplate phrases are not body text.
+pub(crate) fn judge(text: &str, p: &Para) -> Verdict {
     let ld = if p.chars == 0 {
         0.0
     } else {
@@ -581,9 +676,10 @@ pub(crate) fn judge2(text: &str, p: &Para) -> Verdict {
     // A bare URL or address written out as a link is content ("see https://..."), not a link list.
     let literal = text.contains("://") || text.starts_with("www.") || text.contains('@');
     if p.chars < 200 && ld > 0.7 && !p.tag.is_heading() && !literal {
-        if std::env::var_os("JUDGELOG").is_some() {
-            eprintln!("LINKY");
-        }
+        return Verdict::Drop;
+    }
+    // Image credits and copyright lines: "Jane Doe, 2024 © AFP", "(Foto: dpa)".
+    if p.chars < 300 && (text.contains('©') || CREDITS.iter().any(|c| text.contains(c))) {
         return Verdict::Drop;
     }
     if p.chars <= 80 {
@@ -593,19 +689,10 @@ pub(crate) fn judge2(text: &str, p: &Para) -> Verdict {
         {
             return Verdict::Byline;
         }
-        if p.chars <= 50 && BOILER_PREFIXES.iter().any(|b| l.starts_with(b)) {
-            if std::env::var_os("JUDGELOG").is_some() {
-                eprintln!(
-                    "PREFIX {:?}",
-                    BOILER_PREFIXES.iter().find(|b| l.starts_with(*b))
-                );
-            }
+        if p.chars <= 50 && BOILER_PREFIXES.iter().any(|b| starts_word(l, b)) {
             return Verdict::Drop;
         }
         if is_dateline(text, p.chars) {
-            if std::env::var_os("JUDGELOG").is_some() {
-                eprintln!("DATE");
-            }
             return Verdict::Drop;
         }
     }

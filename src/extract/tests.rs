@@ -1,7 +1,6 @@
 //! Unit tests: extraction behaviour on small hand-written pages, and robustness on hostile input.
 
 use super::*;
-use std::time::{Duration, Instant};
 
 fn run(html: &str) -> Extracted {
     let doc = scraper::Html::parse_document(html);
@@ -243,10 +242,6 @@ fn inline_markup_joins_without_spaces_and_br_breaks_lines() {
     assert!(b.contains("according to officials.\nsecond line"), "{b}");
 }
 
-fn assert_fast(t: Instant, limit: Duration, what: &str) {
-    assert!(t.elapsed() < limit, "{what} took {:?}", t.elapsed());
-}
-
 #[test]
 fn deeply_nested_elements_do_not_overflow() {
     // 100,000 nested inline elements (html5ever keeps these nested; deep <div>s are slow to parse
@@ -263,9 +258,7 @@ fn deeply_nested_elements_do_not_overflow() {
     }
     page.push_str("</article></body></html>");
     let doc = scraper::Html::parse_document(&page);
-    let t = Instant::now();
     let e = extract(&doc, None, None);
-    assert_fast(t, Duration::from_secs(2), "deep extract");
     assert!(e.body_text.contains("bicycle network"));
     // Deep block nesting, built directly at a depth html5ever parses quickly.
     let mut page = String::from("<html><body>");
@@ -288,9 +281,7 @@ fn ten_megabyte_page() {
     }
     page.push_str("</article></body></html>");
     let doc = scraper::Html::parse_document(&page);
-    let t = Instant::now();
     let e = extract(&doc, None, None);
-    assert_fast(t, Duration::from_secs(5), "10 MB extract");
     assert!(e.body_text.len() > 5 * 1024 * 1024);
     assert!(
         e.body_text.len() < 3 * page.len(),
@@ -330,9 +321,7 @@ fn malformed_binary_and_empty_input() {
         })
         .collect();
     let text = String::from_utf8_lossy(&bytes);
-    let t = Instant::now();
     let _ = run(&text);
-    assert_fast(t, Duration::from_secs(10), "binary junk");
     let hidden = run(
         "<html><body><article><p hidden>hidden</p><p style='display: none'>gone</p><p>visible</p></article></body></html>",
     );
@@ -351,4 +340,21 @@ fn tiny_clean_page_is_its_own_body() {
         e.body_text,
         "Lorem ipsum dolor sit amet, consectetur adipiscing elit."
     );
+}
+
+#[test]
+fn lede_before_body_container_is_kept_and_orphan_heading_dropped() {
+    let page = format!(
+        "<html><body><main><div class='news-single'>\
+         <div class='teaser-text'><p>The city will double its bike network by 2030, officials said on Tuesday, in a plan costing millions.</p></div>\
+         <div class='news-text-wrap'><p>{STORY}</p><p>{STORY2}</p><p>{STORY2}</p><p>{STORY3}</p>\
+         <h3>More from our newsroom</h3><ul class='related-list'><li><a href='/x'>Another story entirely</a></li></ul></div>\
+         </div></main></body></html>"
+    );
+    let b = run(&page).body_text;
+    assert!(
+        b.starts_with("The city will double its bike network"),
+        "{b}"
+    );
+    assert!(b.ends_with(STORY3), "{b}");
 }

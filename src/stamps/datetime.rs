@@ -39,7 +39,7 @@ impl Zone {
         }
     }
 
-    pub(crate) fn from_utc(&self, utc: NaiveDateTime) -> DateTime<FixedOffset> {
+    pub(crate) fn at_utc(&self, utc: NaiveDateTime) -> DateTime<FixedOffset> {
         match self {
             Zone::Fixed(o) => DateTime::from_naive_utc_and_offset(utc, *o),
             Zone::Named(tz) => tz.from_utc_datetime(&utc).fixed_offset(),
@@ -525,15 +525,16 @@ fn date_at(
                     num(t.get(i + 2)),
                     sep(t.get(i + 3)),
                     num(t.get(i + 4)),
-                ) {
-                    if s1 == s2 && matches!(s1, '.' | '-' | '/') && dd <= 2 && valid(Some(y), m, d)
-                    {
-                        let mut n = i + 5;
-                        if s1 == '.' && sep(t.get(n)) == Some('.') {
-                            n += 1;
-                        }
-                        return Some(((Some(y), m, d), n));
+                ) && s1 == s2
+                    && matches!(s1, '.' | '-' | '/')
+                    && dd <= 2
+                    && valid(Some(y), m, d)
+                {
+                    let mut n = i + 5;
+                    if s1 == '.' && sep(t.get(n)) == Some('.') {
+                        n += 1;
                     }
+                    return Some(((Some(y), m, d), n));
                 }
                 // 2024년 12월 17일 / 2024年12月17日
                 if let (Some(u1), Some((m, _)), Some(u2), Some((d, _)), Some(u3)) = (
@@ -542,12 +543,10 @@ fn date_at(
                     word(t.get(i + 3)),
                     num(t.get(i + 4)),
                     word(t.get(i + 5)),
-                ) {
-                    if matches!((u1, u2, u3), ("년", "월", "일") | ("年", "月", "日"))
-                        && valid(Some(y), m, d)
-                    {
-                        return Some(((Some(y), m, d), i + 6));
-                    }
+                ) && matches!((u1, u2, u3), ("년", "월", "일") | ("年", "月", "日"))
+                    && valid(Some(y), m, d)
+                {
+                    return Some(((Some(y), m, d), i + 6));
                 }
                 return None;
             }
@@ -557,10 +556,10 @@ fn date_at(
             // 12월 17일 / 12月17日
             if let (Some(u1), Some((d, _)), Some(u2)) =
                 (word(t.get(i + 1)), num(t.get(i + 2)), word(t.get(i + 3)))
+                && matches!((u1, u2), ("월", "일") | ("月", "日"))
+                && valid(None, a, d)
             {
-                if matches!((u1, u2), ("월", "일") | ("月", "日")) && valid(None, a, d) {
-                    return Some(((None, a, d), i + 4));
-                }
+                return Some(((None, a, d), i + 4));
             }
             // 17.12.2024 / 12/17/2024 / 17-12-24 / 17.12.
             if let (Some(s1), Some((b, db))) = (sep(t.get(i + 1)), num(t.get(i + 2))) {
@@ -619,10 +618,10 @@ fn date_at(
             if word(t.get(k)) == Some("de") || sep(t.get(k)) == Some(',') {
                 k += 1;
             }
-            if let Some((y, dy)) = num(t.get(k)) {
-                if let Some(y) = year_of(y, dy) {
-                    return valid(Some(y), m, a).then_some(((Some(y), m, a), k + 1));
-                }
+            if let Some((y, dy)) = num(t.get(k))
+                && let Some(y) = year_of(y, dy)
+            {
+                return valid(Some(y), m, a).then_some(((Some(y), m, a), k + 1));
             }
             valid(None, m, a).then_some(((None, m, a), j))
         }
@@ -645,10 +644,10 @@ fn date_at(
             if sep(t.get(k)) == Some(',') {
                 k += 1;
             }
-            if let Some((y, dy)) = num(t.get(k)) {
-                if let Some(y) = year_of(y, dy) {
-                    return valid(Some(y), m, d).then_some(((Some(y), m, d), k + 1));
-                }
+            if let Some((y, dy)) = num(t.get(k))
+                && let Some(y) = year_of(y, dy)
+            {
+                return valid(Some(y), m, d).then_some(((Some(y), m, d), k + 1));
             }
             valid(None, m, d).then_some(((None, m, d), j))
         }
@@ -716,11 +715,11 @@ fn time_at(t: &[Token<'_>], i: usize) -> Option<(NaiveTime, usize)> {
             }
             m = mm;
             j += 2;
-            if sep(t.get(j)) == Some(':') {
-                if let Some((ss, 2)) = num(t.get(j + 1)) {
-                    s = ss;
-                    j += 2;
-                }
+            if sep(t.get(j)) == Some(':')
+                && let Some((ss, 2)) = num(t.get(j + 1))
+            {
+                s = ss;
+                j += 2;
             }
             explicit = true;
         }
@@ -837,18 +836,16 @@ fn zone_at(t: &[Token<'_>], i: usize) -> Option<(Zone, usize)> {
         if let Some(z) = zone_word(w) {
             zone = Some(z);
             j += 1;
-            if matches!(w, "GMT" | "UTC") {
-                if let Some((off, n)) = numeric_offset(t, j) {
-                    zone = Some(Zone::Fixed(off));
-                    j = n;
-                }
+            if matches!(w, "GMT" | "UTC")
+                && let Some((off, n)) = numeric_offset(t, j)
+            {
+                zone = Some(Zone::Fixed(off));
+                j = n;
             }
         }
-    } else if !paren {
-        if let Some((off, n)) = numeric_offset(t, j) {
-            zone = Some(Zone::Fixed(off));
-            j = n;
-        }
+    } else if !paren && let Some((off, n)) = numeric_offset(t, j) {
+        zone = Some(Zone::Fixed(off));
+        j = n;
     }
     let zone = zone?;
     if paren && matches!(sep(t.get(j)), Some(')' | ']')) {
@@ -868,7 +865,12 @@ fn numeric_offset(t: &[Token<'_>], j: usize) -> Option<(FixedOffset, usize)> {
         ((a / 100 * 3600 + a % 100 * 60) as i32, j + 2)
     } else if da <= 2 {
         if sep(t.get(j + 2)) == Some(':') {
-            let (m, _) = num(t.get(j + 3))?;
+            let (m, 2) = num(t.get(j + 3))? else {
+                return None;
+            };
+            if m > 59 {
+                return None;
+            }
             ((a * 3600 + m * 60) as i32, j + 4)
         } else {
             ((a * 3600) as i32, j + 2)
@@ -895,46 +897,47 @@ pub(crate) fn parse_visible(s: &str, order: DayOrder, yearless: bool) -> Option<
     let mut trail = 0;
     let mut end = 0;
     while i < t.len() {
-        if date.is_none() {
-            if let Some((d, n)) = date_at(&t, i, order, yearless) {
-                date = Some(d);
-                end = t[n - 1].end;
-                i = n;
-                trail = 0;
-                if time.is_some() {
-                    if let Some((z, n2)) = zone_at(&t, i).filter(|_| zone.is_none()) {
-                        zone = Some(z);
-                        end = t[n2 - 1].end;
-                    }
-                    break;
-                }
-                continue;
-            }
-        }
-        if time.is_none() {
-            if let Some((tm, n)) = time_at(&t, i) {
-                time = Some(tm);
-                end = t[n - 1].end;
-                i = n;
-                trail = 0;
-                if let Some((z, n2)) = zone_at(&t, i) {
+        if date.is_none()
+            && let Some((d, n)) = date_at(&t, i, order, yearless)
+        {
+            date = Some(d);
+            end = t[n - 1].end;
+            i = n;
+            trail = 0;
+            if time.is_some() {
+                if let Some((z, n2)) = zone_at(&t, i).filter(|_| zone.is_none()) {
                     zone = Some(z);
                     end = t[n2 - 1].end;
-                    i = n2;
                 }
-                if date.is_some() {
-                    break;
-                }
-                continue;
+                break;
             }
+            continue;
         }
-        if date.is_some() && zone.is_none() {
+        if time.is_none()
+            && let Some((tm, n)) = time_at(&t, i)
+        {
+            time = Some(tm);
+            end = t[n - 1].end;
+            i = n;
+            trail = 0;
             if let Some((z, n2)) = zone_at(&t, i) {
                 zone = Some(z);
                 end = t[n2 - 1].end;
                 i = n2;
-                continue;
             }
+            if date.is_some() {
+                break;
+            }
+            continue;
+        }
+        if date.is_some()
+            && zone.is_none()
+            && let Some((z, n2)) = zone_at(&t, i)
+        {
+            zone = Some(z);
+            end = t[n2 - 1].end;
+            i = n2;
+            continue;
         }
         let skippable = match t[i].tok {
             Tok::Sep(c) => matches!(
@@ -978,6 +981,13 @@ pub(crate) fn parse_visible(s: &str, order: DayOrder, yearless: bool) -> Option<
         }
         i += 1;
     }
+    // "Tue Jan 28 15:28:56 CET 2020": the year trails the time.
+    if let (Some((None, m, d)), Some(_)) = (date, time)
+        && let Some(y) = num(t.get(i)).and_then(|(v, n)| year_of(v, n))
+    {
+        date = Some((Some(y), m, d));
+        end = t[i].end;
+    }
     match (date, time) {
         (Some((y, m, d)), _) => Some((
             Visible {
@@ -1010,19 +1020,13 @@ pub(crate) fn find_date(s: &str, order: DayOrder) -> Option<Visible> {
         if let Some(((y, m, d), n)) = date_at(&t, i, order, true) {
             let mut time = None;
             let mut zone = None;
-            let mut j = n;
-            for _ in 0..3 {
-                if j >= t.len() {
-                    break;
-                }
+            // a time may follow within a few tokens ("17.12.2024, 10:23", "Dec 17, 2024 at 10:23")
+            for j in n..t.len().min(n + 3) {
                 if let Some((tm, n2)) = time_at(&t, j) {
                     time = Some(tm);
-                    if let Some((z, _)) = zone_at(&t, n2) {
-                        zone = Some(z);
-                    }
+                    zone = zone_at(&t, n2).map(|(z, _)| z);
                     break;
                 }
-                j += 1;
             }
             return Some(Visible {
                 year: y,

@@ -103,14 +103,14 @@ pub(crate) fn scan(json: &str, out: &mut Vec<LdDates>) {
                     modified,
                     ..
                 }) = stack.pop()
+                    && (published.is_some() || modified.is_some())
+                    && rank < u8::MAX
                 {
-                    if (published.is_some() || modified.is_some()) && rank < u8::MAX {
-                        out.push(LdDates {
-                            rank,
-                            published,
-                            modified,
-                        });
-                    }
+                    out.push(LdDates {
+                        rank,
+                        published,
+                        modified,
+                    });
                 }
                 value_done(&mut stack);
                 i += 1;
@@ -192,10 +192,10 @@ fn string_token(stack: &mut [Frame], s: &str) {
         }) => {
             // `"@type": ["NewsArticle", ...]`: the owning object sits just below the array.
             let n = stack.len();
-            if n >= 2 {
-                if let Frame::Obj { rank, typed, .. } = &mut stack[n - 2] {
-                    add_type(rank, typed, s);
-                }
+            if n >= 2
+                && let Frame::Obj { rank, typed, .. } = &mut stack[n - 2]
+            {
+                add_type(rank, typed, s);
             }
         }
         _ => {}

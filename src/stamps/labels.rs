@@ -265,33 +265,42 @@ pub(crate) fn maybe_note(text: &str) -> bool {
     ) || !first.is_ascii()
 }
 
+/// At most `n` bytes of `s`, cut on a character boundary.
+fn head(s: &str, n: usize) -> &str {
+    let mut n = n.min(s.len());
+    while !s.is_char_boundary(n) {
+        n -= 1;
+    }
+    &s[..n]
+}
+
 /// Recognises a note opening at the start of `text`; `lower` is its ASCII-lowercased form.
 pub(crate) fn note_start(text: &str, lower: &str) -> Option<NoteStart> {
     let _ = text;
     // Korean "※ ... 수정했습니다": the mark plus a revision verb.
-    if let Some(rest) = lower.strip_prefix('※') {
-        if !rest.trim_start().starts_with("編集部注") {
-            let head: String = rest.chars().take(200).collect();
-            let kind = if head.contains("바로잡") || head.contains("정정") || head.contains("오류")
-            {
-                NoteKind::Correction
-            } else if head.contains("수정했습니다")
-                || head.contains("수정됐습니다")
-                || head.contains("수정되었습니다")
-                || head.contains("업데이트")
-                || head.contains("추가했습니다")
-            {
-                NoteKind::Update
-            } else {
-                return None;
-            };
-            return Some(NoteStart {
-                kind,
-                label_start: 0,
-                label_end: '※'.len_utf8(),
-                sentence: true,
-            });
-        }
+    if let Some(rest) = lower.strip_prefix('※')
+        && !rest.trim_start().starts_with("編集部注")
+    {
+        let head: String = rest.chars().take(200).collect();
+        let kind = if head.contains("바로잡") || head.contains("정정") || head.contains("오류")
+        {
+            NoteKind::Correction
+        } else if head.contains("수정했습니다")
+            || head.contains("수정됐습니다")
+            || head.contains("수정되었습니다")
+            || head.contains("업데이트")
+            || head.contains("추가했습니다")
+        {
+            NoteKind::Update
+        } else {
+            return None;
+        };
+        return Some(NoteStart {
+            kind,
+            label_start: 0,
+            label_end: '※'.len_utf8(),
+            sentence: true,
+        });
     }
     let off = skip_decoration(lower);
     let l = &lower[off..];
@@ -313,14 +322,13 @@ pub(crate) fn note_start(text: &str, lower: &str) -> Option<NoteStart> {
             let r = rest.trim_start();
             r.starts_with([':', ',', '(', '—', '–', '：', '（', ';'])
                 || (r.starts_with('-') && !label.ends_with('n'))
-                || r.starts_with("on ")
-                || r.starts_with("at ")
-                || r.starts_with("vom ")
-                || r.starts_with("du ")
-                || r.starts_with("del ")
+                || (["on ", "at ", "vom ", "du ", "del ", "am "]
+                    .iter()
+                    .any(|p| r.starts_with(p))
+                    && head(r, 25).bytes().any(|b| b.is_ascii_digit()))
                 || {
                     // "UPDATE Dec. 17: ..." — a date, then the colon
-                    let head = &r[..r.len().min(40)];
+                    let head = head(r, 40);
                     head.find(':')
                         .is_some_and(|c| head[..c].bytes().any(|b| b.is_ascii_digit()))
                 }

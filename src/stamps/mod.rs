@@ -339,28 +339,27 @@ fn url_date(url: &url::Url) -> Option<NaiveDate> {
     let segs: Vec<&str> = url.path_segments()?.take(12).collect();
     for (i, s) in segs.iter().enumerate() {
         if s.len() == 4 && s.bytes().all(|b| b.is_ascii_digit()) {
-            let y: i32 = s.parse().ok()?;
-            let m: u32 = segs
-                .get(i + 1)
-                .and_then(|x| (x.len() <= 2).then(|| x.parse().ok()).flatten())?;
-            let d: u32 = segs
-                .get(i + 2)
-                .and_then(|x| (x.len() <= 2).then(|| x.parse().ok()).flatten())
-                .unwrap_or(0);
-            if (1990..=2100).contains(&y) {
-                if let Some(date) = NaiveDate::from_ymd_opt(y, m, d) {
-                    return Some(date);
-                }
+            let num = |k: usize| -> Option<u32> {
+                segs.get(k)
+                    .filter(|x| x.len() <= 2)
+                    .and_then(|x| x.parse().ok())
+            };
+            let y: i32 = s.parse().unwrap_or(0);
+            if let (true, Some(m), Some(d)) = ((1990..=2100).contains(&y), num(i + 1), num(i + 2))
+                && let Some(date) = NaiveDate::from_ymd_opt(y, m, d)
+            {
+                return Some(date);
             }
             continue;
         }
+        // "2024-12-17-slug" / "20241217": a whole ISO date not followed by more digits
         if let Some(m) = datetime::parse_iso(prefix(s, 10)) {
-            let b = s.as_bytes();
-            if b.len() >= 8
-                && (b.len() == 8
-                    || b.len() == 10
-                    || !b[if b[4] == b'-' { 10 } else { 8 }].is_ascii_digit())
-            {
+            let len = if s.as_bytes().get(4) == Some(&b'-') {
+                10
+            } else {
+                8
+            };
+            if !s.as_bytes().get(len).is_some_and(u8::is_ascii_digit) {
                 return Some(m.wall.date());
             }
         }
@@ -391,8 +390,12 @@ fn visible_candidates(blocks: &[scan::Block], order: DayOrder) -> Vec<Candidate>
                 if vis.is_none() && !lower.as_bytes()[h.start].is_ascii() {
                     // "2024年12月17日 15:23 更新": the label follows its stamp.
                     let from = if k == 0 { 0 } else { hits[k - 1].end };
-                    vis = datetime::parse_visible(&b.text[from..h.start], order, false)
-                        .map(|(v, _)| v);
+                    let mut from = from.max(h.start.saturating_sub(60));
+                    while !b.text.is_char_boundary(from) {
+                        from += 1;
+                    }
+                    vis = datetime::find_date(&b.text[from..h.start], order)
+                        .filter(|v| v.year.is_some());
                 }
                 if let Some(v) = vis {
                     if v.month == 0 {
@@ -446,16 +449,18 @@ fn visible_candidates(blocks: &[scan::Block], order: DayOrder) -> Vec<Candidate>
                 order: bi * 64 + 32 + k,
             });
         }
-        if b.times.is_empty() && b.dateish && b.text.len() <= 160 {
-            if let Some(v) = datetime::find_date(&b.text, order).filter(|v| v.year.is_some()) {
-                out.push(Candidate {
-                    kind: StampKind::Published,
-                    vis: Some(v),
-                    attr: None,
-                    tier: weak + 1,
-                    order: bi * 64 + 32,
-                });
-            }
+        if b.times.is_empty()
+            && b.dateish
+            && b.text.len() <= 160
+            && let Some(v) = datetime::find_date(&b.text, order).filter(|v| v.year.is_some())
+        {
+            out.push(Candidate {
+                kind: StampKind::Published,
+                vis: Some(v),
+                attr: None,
+                tier: weak + 1,
+                order: bi * 64 + 32,
+            });
         }
     }
     out
@@ -468,7 +473,7 @@ fn from_machine(m: &MachineStamp, ctx: &ZoneCtx) -> Timestamp {
             if o.local_minus_utc() == 0 && ctx.default_zone.is_some() && m.has_time =>
         {
             let z = ctx.default_zone.unwrap_or(Zone::Fixed(o));
-            Timestamp::Zoned(z.from_utc(utc))
+            Timestamp::Zoned(z.at_utc(utc))
         }
         (Some(o), _) => Timestamp::Zoned(datetime::with_offset(m.wall, o)),
         _ => localize(m.wall, ctx),
@@ -519,15 +524,22 @@ fn resolve_candidate(
             None => localize(wall, ctx),
         });
     };
-    let wall = date.and_time(time);
+    let mut wall = date.and_time(time);
+    if wall.second() == 0 {
+        // The page shows minutes; a machine stamp of the same local minute has the seconds.
+        if let Some(m) = all.iter().find(|m| m.has_time && same_minute(m.wall, wall)) {
+            wall = m.wall;
+        }
+    }
     if let Some(z) = v.zone {
         return Some(Timestamp::Zoned(z.localize(wall)));
     }
     for m in &all {
-        if let Some(o) = m.offset.filter(|o| o.local_minus_utc() != 0) {
-            if m.has_time && same_minute(m.wall, wall) {
-                return Some(Timestamp::Zoned(datetime::with_offset(m.wall, o)));
-            }
+        if let Some(o) = m.offset.filter(|o| o.local_minus_utc() != 0)
+            && m.has_time
+            && same_minute(m.wall, wall)
+        {
+            return Some(Timestamp::Zoned(datetime::with_offset(m.wall, o)));
         }
     }
     if let Some(z) = ctx.default_zone {
@@ -549,13 +561,10 @@ fn resolve_candidate(
         if !(m.is_utc() && m.has_time) {
             continue;
         }
-        let diff = wall - m.wall;
-        let secs = diff.num_seconds();
-        if diff.num_seconds() % 900 == 0
-            && (-12 * 3600..=14 * 3600).contains(&secs)
-            && m.wall.second() == 0
-        {
+        let secs = (wall - m.wall).num_seconds() + m.wall.second() as i64 - wall.second() as i64;
+        if secs % 900 == 0 && (-12 * 3600..=14 * 3600).contains(&secs) {
             let o = FixedOffset::east_opt(secs as i32)?;
+            let wall = wall.with_second(m.wall.second()).unwrap_or(wall);
             return Some(Timestamp::Zoned(datetime::with_offset(wall, o)));
         }
     }
