@@ -164,7 +164,7 @@ async fn outbox(
     let store = Store::open(&dir.join(format!("bench-{round}.sqlite3"))).unwrap();
     let mut publisher = Publisher::new(
         store.clone(),
-        Sink::Amqp(AmqpSink::new(settings.amqp.clone())),
+        Sink::Amqp(Box::new(AmqpSink::new(settings.amqp.clone()))),
         window,
         Duration::from_secs(1),
         Duration::from_secs(1),

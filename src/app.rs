@@ -495,7 +495,7 @@ impl Pipeline {
 pub fn sink_for(settings: &Settings, kind: SinkKind) -> Sink {
     match kind {
         SinkKind::Stdout => Sink::Stdout(Box::new(std::io::stdout())),
-        SinkKind::Amqp => Sink::Amqp(AmqpSink::new(settings.amqp.clone())),
+        SinkKind::Amqp => Sink::Amqp(Box::new(AmqpSink::new(settings.amqp.clone()))),
     }
 }
 

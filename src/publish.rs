@@ -204,7 +204,7 @@ impl Histogram {
 /// would have received.
 pub enum Sink {
     Stdout(Box<dyn Write + Send>),
-    Amqp(AmqpSink),
+    Amqp(Box<AmqpSink>),
 }
 
 /// Moves events from the outbox to the sink.

@@ -136,3 +136,110 @@ async fn unreachable_broker_fails_the_replay_and_says_so() {
     assert!(err.contains("127.0.0.1:1"), "{err}");
     assert!(!err.contains("secret"), "passwords never reach logs: {err}");
 }
+
+#[tokio::test]
+async fn optional_stream_and_dead_letter_exchange_are_declared_and_get_every_event() {
+    let conn = common::broker().await;
+    let (exchange, queue, stream, dlx) = (
+        common::unique("x"),
+        common::unique("q"),
+        common::unique("s"),
+        common::unique("dlx"),
+    );
+    let out = replay_cmd("revision", &exchange, &queue)
+        .args(["--sink", "amqp"])
+        .env("NEWSWIRE__AMQP__STREAM", &stream)
+        .env("NEWSWIRE__AMQP__STREAM_MAX_AGE", "1h")
+        .env("NEWSWIRE__AMQP__DEAD_LETTER_EXCHANGE", &dlx)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ch = conn.create_channel().await.unwrap();
+    let passive = lapin::options::QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    // A stream is read from an offset, with a consumer (its declare-ok carries no count).
+    ch.basic_qos(10, Default::default()).await.unwrap();
+    let mut args = lapin::types::FieldTable::default();
+    args.insert(
+        "x-stream-offset".into(),
+        lapin::types::AMQPValue::LongString("first".into()),
+    );
+    let mut consumer = ch
+        .basic_consume(
+            stream.as_str().into(),
+            "replay-check".into(),
+            Default::default(),
+            args,
+        )
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    while ids.len() < 2 {
+        use futures_util::StreamExt;
+        let Ok(Some(Ok(d))) = tokio::time::timeout(Duration::from_secs(5), consumer.next()).await
+        else {
+            break;
+        };
+        ids.push(d.properties.message_id().as_ref().unwrap().to_string());
+        d.ack(Default::default()).await.unwrap();
+    }
+    assert_eq!(ids.len(), 2, "the stream holds both events: {ids:?}");
+    let q = ch
+        .queue_declare(queue.as_str().into(), passive, Default::default())
+        .await
+        .unwrap();
+    assert_eq!(q.message_count(), 2);
+    let passive = lapin::options::ExchangeDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    ch.exchange_declare(
+        dlx.as_str().into(),
+        lapin::ExchangeKind::Fanout,
+        passive,
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    let _ = ch
+        .queue_delete(stream.as_str().into(), Default::default())
+        .await;
+    let _ = ch
+        .exchange_delete(dlx.as_str().into(), Default::default())
+        .await;
+    common::cleanup(&conn, &exchange, &queue).await;
+}
+
+#[tokio::test]
+async fn a_conflicting_existing_queue_is_named_with_the_argument_and_setting() {
+    let conn = common::broker().await;
+    let (exchange, queue) = (common::unique("x"), common::unique("q"));
+    // A classic queue of that name already exists; newswire wants a quorum queue.
+    let ch = conn.create_channel().await.unwrap();
+    let durable = lapin::options::QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    ch.queue_declare(queue.as_str().into(), durable, Default::default())
+        .await
+        .unwrap();
+    let out = replay_cmd("revision", &exchange, &queue)
+        .args(["--sink", "amqp"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("x-queue-type") && last.contains("amqp.queue_type"),
+        "{err}"
+    );
+    common::cleanup(&conn, &exchange, &queue).await;
+}
