@@ -9,9 +9,19 @@ use crate::config::LogFormat;
 
 /// Installs the global subscriber. Safe to call once per process.
 pub fn init(format: LogFormat, level: &str) {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = match EnvFilter::try_from_default_env() {
+        // RUST_LOG: exactly what the operator asked for.
+        Ok(f) => f,
+        // lapin logs a returned (unroutable) message whole, event body and all, as a WARN line
+        // of byte arrays; newswire logs its own one-line warning for it.
+        Err(_) => EnvFilter::try_new(level)
+            .unwrap_or_else(|_| EnvFilter::new("info"))
+            .add_directive(
+                "lapin::returned_messages=off"
+                    .parse()
+                    .expect("a valid directive"),
+            ),
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
