@@ -27,6 +27,7 @@ use crate::fetch::{Fetcher, Kind, Validators};
 use crate::publish::{AmqpSink, Publisher, Sink};
 use crate::scrape::{self, Page};
 use crate::store::{Recheck, Store};
+use crate::throttle::LogThrottle;
 use crate::track::{self, Decision, Snapshot};
 use crate::transport::{Capture, Transport};
 
@@ -36,8 +37,37 @@ pub enum PollOutcome {
     NotModified,
     /// The feed's entry links, and how many entries were new or changed and so scraped.
     Entries { links: Vec<Url>, scraped: usize },
-    Failed(String),
+    Failed(Failure),
 }
+
+/// Why a poll failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// A stable label for logs and metrics: a [`crate::fetch::FetchError::kind`] for transport
+    /// failures, a [`crate::feed::FeedError::kind`], `http_status`, or `panic`.
+    pub kind: &'static str,
+    pub message: String,
+    /// How long the server asked us to wait (`Retry-After`), when it said so in a usable way.
+    pub retry_after: Option<Duration>,
+}
+
+impl Failure {
+    fn new(kind: &'static str, message: impl Into<String>) -> Self {
+        Failure { kind, message: message.into(), retry_after: None }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// New or changed entries scraped in one poll. The rest are not marked seen, so the next poll
+/// takes them up: a feed of 100,000 items cannot hold its poll slot for hours.
+const MAX_SCRAPES_PER_POLL: usize = 100;
+/// A server's `Retry-After` is honoured up to this long.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
 
 /// What one scrape of an article page came to.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,6 +94,8 @@ pub struct Pipeline {
     rechecks: bool,
     scrape_slots: Semaphore,
     stop: CancellationToken,
+    /// Failures the web can cause in bulk are logged at most once per feed and kind per window.
+    log_throttle: LogThrottle,
 }
 
 impl Pipeline {
@@ -77,6 +109,7 @@ impl Pipeline {
             rechecks,
             scrape_slots: Semaphore::new(slots),
             stop,
+            log_throttle: LogThrottle::new(Duration::from_secs(600)),
         }
     }
 
@@ -88,15 +121,19 @@ impl Pipeline {
     pub async fn poll_feed(&self, feed_url: &Url) -> PollOutcome {
         let store = &self.store;
         let validators = store.feed_validators(feed_url.as_str()).unwrap_or_default();
-        let fetched = match self.transport.get(feed_url, Kind::Feed, &validators).await {
+        let mut fetched = match self.transport.get(feed_url, Kind::Feed, &validators).await {
             Ok(f) => f,
             Err(e) => {
-                tracing::warn!(feed.url = %feed_url, error = %e, kind = e.kind(), "feed fetch failed");
+                let kind = e.kind();
+                match self.log_throttle.admit(feed_url.as_str(), kind) {
+                    Some(suppressed) => tracing::warn!(feed.url = %feed_url, error = %e, kind, suppressed, "feed fetch failed"),
+                    None => tracing::debug!(feed.url = %feed_url, error = %e, kind, "feed fetch failed"),
+                }
                 let _ = store.record_poll(feed_url.as_str(), self.transport.now(), None, Some(&e.to_string()));
-                return PollOutcome::Failed(e.to_string());
+                return PollOutcome::Failed(Failure::new(kind, e.to_string()));
             }
         };
-        let resp = &fetched.response;
+        let resp = &mut fetched.response;
         if resp.status == 304 {
             tracing::debug!(feed.url = %feed_url, "feed not modified");
             let _ = store.record_poll(feed_url.as_str(), fetched.fetched_at, None, None);
@@ -104,25 +141,50 @@ impl Pipeline {
         }
         if !(200..300).contains(&resp.status) {
             let why = format!("HTTP {}", resp.status);
-            tracing::warn!(feed.url = %feed_url, status = resp.status, "feed answered with an error");
+            let retry_after = retry_after(resp, fetched.fetched_at);
+            let kind = "http_status";
+            match self.log_throttle.admit(feed_url.as_str(), kind) {
+                Some(suppressed) => tracing::warn!(feed.url = %feed_url, status = resp.status, retry_after = ?retry_after, kind, suppressed, "feed answered with an error"),
+                None => tracing::debug!(feed.url = %feed_url, status = resp.status, kind, "feed answered with an error"),
+            }
             let _ = store.record_poll(feed_url.as_str(), fetched.fetched_at, None, Some(&why));
-            return PollOutcome::Failed(why);
+            return PollOutcome::Failed(Failure { kind, message: why, retry_after });
         }
-        let entries = match feed::parse(&resp.body, &resp.url) {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::warn!(feed.url = %feed_url, error = %e, "feed unreadable");
+        // Parsing a feed of up to `max_feed_bytes` is CPU work: off the async threads, and a
+        // panic in the parser fails this poll only.
+        let (body, base) = (std::mem::take(&mut resp.body), resp.url.clone());
+        let parsed = tokio::task::spawn_blocking(move || feed::parse(&body, &base)).await;
+        let entries = match parsed {
+            Ok(Ok(e)) => e,
+            Ok(Err(e)) => {
+                let kind = e.kind();
+                match self.log_throttle.admit(feed_url.as_str(), kind) {
+                    Some(suppressed) => tracing::warn!(feed.url = %feed_url, error = %e, kind, suppressed, "feed unreadable"),
+                    None => tracing::debug!(feed.url = %feed_url, error = %e, kind, "feed unreadable"),
+                }
                 let _ = store.record_poll(feed_url.as_str(), fetched.fetched_at, None, Some(&e.to_string()));
-                return PollOutcome::Failed(e.to_string());
+                return PollOutcome::Failed(Failure::new(kind, e.to_string()));
+            }
+            Err(e) => {
+                tracing::error!(feed.url = %feed_url, error = %e, kind = "panic", "feed parser panicked; the feed is retried later");
+                let _ = store.record_poll(feed_url.as_str(), fetched.fetched_at, None, Some("feed parser panicked"));
+                return PollOutcome::Failed(Failure::new("panic", "feed parser panicked"));
             }
         };
+        let resp = &fetched.response;
         let _ = store.record_poll(feed_url.as_str(), fetched.fetched_at, Some(&resp.validators()), None);
         let mut scraped = 0;
+        let mut deferred = 0;
         let mut links = Vec::with_capacity(entries.len());
         for entry in entries {
             links.push(entry.link.clone());
             let seen = store.entry_digest(feed_url.as_str(), &entry.id).ok().flatten();
             if seen.as_deref() == Some(entry.digest.as_str()) {
+                continue;
+            }
+            if scraped >= MAX_SCRAPES_PER_POLL {
+                // Not marked seen: a later poll scrapes it.
+                deferred += 1;
                 continue;
             }
             if self.stop.is_cancelled() {
@@ -141,6 +203,9 @@ impl Pipeline {
                 let _ = store.save_entry(feed_url.as_str(), &entry.id, entry.link.as_str(), &entry.digest);
             }
         }
+        if deferred > 0 {
+            tracing::info!(feed.url = %feed_url, scraped, deferred, "more new entries than one poll scrapes; the rest wait for the next poll");
+        }
         PollOutcome::Entries { links, scraped }
     }
 
@@ -148,17 +213,27 @@ impl Pipeline {
     /// the page was finally fetched from.
     pub async fn scrape(&self, link: &Url, feed_url: &Url) -> (ScrapeOutcome, Url) {
         let _slot = self.scrape_slots.acquire().await.expect("semaphore never closed");
+        // Page failures are throttled per feed, so a feed of broken links logs a line, not a flood.
+        let source = format!("{feed_url} pages");
         let fetched = match self.transport.get(link, Kind::Page, &Validators::default()).await {
             Ok(f) => f,
             Err(e) => {
-                tracing::warn!(article.url = %link, error = %e, kind = e.kind(), "page fetch failed");
+                let kind = e.kind();
+                match self.log_throttle.admit(&source, kind) {
+                    Some(suppressed) => tracing::warn!(article.url = %link, feed.url = %feed_url, error = %e, kind, suppressed, "page fetch failed"),
+                    None => tracing::debug!(article.url = %link, error = %e, kind, "page fetch failed"),
+                }
                 return (ScrapeOutcome::Failed(e.to_string()), link.clone());
             }
         };
         let resp = fetched.response;
         let final_url = resp.url.clone();
         if resp.status != 200 {
-            tracing::info!(article.url = %link, status = resp.status, "page not available");
+            let kind = "http_status";
+            match self.log_throttle.admit(&source, kind) {
+                Some(suppressed) => tracing::info!(article.url = %link, status = resp.status, kind, suppressed, "page not available"),
+                None => tracing::debug!(article.url = %link, status = resp.status, kind, "page not available"),
+            }
             return (ScrapeOutcome::Missing(resp.status), final_url);
         }
         let html = resp.text();
@@ -166,15 +241,30 @@ impl Pipeline {
         let url = final_url.clone();
         // Extraction is CPU work on a possibly large page: off the async threads, and a panic
         // in it fails this page only.
-        let page = match tokio::task::spawn_blocking(move || scrape::extract_page(&html, &url, Some(&settings))).await {
-            Ok(p) => p,
+        let extracted = tokio::task::spawn_blocking(move || {
+            // Refused before parsing: the parser's time grows with the square of the depth.
+            (!scrape::nests_deeper_than(&html, scrape::MAX_NESTING)).then(|| scrape::extract_page(&html, &url, Some(&settings)))
+        });
+        let page = match extracted.await {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                let kind = "too_deep";
+                match self.log_throttle.admit(&source, kind) {
+                    Some(suppressed) => tracing::warn!(article.url = %final_url, kind, suppressed, limit = scrape::MAX_NESTING, "page nests too deeply to parse; not extracted"),
+                    None => tracing::debug!(article.url = %final_url, kind, "page nests too deeply to parse; not extracted"),
+                }
+                return (ScrapeOutcome::Failed("page nests too deeply".into()), final_url);
+            }
             Err(e) => {
-                tracing::error!(article.url = %final_url, error = %e, "extraction panicked");
+                tracing::error!(article.url = %final_url, error = %e, kind = "panic", "extraction panicked");
                 return (ScrapeOutcome::Failed("extraction panicked".into()), final_url);
             }
         };
         if !page.is_article() {
-            tracing::info!(article.url = %final_url, "not an article page; no event");
+            match self.log_throttle.admit(&source, "not_article") {
+                Some(suppressed) => tracing::info!(article.url = %final_url, kind = "not_article", suppressed, "not an article page; no event"),
+                None => tracing::debug!(article.url = %final_url, kind = "not_article", "not an article page; no event"),
+            }
             return (ScrapeOutcome::NotArticle, final_url);
         }
         let outcome = self.track(page, feed_url, fetched.fetched_at);
@@ -362,15 +452,17 @@ async fn feed_loop(p: Arc<Pipeline>, feed_url: Url, slots: Arc<Semaphore>, hosts
             let _host_slot = host.acquire().await.expect("semaphore never closed");
             // A panic in one feed's poll never takes the daemon down.
             std::panic::AssertUnwindSafe(p.poll_feed(&feed_url)).catch_unwind().await.unwrap_or_else(|_| {
-                tracing::error!("poll panicked; the feed is retried later");
-                PollOutcome::Failed("panic".into())
+                tracing::error!(kind = "panic", "poll panicked; the feed is retried later");
+                PollOutcome::Failed(Failure::new("panic", "poll panicked"))
             })
         };
         let base = match outcome {
-            PollOutcome::Failed(_) => {
+            PollOutcome::Failed(failure) => {
                 failures = failures.saturating_add(1);
                 // 2^failures intervals, capped at 64 intervals or a day; never given up.
-                interval.saturating_mul(1 << failures.min(6)).min(Duration::from_secs(86_400).max(interval))
+                let backoff = interval.saturating_mul(1 << failures.min(6)).min(Duration::from_secs(86_400).max(interval));
+                // A Retry-After can lengthen the wait (up to a day), never shorten it.
+                failure.retry_after.map_or(backoff, |r| backoff.max(r.min(MAX_RETRY_AFTER)))
             }
             _ => {
                 failures = 0;
@@ -379,6 +471,17 @@ async fn feed_loop(p: Arc<Pipeline>, feed_url: Url, slots: Arc<Semaphore>, hosts
         };
         wait = base.mul_f64(1.0 + (fastrand::f64() * 2.0 - 1.0) * jitter);
     }
+}
+
+/// The `Retry-After` of a response, in seconds or as an HTTP date; `None` when absent, in the
+/// past, or unreadable (an absurd number of seconds is unreadable, not forever).
+fn retry_after(resp: &crate::fetch::Response, now: DateTime<Utc>) -> Option<Duration> {
+    let value = resp.header("retry-after")?.trim();
+    if let Ok(secs) = value.parse::<u32>() {
+        return Some(Duration::from_secs(secs.into()));
+    }
+    let at = DateTime::parse_from_rfc2822(value).ok()?;
+    (at.with_timezone(&Utc) - now).to_std().ok()
 }
 
 /// Waits while the outbox is over `publish.outbox_limit`. False when stopped meanwhile.

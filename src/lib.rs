@@ -14,7 +14,8 @@
 //! - [`store`]: durable state and the outbox (SQLite);
 //! - [`event`]: the CloudEvents shape of a revision;
 //! - [`publish`]: draining the outbox to RabbitMQ or stdout;
-//! - [`app`]: the pipeline and its drivers, the daemon (`run`) and `replay`.
+//! - [`app`]: the pipeline and its drivers, the daemon (`run`) and `replay`;
+//! - [`throttle`]: rate-limited failure logs, so a hostile feed cannot flood the log.
 
 pub mod app;
 pub mod charset;
@@ -28,6 +29,7 @@ pub mod scrape;
 pub mod stamps;
 pub mod store;
 pub mod telemetry;
+pub mod throttle;
 pub mod track;
 pub mod transport;
 pub mod warc;
