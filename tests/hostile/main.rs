@@ -276,6 +276,11 @@ flush = "5s"
             !text.contains("root:x:0"),
             "a local file leaked into an event: {text:.300}"
         );
+        let canonical = event["canonical_url"].as_str().unwrap_or_default();
+        assert!(
+            canonical.starts_with(&web.url("/")),
+            "an event claims another site's identity: {canonical}"
+        );
         assert!(
             !text.contains("lollollol"),
             "an entity was expanded into an event"
