@@ -36,7 +36,10 @@ use crate::transport::{Capture, Transport};
 pub enum PollOutcome {
     NotModified,
     /// The feed's entry links, and how many entries were new or changed and so scraped.
-    Entries { links: Vec<Url>, scraped: usize },
+    Entries {
+        links: Vec<Url>,
+        scraped: usize,
+    },
     Failed(Failure),
 }
 
@@ -53,7 +56,11 @@ pub struct Failure {
 
 impl Failure {
     fn new(kind: &'static str, message: impl Into<String>) -> Self {
-        Failure { kind, message: message.into(), retry_after: None }
+        Failure {
+            kind,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 }
 
@@ -73,7 +80,10 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
 #[derive(Debug, Clone, PartialEq)]
 pub enum ScrapeOutcome {
     /// A new revision was stored with its event (1 = new article).
-    Revision { revision: u32, changes: Vec<String> },
+    Revision {
+        revision: u32,
+        changes: Vec<String>,
+    },
     Unchanged,
     /// A revert to an earlier version, waiting for confirmation (flip-flop guard).
     Held,
@@ -99,7 +109,13 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(settings: Arc<Settings>, transport: Transport, store: Store, rechecks: bool, stop: CancellationToken) -> Self {
+    pub fn new(
+        settings: Arc<Settings>,
+        transport: Transport,
+        store: Store,
+        rechecks: bool,
+        stop: CancellationToken,
+    ) -> Self {
         let slots = settings.scrape.concurrency;
         Pipeline {
             settings,
@@ -126,10 +142,19 @@ impl Pipeline {
             Err(e) => {
                 let kind = e.kind();
                 match self.log_throttle.admit(feed_url.as_str(), kind) {
-                    Some(suppressed) => tracing::warn!(feed.url = %feed_url, error = %e, kind, suppressed, "feed fetch failed"),
-                    None => tracing::debug!(feed.url = %feed_url, error = %e, kind, "feed fetch failed"),
+                    Some(suppressed) => {
+                        tracing::warn!(feed.url = %feed_url, error = %e, kind, suppressed, "feed fetch failed")
+                    }
+                    None => {
+                        tracing::debug!(feed.url = %feed_url, error = %e, kind, "feed fetch failed")
+                    }
                 }
-                let _ = store.record_poll(feed_url.as_str(), self.transport.now(), None, Some(&e.to_string()));
+                let _ = store.record_poll(
+                    feed_url.as_str(),
+                    self.transport.now(),
+                    None,
+                    Some(&e.to_string()),
+                );
                 return PollOutcome::Failed(Failure::new(kind, e.to_string()));
             }
         };
@@ -144,11 +169,19 @@ impl Pipeline {
             let retry_after = retry_after(resp, fetched.fetched_at);
             let kind = "http_status";
             match self.log_throttle.admit(feed_url.as_str(), kind) {
-                Some(suppressed) => tracing::warn!(feed.url = %feed_url, status = resp.status, retry_after = ?retry_after, kind, suppressed, "feed answered with an error"),
-                None => tracing::debug!(feed.url = %feed_url, status = resp.status, kind, "feed answered with an error"),
+                Some(suppressed) => {
+                    tracing::warn!(feed.url = %feed_url, status = resp.status, retry_after = ?retry_after, kind, suppressed, "feed answered with an error")
+                }
+                None => {
+                    tracing::debug!(feed.url = %feed_url, status = resp.status, kind, "feed answered with an error")
+                }
             }
             let _ = store.record_poll(feed_url.as_str(), fetched.fetched_at, None, Some(&why));
-            return PollOutcome::Failed(Failure { kind, message: why, retry_after });
+            return PollOutcome::Failed(Failure {
+                kind,
+                message: why,
+                retry_after,
+            });
         }
         // Parsing a feed of up to `max_feed_bytes` is CPU work: off the async threads, and a
         // panic in the parser fails this poll only.
@@ -159,26 +192,48 @@ impl Pipeline {
             Ok(Err(e)) => {
                 let kind = e.kind();
                 match self.log_throttle.admit(feed_url.as_str(), kind) {
-                    Some(suppressed) => tracing::warn!(feed.url = %feed_url, error = %e, kind, suppressed, "feed unreadable"),
-                    None => tracing::debug!(feed.url = %feed_url, error = %e, kind, "feed unreadable"),
+                    Some(suppressed) => {
+                        tracing::warn!(feed.url = %feed_url, error = %e, kind, suppressed, "feed unreadable")
+                    }
+                    None => {
+                        tracing::debug!(feed.url = %feed_url, error = %e, kind, "feed unreadable")
+                    }
                 }
-                let _ = store.record_poll(feed_url.as_str(), fetched.fetched_at, None, Some(&e.to_string()));
+                let _ = store.record_poll(
+                    feed_url.as_str(),
+                    fetched.fetched_at,
+                    None,
+                    Some(&e.to_string()),
+                );
                 return PollOutcome::Failed(Failure::new(kind, e.to_string()));
             }
             Err(e) => {
                 tracing::error!(feed.url = %feed_url, error = %e, kind = "panic", "feed parser panicked; the feed is retried later");
-                let _ = store.record_poll(feed_url.as_str(), fetched.fetched_at, None, Some("feed parser panicked"));
+                let _ = store.record_poll(
+                    feed_url.as_str(),
+                    fetched.fetched_at,
+                    None,
+                    Some("feed parser panicked"),
+                );
                 return PollOutcome::Failed(Failure::new("panic", "feed parser panicked"));
             }
         };
         let resp = &fetched.response;
-        let _ = store.record_poll(feed_url.as_str(), fetched.fetched_at, Some(&resp.validators()), None);
+        let _ = store.record_poll(
+            feed_url.as_str(),
+            fetched.fetched_at,
+            Some(&resp.validators()),
+            None,
+        );
         let mut scraped = 0;
         let mut deferred = 0;
         let mut links = Vec::with_capacity(entries.len());
         for entry in entries {
             links.push(entry.link.clone());
-            let seen = store.entry_digest(feed_url.as_str(), &entry.id).ok().flatten();
+            let seen = store
+                .entry_digest(feed_url.as_str(), &entry.id)
+                .ok()
+                .flatten();
             if seen.as_deref() == Some(entry.digest.as_str()) {
                 continue;
             }
@@ -200,7 +255,12 @@ impl Pipeline {
                 links.push(final_url);
             }
             if !matches!(outcome, ScrapeOutcome::Failed(_)) {
-                let _ = store.save_entry(feed_url.as_str(), &entry.id, entry.link.as_str(), &entry.digest);
+                let _ = store.save_entry(
+                    feed_url.as_str(),
+                    &entry.id,
+                    entry.link.as_str(),
+                    &entry.digest,
+                );
             }
         }
         if deferred > 0 {
@@ -212,16 +272,28 @@ impl Pipeline {
     /// Fetches and extracts an article page and records what changed. Also returns the URL
     /// the page was finally fetched from.
     pub async fn scrape(&self, link: &Url, feed_url: &Url) -> (ScrapeOutcome, Url) {
-        let _slot = self.scrape_slots.acquire().await.expect("semaphore never closed");
+        let _slot = self
+            .scrape_slots
+            .acquire()
+            .await
+            .expect("semaphore never closed");
         // Page failures are throttled per feed, so a feed of broken links logs a line, not a flood.
         let source = format!("{feed_url} pages");
-        let fetched = match self.transport.get(link, Kind::Page, &Validators::default()).await {
+        let fetched = match self
+            .transport
+            .get(link, Kind::Page, &Validators::default())
+            .await
+        {
             Ok(f) => f,
             Err(e) => {
                 let kind = e.kind();
                 match self.log_throttle.admit(&source, kind) {
-                    Some(suppressed) => tracing::warn!(article.url = %link, feed.url = %feed_url, error = %e, kind, suppressed, "page fetch failed"),
-                    None => tracing::debug!(article.url = %link, error = %e, kind, "page fetch failed"),
+                    Some(suppressed) => {
+                        tracing::warn!(article.url = %link, feed.url = %feed_url, error = %e, kind, suppressed, "page fetch failed")
+                    }
+                    None => {
+                        tracing::debug!(article.url = %link, error = %e, kind, "page fetch failed")
+                    }
                 }
                 return (ScrapeOutcome::Failed(e.to_string()), link.clone());
             }
@@ -231,8 +303,12 @@ impl Pipeline {
         if resp.status != 200 {
             let kind = "http_status";
             match self.log_throttle.admit(&source, kind) {
-                Some(suppressed) => tracing::info!(article.url = %link, status = resp.status, kind, suppressed, "page not available"),
-                None => tracing::debug!(article.url = %link, status = resp.status, kind, "page not available"),
+                Some(suppressed) => {
+                    tracing::info!(article.url = %link, status = resp.status, kind, suppressed, "page not available")
+                }
+                None => {
+                    tracing::debug!(article.url = %link, status = resp.status, kind, "page not available")
+                }
             }
             return (ScrapeOutcome::Missing(resp.status), final_url);
         }
@@ -243,27 +319,42 @@ impl Pipeline {
         // in it fails this page only.
         let extracted = tokio::task::spawn_blocking(move || {
             // Refused before parsing: the parser's time grows with the square of the depth.
-            (!scrape::nests_deeper_than(&html, scrape::MAX_NESTING)).then(|| scrape::extract_page(&html, &url, Some(&settings)))
+            (!scrape::nests_deeper_than(&html, scrape::MAX_NESTING))
+                .then(|| scrape::extract_page(&html, &url, Some(&settings)))
         });
         let page = match extracted.await {
             Ok(Some(p)) => p,
             Ok(None) => {
                 let kind = "too_deep";
                 match self.log_throttle.admit(&source, kind) {
-                    Some(suppressed) => tracing::warn!(article.url = %final_url, kind, suppressed, limit = scrape::MAX_NESTING, "page nests too deeply to parse; not extracted"),
-                    None => tracing::debug!(article.url = %final_url, kind, "page nests too deeply to parse; not extracted"),
+                    Some(suppressed) => {
+                        tracing::warn!(article.url = %final_url, kind, suppressed, limit = scrape::MAX_NESTING, "page nests too deeply to parse; not extracted")
+                    }
+                    None => {
+                        tracing::debug!(article.url = %final_url, kind, "page nests too deeply to parse; not extracted")
+                    }
                 }
-                return (ScrapeOutcome::Failed("page nests too deeply".into()), final_url);
+                return (
+                    ScrapeOutcome::Failed("page nests too deeply".into()),
+                    final_url,
+                );
             }
             Err(e) => {
                 tracing::error!(article.url = %final_url, error = %e, kind = "panic", "extraction panicked");
-                return (ScrapeOutcome::Failed("extraction panicked".into()), final_url);
+                return (
+                    ScrapeOutcome::Failed("extraction panicked".into()),
+                    final_url,
+                );
             }
         };
         if !page.is_article() {
             match self.log_throttle.admit(&source, "not_article") {
-                Some(suppressed) => tracing::info!(article.url = %final_url, kind = "not_article", suppressed, "not an article page; no event"),
-                None => tracing::debug!(article.url = %final_url, kind = "not_article", "not an article page; no event"),
+                Some(suppressed) => {
+                    tracing::info!(article.url = %final_url, kind = "not_article", suppressed, "not an article page; no event")
+                }
+                None => {
+                    tracing::debug!(article.url = %final_url, kind = "not_article", "not an article page; no event")
+                }
             }
             return (ScrapeOutcome::NotArticle, final_url);
         }
@@ -278,7 +369,10 @@ impl Pipeline {
             return ScrapeOutcome::Failed("stored URL unreadable".into());
         };
         let outcome = self.scrape(&url, &feed_url).await.0;
-        if !matches!(outcome, ScrapeOutcome::Revision { .. } | ScrapeOutcome::Unchanged | ScrapeOutcome::Held) {
+        if !matches!(
+            outcome,
+            ScrapeOutcome::Revision { .. } | ScrapeOutcome::Unchanged | ScrapeOutcome::Held
+        ) {
             // Gone or failing: try again at the schedule's pace rather than at once.
             let next = self.next_check(&due.article_id, self.transport.now());
             let _ = self.store.set_next_check(&due.article_id, next);
@@ -344,17 +438,31 @@ impl Pipeline {
         } else {
             self.next_check(&article_id, fetched_at)
         };
-        if let Err(e) = self.store.save_article(&article_id, &page.url, feed_url.as_str(), &state, changed_at, next, event.as_ref()) {
+        if let Err(e) = self.store.save_article(
+            &article_id,
+            &page.url,
+            feed_url.as_str(),
+            &state,
+            changed_at,
+            next,
+            event.as_ref(),
+        ) {
             tracing::error!(error = %e, "state store write failed; the page will be scraped again");
             return ScrapeOutcome::Failed(e.to_string());
         }
         if !emit {
-            tracing::info!(revision = state.revision, "page reverted to an earlier version; held until confirmed");
+            tracing::info!(
+                revision = state.revision,
+                "page reverted to an earlier version; held until confirmed"
+            );
             return ScrapeOutcome::Held;
         }
         tracing::info!(revision = state.revision, changes = ?changes, "new revision");
         self.wake_publisher.notify_one();
-        ScrapeOutcome::Revision { revision: state.revision, changes }
+        ScrapeOutcome::Revision {
+            revision: state.revision,
+            changes,
+        }
     }
 
     /// The next re-check of an article, from how long ago it last changed.
@@ -362,13 +470,23 @@ impl Pipeline {
         if !self.rechecks {
             return None;
         }
-        let changed = self.store.last_changed(article_id).ok().flatten().unwrap_or(now);
+        let changed = self
+            .store
+            .last_changed(article_id)
+            .ok()
+            .flatten()
+            .unwrap_or(now);
         let age = (now - changed).to_std().unwrap_or_default();
         self.schedule_after(age, now)
     }
 
     fn schedule_after(&self, age: Duration, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let (_, every) = self.settings.scrape.recheck.iter().find(|(within, _)| age < within.0)?;
+        let (_, every) = self
+            .settings
+            .scrape
+            .recheck
+            .iter()
+            .find(|(within, _)| age < within.0)?;
         Some(now + chrono::Duration::from_std(every.0).ok()?)
     }
 }
@@ -382,7 +500,13 @@ pub fn sink_for(settings: &Settings, kind: SinkKind) -> Sink {
 }
 
 fn publisher(settings: &Settings, store: Store, sink: Sink) -> Publisher {
-    Publisher::new(store, sink, settings.amqp.window, settings.amqp.retry_min.0, settings.amqp.retry_max.0)
+    Publisher::new(
+        store,
+        sink,
+        settings.amqp.window,
+        settings.amqp.retry_min.0,
+        settings.amqp.retry_max.0,
+    )
 }
 
 /// The daemon: polls every feed on its schedule until `shutdown`, then shuts down gracefully.
@@ -396,22 +520,40 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     let store = Store::open(&settings.state.path)?;
     let fetcher = Fetcher::new(&settings.fetch.to_fetch_settings())?;
     let stop_intake = CancellationToken::new();
-    let pipeline = Arc::new(Pipeline::new(settings.clone(), Transport::Live(fetcher), store.clone(), true, stop_intake.clone()));
+    let pipeline = Arc::new(Pipeline::new(
+        settings.clone(),
+        Transport::Live(fetcher),
+        store.clone(),
+        true,
+        stop_intake.clone(),
+    ));
 
     let stop_publisher = CancellationToken::new();
     let pending = store.outbox_len()?;
     tracing::info!(feeds = feeds.len(), state = %settings.state.path.display(), outbox = pending, sink = ?settings.publish.sink, "newswire started");
-    let publisher_task = tokio::spawn(publisher(&settings, store.clone(), sink_for(&settings, settings.publish.sink)).run(
-        pipeline.wake_publisher.clone(),
-        stop_publisher.clone(),
-        settings.shutdown.flush.0,
-    ));
+    let publisher_task = tokio::spawn(
+        publisher(
+            &settings,
+            store.clone(),
+            sink_for(&settings, settings.publish.sink),
+        )
+        .run(
+            pipeline.wake_publisher.clone(),
+            stop_publisher.clone(),
+            settings.shutdown.flush.0,
+        ),
+    );
 
     let tracker = TaskTracker::new();
     let poll_slots = Arc::new(Semaphore::new(settings.poll.concurrency));
     let hosts = Arc::new(HostSlots::new(settings.poll.per_host));
     for feed_url in feeds {
-        let (p, slots, hosts, stop) = (pipeline.clone(), poll_slots.clone(), hosts.clone(), stop_intake.clone());
+        let (p, slots, hosts, stop) = (
+            pipeline.clone(),
+            poll_slots.clone(),
+            hosts.clone(),
+            stop_intake.clone(),
+        );
         let span = tracing::info_span!("feed", feed.url = %feed_url);
         tracker.spawn(feed_loop(p, feed_url, slots, hosts, stop).instrument(span));
     }
@@ -421,8 +563,13 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     shutdown.cancelled().await;
     tracing::info!("shutting down: no new polls; finishing in-flight work");
     stop_intake.cancel();
-    if tokio::time::timeout(settings.shutdown.drain.0, tracker.wait()).await.is_err() {
-        tracing::warn!("in-flight work did not finish within shutdown.drain; unscraped entries are retried at the next start");
+    if tokio::time::timeout(settings.shutdown.drain.0, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "in-flight work did not finish within shutdown.drain; unscraped entries are retried at the next start"
+        );
     }
     stop_publisher.cancel();
     let _ = publisher_task.await;
@@ -432,11 +579,19 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
 
 /// Polls one feed forever: interval with jitter, capped exponential backoff after failures,
 /// and a pause while the outbox is over its bound (back-pressure from a slow broker).
-async fn feed_loop(p: Arc<Pipeline>, feed_url: Url, slots: Arc<Semaphore>, hosts: Arc<HostSlots>, stop: CancellationToken) {
+async fn feed_loop(
+    p: Arc<Pipeline>,
+    feed_url: Url,
+    slots: Arc<Semaphore>,
+    hosts: Arc<HostSlots>,
+    stop: CancellationToken,
+) {
     let interval = p.settings.poll.interval.0;
     let jitter = p.settings.poll.jitter;
     // Spread the first polls so a restart does not hit every feed at once.
-    let mut wait = interval.min(Duration::from_secs(5)).mul_f64(fastrand::f64() * jitter);
+    let mut wait = interval
+        .min(Duration::from_secs(5))
+        .mul_f64(fastrand::f64() * jitter);
     let mut failures: u32 = 0;
     loop {
         tokio::select! {
@@ -451,18 +606,25 @@ async fn feed_loop(p: Arc<Pipeline>, feed_url: Url, slots: Arc<Semaphore>, hosts
             let host = hosts.get(feed_url.host_str().unwrap_or(""));
             let _host_slot = host.acquire().await.expect("semaphore never closed");
             // A panic in one feed's poll never takes the daemon down.
-            std::panic::AssertUnwindSafe(p.poll_feed(&feed_url)).catch_unwind().await.unwrap_or_else(|_| {
-                tracing::error!(kind = "panic", "poll panicked; the feed is retried later");
-                PollOutcome::Failed(Failure::new("panic", "poll panicked"))
-            })
+            std::panic::AssertUnwindSafe(p.poll_feed(&feed_url))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::error!(kind = "panic", "poll panicked; the feed is retried later");
+                    PollOutcome::Failed(Failure::new("panic", "poll panicked"))
+                })
         };
         let base = match outcome {
             PollOutcome::Failed(failure) => {
                 failures = failures.saturating_add(1);
                 // 2^failures intervals, capped at 64 intervals or a day; never given up.
-                let backoff = interval.saturating_mul(1 << failures.min(6)).min(Duration::from_secs(86_400).max(interval));
+                let backoff = interval
+                    .saturating_mul(1 << failures.min(6))
+                    .min(Duration::from_secs(86_400).max(interval));
                 // A Retry-After can lengthen the wait (up to a day), never shorten it.
-                failure.retry_after.map_or(backoff, |r| backoff.max(r.min(MAX_RETRY_AFTER)))
+                failure
+                    .retry_after
+                    .map_or(backoff, |r| backoff.max(r.min(MAX_RETRY_AFTER)))
             }
             _ => {
                 failures = 0;
@@ -492,12 +654,19 @@ async fn wait_for_outbox_room(p: &Pipeline, stop: &CancellationToken) -> bool {
         let len = p.store.outbox_len().unwrap_or(0);
         if len < limit {
             if warned {
-                tracing::info!(outbox = len, "outbox below its bound again; polling resumes");
+                tracing::info!(
+                    outbox = len,
+                    "outbox below its bound again; polling resumes"
+                );
             }
             return true;
         }
         if !warned {
-            tracing::warn!(outbox = len, limit, "outbox full (broker down or blocked); polling paused");
+            tracing::warn!(
+                outbox = len,
+                limit,
+                "outbox full (broker down or blocked); polling paused"
+            );
             warned = true;
         }
         tokio::select! {
@@ -516,14 +685,19 @@ async fn recheck_loop(p: Arc<Pipeline>, stop: CancellationToken) {
             if stop.is_cancelled() {
                 return;
             }
-            let span = tracing::info_span!("recheck", article.id = %r.article_id, article.url = %r.url);
+            let span =
+                tracing::info_span!("recheck", article.id = %r.article_id, article.url = %r.url);
             p.recheck(r).instrument(span).await;
         }
         if !due.is_empty() {
             continue;
         }
         let next = p.store.next_recheck_at().ok().flatten();
-        let wait = next.map_or(Duration::from_secs(5), |t| (t - now).to_std().unwrap_or_default()).min(Duration::from_secs(5));
+        let wait = next
+            .map_or(Duration::from_secs(5), |t| {
+                (t - now).to_std().unwrap_or_default()
+            })
+            .min(Duration::from_secs(5));
         tokio::select! {
             _ = tokio::time::sleep(wait.max(Duration::from_millis(50))) => {}
             _ = stop.cancelled() => return,
@@ -539,12 +713,17 @@ struct HostSlots {
 
 impl HostSlots {
     fn new(per_host: usize) -> Self {
-        HostSlots { per_host, slots: Mutex::new(HashMap::new()) }
+        HostSlots {
+            per_host,
+            slots: Mutex::new(HashMap::new()),
+        }
     }
 
     fn get(&self, host: &str) -> Arc<Semaphore> {
         let mut map = self.slots.lock().expect("host slots lock");
-        map.entry(host.to_string()).or_insert_with(|| Arc::new(Semaphore::new(self.per_host))).clone()
+        map.entry(host.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
+            .clone()
     }
 }
 
@@ -570,10 +749,18 @@ pub async fn replay(
     sink: Sink,
 ) -> anyhow::Result<ReplaySummary> {
     let settings = Arc::new(settings);
-    let capture = Capture::load(captures, settings.fetch.max_page_bytes.max(settings.fetch.max_feed_bytes), settings.fetch.max_redirects)?;
+    let capture = Capture::load(
+        captures,
+        settings
+            .fetch
+            .max_page_bytes
+            .max(settings.fetch.max_feed_bytes),
+        settings.fetch.max_redirects,
+    )?;
     let feeds: HashSet<String> = match feeds_file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             feed::parse_feed_list(&text)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
                 .iter()
@@ -590,11 +777,26 @@ pub async fn replay(
             .collect(),
     };
     let store = Store::open(state.unwrap_or(Path::new(":memory:")))?;
-    let records: Vec<(Url, u16)> = capture.records.iter().map(|r| (r.url.clone(), r.status)).collect();
-    let pipeline = Pipeline::new(settings.clone(), Transport::Replay(capture), store.clone(), false, CancellationToken::new());
-    let Transport::Replay(capture) = &pipeline.transport else { unreachable!("built as replay") };
+    let records: Vec<(Url, u16)> = capture
+        .records
+        .iter()
+        .map(|r| (r.url.clone(), r.status))
+        .collect();
+    let pipeline = Pipeline::new(
+        settings.clone(),
+        Transport::Replay(capture),
+        store.clone(),
+        false,
+        CancellationToken::new(),
+    );
+    let Transport::Replay(capture) = &pipeline.transport else {
+        unreachable!("built as replay")
+    };
 
-    let mut summary = ReplaySummary { records: records.len(), ..Default::default() };
+    let mut summary = ReplaySummary {
+        records: records.len(),
+        ..Default::default()
+    };
     // Page URL (normalised) → the feed that lists it.
     let mut listed: HashMap<String, Url> = HashMap::new();
     for (pos, (url, _status)) in records.iter().enumerate() {
@@ -605,7 +807,9 @@ pub async fn replay(
             if let PollOutcome::Entries { links, scraped } = pipeline.poll_feed(url).await {
                 summary.pages_scraped += scraped;
                 for link in links {
-                    listed.entry(track::normalize_url(&link).to_string()).or_insert_with(|| url.clone());
+                    listed
+                        .entry(track::normalize_url(&link).to_string())
+                        .or_insert_with(|| url.clone());
                 }
             }
         } else if let Some(feed_url) = listed.get(&key).cloned() {
@@ -614,7 +818,9 @@ pub async fn replay(
             }
             let (_, final_url) = pipeline.scrape(url, &feed_url).await;
             summary.pages_scraped += 1;
-            listed.entry(track::normalize_url(&final_url).to_string()).or_insert(feed_url);
+            listed
+                .entry(track::normalize_url(&final_url).to_string())
+                .or_insert(feed_url);
         }
     }
     let mut publisher = publisher(&settings, store.clone(), sink);

@@ -169,7 +169,10 @@ pub struct SiteSettings {
 
 impl SiteSettings {
     pub fn rule(&self) -> SiteRule {
-        SiteRule { body: self.body.clone(), remove: self.remove.clone() }
+        SiteRule {
+            body: self.body.clone(),
+            remove: self.remove.clone(),
+        }
     }
 }
 
@@ -198,21 +201,31 @@ impl Settings {
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
-            let overlay: toml::Table = text
-                .parse()
-                .map_err(|e: toml::de::Error| ConfigError(format!("{}: {}", path.display(), one_line(&e.to_string()))))?;
+            let overlay: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+                ConfigError(format!("{}: {}", path.display(), one_line(&e.to_string())))
+            })?;
             merge(&mut table, overlay);
         }
         for (name, value) in env {
-            let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
             let keys: Vec<String> = rest.split("__").map(|k| k.to_ascii_lowercase()).collect();
             if keys.iter().any(|k| k.is_empty()) {
-                return Err(ConfigError(format!("{name}: expected NEWSWIRE__SECTION__KEY")));
+                return Err(ConfigError(format!(
+                    "{name}: expected NEWSWIRE__SECTION__KEY"
+                )));
             }
             set_path(&mut table, &keys, env_value(&value));
         }
         let settings: Settings = serde_path_to_error::deserialize(toml::Value::Table(table))
-            .map_err(|e| ConfigError(format!("{}: {}", e.path(), one_line(&e.inner().to_string()))))?;
+            .map_err(|e| {
+                ConfigError(format!(
+                    "{}: {}",
+                    e.path(),
+                    one_line(&e.inner().to_string())
+                ))
+            })?;
         settings.validate()?;
         Ok(settings)
     }
@@ -222,7 +235,12 @@ impl Settings {
         let bad = |key: &str, why: String| Err(ConfigError(format!("{key}: {why}")));
         match url::Url::parse(&self.amqp.url) {
             Ok(u) if matches!(u.scheme(), "amqp" | "amqps") => {}
-            Ok(u) => return bad("amqp.url", format!("scheme {:?} is not amqp or amqps", u.scheme())),
+            Ok(u) => {
+                return bad(
+                    "amqp.url",
+                    format!("scheme {:?} is not amqp or amqps", u.scheme()),
+                );
+            }
             Err(e) => return bad("amqp.url", e.to_string()),
         }
         if self.amqp.exchange.is_empty() {
@@ -243,10 +261,16 @@ impl Settings {
             return bad("poll.interval", "must be at least 10ms".into());
         }
         if !(0.0..=1.0).contains(&self.poll.jitter) {
-            return bad("poll.jitter", format!("{} is not between 0 and 1", self.poll.jitter));
+            return bad(
+                "poll.jitter",
+                format!("{} is not between 0 and 1", self.poll.jitter),
+            );
         }
         if self.poll.concurrency == 0 || self.poll.per_host == 0 {
-            return bad("poll.concurrency", "concurrency and per_host must be at least 1".into());
+            return bad(
+                "poll.concurrency",
+                "concurrency and per_host must be at least 1".into(),
+            );
         }
         if self.scrape.concurrency == 0 {
             return bad("scrape.concurrency", "must be at least 1".into());
@@ -289,12 +313,16 @@ impl Settings {
             let path = Path::new(&self.feeds.file);
             let text = std::fs::read_to_string(path)
                 .map_err(|e| ConfigError(format!("feeds.file: {}: {e}", path.display())))?;
-            urls.extend(crate::feed::parse_feed_list(&text).map_err(|e| ConfigError(format!("feeds.file: {e}")))?);
+            urls.extend(
+                crate::feed::parse_feed_list(&text)
+                    .map_err(|e| ConfigError(format!("feeds.file: {e}")))?,
+            );
         }
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
         for u in urls {
-            let parsed = url::Url::parse(&u).map_err(|e| ConfigError(format!("feed {u:?}: {e}")))?;
+            let parsed =
+                url::Url::parse(&u).map_err(|e| ConfigError(format!("feed {u:?}: {e}")))?;
             if seen.insert(parsed.clone()) {
                 out.push(parsed);
             }
@@ -306,7 +334,10 @@ impl Settings {
 fn check_http_url(s: &str) -> Result<(), String> {
     match url::Url::parse(s) {
         Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
-        Ok(u) => Err(format!("{s:?}: scheme {:?} is not http or https", u.scheme())),
+        Ok(u) => Err(format!(
+            "{s:?}: scheme {:?} is not http or https",
+            u.scheme()
+        )),
         Err(e) => Err(format!("{s:?}: {e}")),
     }
 }
@@ -331,7 +362,9 @@ fn set_path(table: &mut toml::Table, keys: &[String], value: toml::Value) {
     let (last, parents) = keys.split_last().expect("at least one key");
     let mut cur = table;
     for k in parents {
-        let entry = cur.entry(k.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let entry = cur
+            .entry(k.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         if !entry.is_table() {
             *entry = toml::Value::Table(toml::Table::new());
         }
@@ -343,8 +376,17 @@ fn set_path(table: &mut toml::Table, keys: &[String], value: toml::Value) {
 /// An environment value as TOML when it reads as a number, boolean or array; else a string.
 fn env_value(raw: &str) -> toml::Value {
     let doc = format!("v = {raw}");
-    match doc.parse::<toml::Table>().ok().and_then(|mut t| t.remove("v")) {
-        Some(v @ (toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) | toml::Value::Array(_))) => v,
+    match doc
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+    {
+        Some(
+            v @ (toml::Value::Integer(_)
+            | toml::Value::Float(_)
+            | toml::Value::Boolean(_)
+            | toml::Value::Array(_)),
+        ) => v,
         _ => toml::Value::String(raw.to_string()),
     }
 }
@@ -363,9 +405,13 @@ impl std::str::FromStr for Dur {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let s = s.trim();
-        let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+        let split = s
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(s.len());
         let (num, unit) = s.split_at(split);
-        let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?} (use e.g. \"30s\", \"5m\")"))?;
+        let n: f64 = num
+            .parse()
+            .map_err(|_| format!("invalid duration {s:?} (use e.g. \"30s\", \"5m\")"))?;
         let secs = match unit.trim() {
             "ms" => n / 1000.0,
             "s" => n,
@@ -403,7 +449,11 @@ mod tests {
     }
 
     fn tempdir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("newswire-config-{}-{}", std::process::id(), fastrand::u64(..)));
+        let d = std::env::temp_dir().join(format!(
+            "newswire-config-{}-{}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
         std::fs::create_dir_all(&d).unwrap();
         d
     }
@@ -414,14 +464,20 @@ mod tests {
         assert_eq!(s.amqp.url, "amqp://guest:guest@127.0.0.1:5672/%2f");
         assert_eq!(s.poll.interval.0, Duration::from_secs(300));
         assert!(s.feeds.urls.len() >= 3);
-        assert!(s.fetch.allow.is_empty(), "non-public addresses are refused by default");
+        assert!(
+            s.fetch.allow.is_empty(),
+            "non-public addresses are refused by default"
+        );
     }
 
     #[test]
     fn file_then_env_override() {
         let s = load(
             Some("[poll]\ninterval = \"60s\"\n[amqp]\nexchange = \"from-file\"\n"),
-            &[("NEWSWIRE__AMQP__EXCHANGE", "from-env"), ("NEWSWIRE__FETCH__ALLOW", "[\"127.0.0.1/8\"]")],
+            &[
+                ("NEWSWIRE__AMQP__EXCHANGE", "from-env"),
+                ("NEWSWIRE__FETCH__ALLOW", "[\"127.0.0.1/8\"]"),
+            ],
         )
         .unwrap();
         assert_eq!(s.poll.interval.0, Duration::from_secs(60));
@@ -431,24 +487,40 @@ mod tests {
 
     #[test]
     fn errors_name_the_key_on_one_line() {
-        let e = load(None, &[("NEWSWIRE__POLL__INTERVAL", "5 minutes")]).unwrap_err().to_string();
+        let e = load(None, &[("NEWSWIRE__POLL__INTERVAL", "5 minutes")])
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("poll.interval: invalid duration"), "{e}");
-        let e = load(Some("[poll]\nintervall = \"5m\"\n"), &[]).unwrap_err().to_string();
+        let e = load(Some("[poll]\nintervall = \"5m\"\n"), &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("intervall"), "{e}");
-        let e = load(None, &[("NEWSWIRE__AMQP__URL", "http://x")]).unwrap_err().to_string();
+        let e = load(None, &[("NEWSWIRE__AMQP__URL", "http://x")])
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("amqp.url:"), "{e}");
-        let e = load(None, &[("NEWSWIRE__AMQP__WINDOW", "lots")]).unwrap_err().to_string();
+        let e = load(None, &[("NEWSWIRE__AMQP__WINDOW", "lots")])
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("amqp.window:"), "{e}");
-        let e = load(None, &[("NEWSWIRE__FEEDS__URLS", "[\"ftp://x/feed\"]")]).unwrap_err().to_string();
+        let e = load(None, &[("NEWSWIRE__FEEDS__URLS", "[\"ftp://x/feed\"]")])
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("feeds.urls[0]:"), "{e}");
         assert!(!e.contains('\n'));
     }
 
     #[test]
     fn durations() {
-        assert_eq!("500ms".parse::<Dur>().unwrap().0, Duration::from_millis(500));
+        assert_eq!(
+            "500ms".parse::<Dur>().unwrap().0,
+            Duration::from_millis(500)
+        );
         assert_eq!("2h".parse::<Dur>().unwrap().0, Duration::from_secs(7200));
-        assert_eq!("1.5s".parse::<Dur>().unwrap().0, Duration::from_millis(1500));
+        assert_eq!(
+            "1.5s".parse::<Dur>().unwrap().0,
+            Duration::from_millis(1500)
+        );
         assert!("5".parse::<Dur>().is_err());
         assert!("-1s".parse::<Dur>().is_err());
     }

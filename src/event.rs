@@ -48,7 +48,12 @@ impl Event {
     pub fn for_revision(data: &ArticleData) -> Self {
         Event {
             id: crate::track::event_id(&data.article_id, data.revision),
-            event_type: if data.revision == 1 { TYPE_PUBLISHED } else { TYPE_REVISED }.to_string(),
+            event_type: if data.revision == 1 {
+                TYPE_PUBLISHED
+            } else {
+                TYPE_REVISED
+            }
+            .to_string(),
             source: data.feed_url.clone(),
             subject: data.article_id.clone(),
             time: data.fetched_at.clone(),
@@ -58,7 +63,9 @@ impl Event {
 
     /// The AMQP routing key: `article.published` or `article.revised`.
     pub fn routing_key(&self) -> &str {
-        self.event_type.strip_prefix("newswire.").unwrap_or(&self.event_type)
+        self.event_type
+            .strip_prefix("newswire.")
+            .unwrap_or(&self.event_type)
     }
 
     /// The event in structured mode: one JSON object with `data` inline (the stdout line).
@@ -139,7 +146,10 @@ mod tests {
         assert_eq!(v["data"]["revision"], 1);
         assert_eq!(e.routing_key(), "article.published");
         let r = Event::for_revision(&data(2));
-        assert_eq!((r.event_type.as_str(), r.routing_key()), (TYPE_REVISED, "article.revised"));
+        assert_eq!(
+            (r.event_type.as_str(), r.routing_key()),
+            (TYPE_REVISED, "article.revised")
+        );
         assert_ne!(e.id, r.id);
     }
 }

@@ -64,26 +64,47 @@ pub fn parse(body: &[u8], feed_url: &Url) -> Result<Vec<Entry>, FeedError> {
         // An empty id marks "the feed gave none"; we fall back to the link below.
         .id_generator(|_, _, _| String::new())
         .build();
-    let feed = parser.parse(body).map_err(|e| FeedError::NotAFeed(one_line(&e.to_string())))?;
+    let feed = parser
+        .parse(body)
+        .map_err(|e| FeedError::NotAFeed(one_line(&e.to_string())))?;
     let itself = normalize_url(feed_url);
     let mut entries = Vec::with_capacity(feed.entries.len());
     for e in feed.entries {
-        let Some(link) = entry_link(&e.links, feed_url) else { continue };
+        let Some(link) = entry_link(&e.links, feed_url) else {
+            continue;
+        };
         if link == itself {
             // `#top`, `?` or a blank link resolve to the feed: there is no article there.
             continue;
         }
-        let id = if e.id.trim().is_empty() { link.to_string() } else { e.id.trim().to_string() };
-        let title = e.title.map(|t| t.content.trim().to_string()).filter(|t| !t.is_empty());
+        let id = if e.id.trim().is_empty() {
+            link.to_string()
+        } else {
+            e.id.trim().to_string()
+        };
+        let title = e
+            .title
+            .map(|t| t.content.trim().to_string())
+            .filter(|t| !t.is_empty());
         let summary = e.summary.map(|s| s.content).unwrap_or_default();
         let updated = e.updated.or(e.published);
         let mut h = Sha256::new();
-        for part in [title.as_deref().unwrap_or(""), &summary, &updated.map(|u| u.to_rfc3339()).unwrap_or_default()] {
+        for part in [
+            title.as_deref().unwrap_or(""),
+            &summary,
+            &updated.map(|u| u.to_rfc3339()).unwrap_or_default(),
+        ] {
             h.update(part.as_bytes());
             h.update([0]);
         }
         let digest = hex(&h.finalize()[..16]);
-        entries.push(Entry { id, link, title, updated, digest });
+        entries.push(Entry {
+            id,
+            link,
+            title,
+            updated,
+            digest,
+        });
     }
     Ok(entries)
 }
@@ -92,7 +113,10 @@ pub fn parse(body: &[u8], feed_url: &Url) -> Result<Vec<Entry>, FeedError> {
 /// `items` (by a streaming parse that keeps nothing), else XML start tags named `item` or `entry`
 /// in any namespace prefix.
 fn count_entries(body: &[u8], limit: usize) -> usize {
-    let trimmed = body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body).trim_ascii_start();
+    let trimmed = body
+        .strip_prefix(b"\xef\xbb\xbf")
+        .unwrap_or(body)
+        .trim_ascii_start();
     if trimmed.starts_with(b"{") {
         return count_json_items(trimmed);
     }
@@ -100,10 +124,15 @@ fn count_entries(body: &[u8], limit: usize) -> usize {
     let mut rest = body;
     while let Some(lt) = rest.iter().position(|&b| b == b'<') {
         rest = &rest[lt + 1..];
-        let name_len = rest.iter().take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':')).count();
+        let name_len = rest
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'))
+            .count();
         let name = &rest[..name_len];
         let local = name.rsplit(|&b| b == b':').next().unwrap_or(name);
-        let ends = rest.get(name_len).is_none_or(|b| b.is_ascii_whitespace() || matches!(b, b'>' | b'/'));
+        let ends = rest
+            .get(name_len)
+            .is_none_or(|b| b.is_ascii_whitespace() || matches!(b, b'>' | b'/'));
         if ends && (local == b"item" || local == b"entry") {
             count += 1;
             if count > limit {
@@ -127,7 +156,10 @@ fn count_json_items(body: &[u8]) -> usize {
                 fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                     f.write_str("an array")
                 }
-                fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Count, A::Error> {
+                fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                    self,
+                    mut seq: A,
+                ) -> Result<Count, A::Error> {
                     let mut n = 0;
                     while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
                         n += 1;
@@ -143,7 +175,10 @@ fn count_json_items(body: &[u8]) -> usize {
         #[serde(default)]
         items: Option<Count>,
     }
-    serde_json::from_slice::<Probe>(body).ok().and_then(|p| p.items).map_or(0, |c| c.0)
+    serde_json::from_slice::<Probe>(body)
+        .ok()
+        .and_then(|p| p.items)
+        .map_or(0, |c| c.0)
 }
 
 /// The entry's article link: the `alternate` (or untyped) http(s) link, made absolute.
@@ -185,7 +220,9 @@ fn opml_urls(text: &str) -> Vec<String> {
     let mut rest = text;
     while let Some(i) = rest.find("xmlUrl=") {
         rest = &rest[i + 7..];
-        let Some(q) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') else { continue };
+        let Some(q) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+            continue;
+        };
         let Some(end) = rest[1..].find(q) else { break };
         let raw = &rest[1..1 + end];
         out.push(raw.replace("&amp;", "&"));
@@ -238,14 +275,20 @@ mod tests {
         assert_eq!(parse(atom, &feed_url()).unwrap()[0].id, "urn:a");
         let json = br#"{"version":"https://jsonfeed.org/version/1.1","title":"T","items":[{"id":"1","url":"http://news.test/j","title":"J"}]}"#;
         let e = parse(json, &feed_url()).unwrap();
-        assert_eq!((e[0].id.as_str(), e[0].link.as_str()), ("1", "http://news.test/j"));
+        assert_eq!(
+            (e[0].id.as_str(), e[0].link.as_str()),
+            ("1", "http://news.test/j")
+        );
     }
 
     #[test]
     fn digest_changes_with_title() {
         let a = br#"<rss version="2.0"><channel><title>T</title><item><title>A</title><link>http://n.test/a</link></item></channel></rss>"#;
         let b = br#"<rss version="2.0"><channel><title>T</title><item><title>B</title><link>http://n.test/a</link></item></channel></rss>"#;
-        assert_ne!(parse(a, &feed_url()).unwrap()[0].digest, parse(b, &feed_url()).unwrap()[0].digest);
+        assert_ne!(
+            parse(a, &feed_url()).unwrap()[0].digest,
+            parse(b, &feed_url()).unwrap()[0].digest
+        );
     }
 
     #[test]
@@ -271,19 +314,34 @@ mod tests {
             "]".repeat(100_000)
         );
         let _ = parse(deep_json.as_bytes(), &feed_url());
-        let mut laughs = String::from("<?xml version=\"1.0\"?><!DOCTYPE rss [<!ENTITY a \"aaaaaaaaaa\">");
+        let mut laughs =
+            String::from("<?xml version=\"1.0\"?><!DOCTYPE rss [<!ENTITY a \"aaaaaaaaaa\">");
         for i in 1..=9 {
-            let prev = if i == 1 { "&a;".to_string() } else { format!("&a{};", i - 1) };
+            let prev = if i == 1 {
+                "&a;".to_string()
+            } else {
+                format!("&a{};", i - 1)
+            };
             laughs.push_str(&format!("<!ENTITY a{i} \"{}\">", prev.repeat(10)));
         }
         laughs.push_str("]><rss version=\"2.0\"><channel><title>&a9;</title><item><title>&a9;</title><link>http://n.test/l</link></item></channel></rss>");
         if let Ok(entries) = parse(laughs.as_bytes(), &feed_url()) {
-            assert!(entries.iter().all(|e| e.title.as_deref().is_none_or(|t| t.len() < 1000)), "entities are not expanded");
+            assert!(
+                entries
+                    .iter()
+                    .all(|e| e.title.as_deref().is_none_or(|t| t.len() < 1000)),
+                "entities are not expanded"
+            );
         }
         let xxe = br#"<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY x SYSTEM "file:///etc/passwd">]>
             <rss version="2.0"><channel><title>&x;</title><item><title>&x;</title><link>http://n.test/x</link></item></channel></rss>"#;
         if let Ok(entries) = parse(xxe, &feed_url()) {
-            assert!(entries.iter().all(|e| !e.title.as_deref().unwrap_or("").contains("root:")), "no local file is read");
+            assert!(
+                entries
+                    .iter()
+                    .all(|e| !e.title.as_deref().unwrap_or("").contains("root:")),
+                "no local file is read"
+            );
         }
         let utf16: Vec<u8> = [0xff, 0xfe]
             .into_iter()
@@ -303,19 +361,40 @@ mod tests {
         let rss = |n: usize, tag: &str| {
             let mut s = String::from("<rss version=\"2.0\"><channel><title>T</title>");
             for i in 0..n {
-                s.push_str(&format!("<{tag}><title>Item {i}</title><link>http://n.test/{i}</link></{tag}>"));
+                s.push_str(&format!(
+                    "<{tag}><title>Item {i}</title><link>http://n.test/{i}</link></{tag}>"
+                ));
             }
             s + "</channel></rss>"
         };
-        let refused = |body: &str| matches!(parse(body.as_bytes(), &feed_url()), Err(FeedError::TooManyEntries { limit: MAX_ENTRIES }));
+        let refused = |body: &str| {
+            matches!(
+                parse(body.as_bytes(), &feed_url()),
+                Err(FeedError::TooManyEntries { limit: MAX_ENTRIES })
+            )
+        };
         assert!(refused(&rss(100_000, "item")));
         assert!(refused(&rss(MAX_ENTRIES + 1, "rss:item")));
         assert!(refused(&rss(MAX_ENTRIES + 1, "entry")));
-        assert_eq!(parse(rss(MAX_ENTRIES, "item").as_bytes(), &feed_url()).unwrap().len(), MAX_ENTRIES);
-        assert_eq!(count_entries(b"<items><itemize><entry-point><item/><atom:entry x='1'>", 10), 2);
+        assert_eq!(
+            parse(rss(MAX_ENTRIES, "item").as_bytes(), &feed_url())
+                .unwrap()
+                .len(),
+            MAX_ENTRIES
+        );
+        assert_eq!(
+            count_entries(
+                b"<items><itemize><entry-point><item/><atom:entry x='1'>",
+                10
+            ),
+            2
+        );
         let json = |n: usize| {
             let items: Vec<String> = (0..n).map(|i| format!(r#"{{"id":"{i}","url":"http://n.test/{i}","tags":["a"],"author":{{"name":"x"}}}}"#)).collect();
-            format!(r#"{{"version":"https://jsonfeed.org/version/1.1","title":"T","items":[{}]}}"#, items.join(","))
+            format!(
+                r#"{{"version":"https://jsonfeed.org/version/1.1","title":"T","items":[{}]}}"#,
+                items.join(",")
+            )
         };
         assert!(refused(&json(MAX_ENTRIES + 1)));
         assert_eq!(parse(json(3).as_bytes(), &feed_url()).unwrap().len(), 3);
@@ -327,17 +406,30 @@ mod tests {
             <item><title>A</title><link>#top</link></item><item><title>B</title><link>?</link></item>
             <item><title>C</title><link>/a</link></item></channel></rss>"#;
         let e = parse(rss, &feed_url()).unwrap();
-        assert_eq!(e.iter().map(|e| e.link.as_str()).collect::<Vec<_>>(), ["http://news.test/a"]);
+        assert_eq!(
+            e.iter().map(|e| e.link.as_str()).collect::<Vec<_>>(),
+            ["http://news.test/a"]
+        );
     }
 
     #[test]
     fn feed_lists() {
         let list = "# mine\nhttp://a.test/feed\n\nhttps://b.test/rss # comment\n";
-        assert_eq!(parse_feed_list(list).unwrap(), vec!["http://a.test/feed", "https://b.test/rss"]);
-        assert!(parse_feed_list("file:///etc/passwd").unwrap_err().starts_with("line 1:"));
+        assert_eq!(
+            parse_feed_list(list).unwrap(),
+            vec!["http://a.test/feed", "https://b.test/rss"]
+        );
+        assert!(
+            parse_feed_list("file:///etc/passwd")
+                .unwrap_err()
+                .starts_with("line 1:")
+        );
         let opml = r#"<?xml version="1.0"?><opml version="2.0"><body>
             <outline text="A" type="rss" xmlUrl="http://a.test/feed?x=1&amp;y=2"/>
             <outline text="B" xmlUrl='http://b.test/rss'/></body></opml>"#;
-        assert_eq!(parse_feed_list(opml).unwrap(), vec!["http://a.test/feed?x=1&y=2", "http://b.test/rss"]);
+        assert_eq!(
+            parse_feed_list(opml).unwrap(),
+            vec!["http://a.test/feed?x=1&y=2", "http://b.test/rss"]
+        );
     }
 }

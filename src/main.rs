@@ -12,7 +12,11 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "newswire", version, about = "Turns news feeds into a reliable stream of article events")]
+#[command(
+    name = "newswire",
+    version,
+    about = "Turns news feeds into a reliable stream of article events"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -67,7 +71,10 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             let msg = format!("{e:#}");
-            eprintln!("newswire: error: {}", msg.split_whitespace().collect::<Vec<_>>().join(" "));
+            eprintln!(
+                "newswire: error: {}",
+                msg.split_whitespace().collect::<Vec<_>>().join(" ")
+            );
             ExitCode::FAILURE
         }
     }
@@ -81,7 +88,9 @@ fn load(config: Option<&Path>) -> anyhow::Result<Settings> {
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tune_allocator();
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// Keeps resident memory close to what is in use. The daemon's big buffers (bodies up to the
@@ -117,15 +126,33 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Replay { captures, feeds, sink, state, config } => {
+        Command::Replay {
+            captures,
+            feeds,
+            sink,
+            state,
+            config,
+        } => {
             let settings = load(config.as_deref())?;
             let kind = match sink {
                 SinkArg::Stdout => SinkKind::Stdout,
                 SinkArg::Amqp => SinkKind::Amqp,
             };
             let sink = app::sink_for(&settings, kind);
-            let summary = runtime()?.block_on(app::replay(settings, &captures, feeds.as_deref(), state.as_deref(), sink))?;
-            tracing::info!(records = summary.records, feeds_polled = summary.feeds_polled, pages_scraped = summary.pages_scraped, events = summary.events, "replay done");
+            let summary = runtime()?.block_on(app::replay(
+                settings,
+                &captures,
+                feeds.as_deref(),
+                state.as_deref(),
+                sink,
+            ))?;
+            tracing::info!(
+                records = summary.records,
+                feeds_polled = summary.feeds_polled,
+                pages_scraped = summary.pages_scraped,
+                events = summary.events,
+                "replay done"
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Extract { url, files, config } => {
@@ -137,7 +164,10 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
 
 async fn cancel_on_signal(token: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot listen for signals");
         return;
     };
@@ -158,7 +188,11 @@ struct ExtractLine<'a> {
 /// Largest page `extract` reads (after decompression).
 const MAX_PAGE: u64 = 64 << 20;
 
-fn extract(settings: &Settings, url: Option<&url::Url>, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+fn extract(
+    settings: &Settings,
+    url: Option<&url::Url>,
+    files: &[PathBuf],
+) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failed = 0;
@@ -175,26 +209,41 @@ fn extract(settings: &Settings, url: Option<&url::Url>, files: &[PathBuf]) -> an
         let html = charset::decode(&bytes, None);
         let page_url = match url {
             Some(u) => u.clone(),
-            None => url::Url::from_file_path(std::path::absolute(file)?).unwrap_or_else(|_| url::Url::parse("file:///").expect("valid")),
+            None => url::Url::from_file_path(std::path::absolute(file)?)
+                .unwrap_or_else(|_| url::Url::parse("file:///").expect("valid")),
         };
         let page = scrape::extract_page(&html, &page_url, Some(settings));
-        serde_json::to_writer(&mut out, &ExtractLine { source: &source, page })?;
+        serde_json::to_writer(
+            &mut out,
+            &ExtractLine {
+                source: &source,
+                page,
+            },
+        )?;
         out.write_all(b"\n")?;
     }
     out.flush()?;
-    Ok(if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn read_page(path: &Path) -> std::io::Result<Vec<u8>> {
     let file = std::fs::File::open(path)?;
     let mut bytes = Vec::new();
     if path.extension().is_some_and(|e| e == "gz") {
-        flate2::read::MultiGzDecoder::new(file).take(MAX_PAGE + 1).read_to_end(&mut bytes)?;
+        flate2::read::MultiGzDecoder::new(file)
+            .take(MAX_PAGE + 1)
+            .read_to_end(&mut bytes)?;
     } else {
         file.take(MAX_PAGE + 1).read_to_end(&mut bytes)?;
     }
     if bytes.len() as u64 > MAX_PAGE {
-        return Err(std::io::Error::other(format!("larger than {MAX_PAGE} bytes")));
+        return Err(std::io::Error::other(format!(
+            "larger than {MAX_PAGE} bytes"
+        )));
     }
     Ok(bytes)
 }

@@ -12,9 +12,14 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
+};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -68,8 +73,20 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub fn new(store: Store, sink: Sink, batch: usize, retry_min: Duration, retry_max: Duration) -> Self {
-        Publisher { store, sink, batch: batch.max(1), retry_min, retry_max }
+    pub fn new(
+        store: Store,
+        sink: Sink,
+        batch: usize,
+        retry_min: Duration,
+        retry_max: Duration,
+    ) -> Self {
+        Publisher {
+            store,
+            sink,
+            batch: batch.max(1),
+            retry_min,
+            retry_max,
+        }
     }
 
     /// Publishes until the outbox is empty.
@@ -81,17 +98,27 @@ impl Publisher {
         let mut after = 0;
         loop {
             let rows = self.store.outbox_batch(after, self.batch)?;
-            let Some(last) = rows.last() else { return Ok(sent) };
+            let Some(last) = rows.last() else {
+                return Ok(sent);
+            };
             after = last.seq;
             let acked = self.sink.send(&rows).await?;
             self.store.outbox_delete(&acked)?;
             if acked.len() < rows.len() {
-                let failed: Vec<i64> = rows.iter().map(|r| r.seq).filter(|s| !acked.contains(s)).collect();
+                let failed: Vec<i64> = rows
+                    .iter()
+                    .map(|r| r.seq)
+                    .filter(|s| !acked.contains(s))
+                    .collect();
                 self.store.outbox_failed(&failed)?;
                 // Leave the rest for the next round after a backoff, so order mostly holds.
                 return Err(PublishError::Broker {
                     url: String::new(),
-                    reason: format!("{} of {} messages not confirmed; kept for retry", failed.len(), rows.len()),
+                    reason: format!(
+                        "{} of {} messages not confirmed; kept for retry",
+                        failed.len(),
+                        rows.len()
+                    ),
                 });
             }
             sent += acked.len() as u64;
@@ -128,8 +155,13 @@ impl Publisher {
         }
         match tokio::time::timeout(flush, self.drain()).await {
             Ok(Ok(_)) => tracing::info!("outbox flushed"),
-            Ok(Err(e)) => tracing::warn!(error = %e, outbox = self.store.outbox_len().unwrap_or(0), "could not flush; events stay in the outbox"),
-            Err(_) => tracing::warn!(outbox = self.store.outbox_len().unwrap_or(0), "flush deadline passed; events stay in the outbox"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, outbox = self.store.outbox_len().unwrap_or(0), "could not flush; events stay in the outbox")
+            }
+            Err(_) => tracing::warn!(
+                outbox = self.store.outbox_len().unwrap_or(0),
+                "flush deadline passed; events stay in the outbox"
+            ),
         }
         if let Sink::Amqp(a) = &mut self.sink {
             a.close().await;
@@ -149,7 +181,10 @@ pub struct AmqpSink {
 
 impl AmqpSink {
     pub fn new(settings: AmqpSettings) -> Self {
-        AmqpSink { settings, link: None }
+        AmqpSink {
+            settings,
+            link: None,
+        }
     }
 
     /// Connects, enables confirms and declares the topology (idempotent).
@@ -157,23 +192,38 @@ impl AmqpSink {
     /// # Errors
     /// The broker is unreachable, refuses the login, or has a conflicting exchange or queue.
     pub async fn connect(&mut self) -> Result<&Channel, PublishError> {
-        if self.link.as_ref().is_some_and(|(c, ch)| c.status().connected() && ch.status().connected()) {
+        if self
+            .link
+            .as_ref()
+            .is_some_and(|(c, ch)| c.status().connected() && ch.status().connected())
+        {
             return Ok(&self.link.as_ref().expect("checked").1);
         }
         self.link = None;
         let s = &self.settings;
-        let broker = |reason: String| PublishError::Broker { url: redact(&s.url), reason };
+        let broker = |reason: String| PublishError::Broker {
+            url: redact(&s.url),
+            reason,
+        };
         let mut uri: lapin::uri::AMQPUri = s.url.parse().map_err(|e: String| broker(e))?;
         uri.query.heartbeat = Some(s.heartbeat.0.as_secs().clamp(1, u16::MAX as u64) as u16);
         let conn = tokio::time::timeout(
             Duration::from_secs(15),
-            Connection::connect_uri(uri, ConnectionProperties::default().with_connection_name("newswire".into())),
+            Connection::connect_uri(
+                uri,
+                ConnectionProperties::default().with_connection_name("newswire".into()),
+            ),
         )
         .await
         .map_err(|_| broker("connect timed out".into()))?
         .map_err(|e| broker(e.to_string()))?;
-        let ch = conn.create_channel().await.map_err(|e| broker(e.to_string()))?;
-        ch.confirm_select(ConfirmSelectOptions::default()).await.map_err(|e| broker(e.to_string()))?;
+        let ch = conn
+            .create_channel()
+            .await
+            .map_err(|e| broker(e.to_string()))?;
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(|e| broker(e.to_string()))?;
         declare_topology(&ch, s).await?;
         tracing::info!(broker = %redact(&s.url), exchange = %s.exchange, queue = %s.queue, "connected to broker");
         self.link = Some((conn, ch));
@@ -193,7 +243,10 @@ impl AmqpSink {
                 .basic_publish(
                     exchange.clone(),
                     ev.routing_key().into(),
-                    BasicPublishOptions { mandatory: true, ..Default::default() },
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..Default::default()
+                    },
                     ev.data.as_bytes(),
                     properties(ev),
                 )
@@ -213,7 +266,9 @@ impl AmqpSink {
                 Ok(Ok(Confirmation::Ack(Some(returned)))) => {
                     tracing::warn!(seq, reply = %returned.reply_text, "broker returned an unroutable message; kept for retry");
                 }
-                Ok(Ok(other)) => tracing::warn!(seq, confirmation = ?other, "broker did not ack; kept for retry"),
+                Ok(Ok(other)) => {
+                    tracing::warn!(seq, confirmation = ?other, "broker did not ack; kept for retry")
+                }
                 Ok(Err(e)) => {
                     failure.get_or_insert(e.to_string());
                 }
@@ -245,7 +300,10 @@ async fn declare_topology(ch: &Channel, s: &AmqpSettings) -> Result<(), PublishE
     ch.exchange_declare(
         s.exchange.as_str().into(),
         ExchangeKind::Topic,
-        ExchangeDeclareOptions { durable: true, ..Default::default() },
+        ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
         FieldTable::default(),
     )
     .await
@@ -255,7 +313,10 @@ async fn declare_topology(ch: &Channel, s: &AmqpSettings) -> Result<(), PublishE
     }
     let mut args = FieldTable::default();
     if s.queue_type == QueueType::Quorum {
-        args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+        args.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
     }
     ch.queue_declare(s.queue.as_str().into(), QueueDeclareOptions { durable: true, ..Default::default() }, args)
         .await
@@ -280,7 +341,9 @@ pub fn properties(ev: &Event) -> BasicProperties {
         headers.insert(format!("ce-{name}").into(), v.clone());
         headers.insert(format!("cloudEvents_{name}").into(), v);
     }
-    let timestamp = chrono::DateTime::parse_from_rfc3339(&ev.time).map(|t| t.timestamp().max(0) as u64).unwrap_or(0);
+    let timestamp = chrono::DateTime::parse_from_rfc3339(&ev.time)
+        .map(|t| t.timestamp().max(0) as u64)
+        .unwrap_or(0);
     BasicProperties::default()
         .with_content_type("application/json".into())
         .with_message_id(ev.id.as_str().into())
@@ -309,7 +372,10 @@ mod tests {
 
     #[test]
     fn passwords_never_reach_logs() {
-        assert_eq!(redact("amqp://guest:secret@127.0.0.1:5672/%2f"), "amqp://guest:***@127.0.0.1:5672/%2f");
+        assert_eq!(
+            redact("amqp://guest:secret@127.0.0.1:5672/%2f"),
+            "amqp://guest:***@127.0.0.1:5672/%2f"
+        );
         assert_eq!(redact("amqp://127.0.0.1"), "amqp://127.0.0.1");
     }
 
@@ -328,7 +394,14 @@ mod tests {
         assert_eq!(p.message_id().as_ref().map(|m| m.as_str()), Some("e1"));
         assert_eq!(p.timestamp(), &Some(1734430980));
         let h = p.headers().as_ref().unwrap();
-        for key in ["ce-id", "cloudEvents_id", "ce-type", "cloudEvents_source", "ce-specversion", "cloudEvents_time"] {
+        for key in [
+            "ce-id",
+            "cloudEvents_id",
+            "ce-type",
+            "cloudEvents_source",
+            "ce-specversion",
+            "cloudEvents_time",
+        ] {
             assert!(h.inner().contains_key(key), "{key}");
         }
         assert!(!h.inner().contains_key("ce-datacontenttype"));

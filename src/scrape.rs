@@ -36,7 +36,9 @@ impl Page {
 
 /// Extracts a page fetched from `url`, with the site's rules from `settings` if any.
 pub fn extract_page(html: &str, url: &Url, settings: Option<&Settings>) -> Page {
-    let site = settings.zip(url.host_str()).and_then(|(s, host)| s.site(host));
+    let site = settings
+        .zip(url.host_str())
+        .and_then(|(s, host)| s.site(host));
     let rule: Option<SiteRule> = site.map(|s| s.rule());
     let doc = scraper::Html::parse_document(html);
     let ex = extract::extract(&doc, Some(url), rule.as_ref());
@@ -79,14 +81,16 @@ pub const MAX_NESTING: usize = 1024;
 /// `style`, ...) are skipped, so ordinary pages score their real depth.
 pub fn nests_deeper_than(html: &str, limit: usize) -> bool {
     const VOID: &[&str] = &[
-        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr", "param",
-        "keygen", "frame", "basefont", "bgsound", "image",
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr", "param", "keygen", "frame", "basefont", "bgsound", "image",
     ];
     const OPTIONAL_END: &[&str] = &[
-        "p", "li", "dt", "dd", "rt", "rp", "rb", "rtc", "optgroup", "option", "tr", "td", "th", "thead", "tbody",
-        "tfoot", "colgroup", "caption", "html", "head", "body",
+        "p", "li", "dt", "dd", "rt", "rp", "rb", "rtc", "optgroup", "option", "tr", "td", "th",
+        "thead", "tbody", "tfoot", "colgroup", "caption", "html", "head", "body",
     ];
-    const RAW_TEXT: &[&str] = &["script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes"];
+    const RAW_TEXT: &[&str] = &[
+        "script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes",
+    ];
     let b = html.as_bytes();
     let mut open: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut depth = 0usize;
@@ -100,7 +104,10 @@ pub fn nests_deeper_than(html: &str, limit: usize) -> bool {
         }
         let closing = rest.first() == Some(&b'/');
         let start = i + usize::from(closing);
-        let len = b[start..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'-' || **c == b':').count();
+        let len = b[start..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == b'-' || **c == b':')
+            .count();
         if len == 0 || !b[start].is_ascii_alphabetic() {
             continue;
         }
@@ -139,13 +146,16 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 fn find_ignore_case(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w.eq_ignore_ascii_case(needle))
+    hay.windows(needle.len())
+        .position(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// Same site: equal hosts once `www.` is dropped, or one a subdomain of the other. A canonical
 /// link to another site is ignored, so a page cannot claim another site's article identity.
 fn same_site(a: &Url, b: &Url) -> bool {
-    let (Some(ha), Some(hb)) = (a.host_str(), b.host_str()) else { return false };
+    let (Some(ha), Some(hb)) = (a.host_str(), b.host_str()) else {
+        return false;
+    };
     let ha = ha.trim_start_matches("www.");
     let hb = hb.trim_start_matches("www.");
     ha == hb || ha.ends_with(&format!(".{hb}")) || hb.ends_with(&format!(".{ha}"))
@@ -159,26 +169,68 @@ mod tests {
     fn canonical_links_to_other_sites_are_ignored() {
         let url = Url::parse("http://www.news.test/a?utm_source=x").unwrap();
         let html = r#"<html><head><link rel="canonical" href="http://evil.test/b"></head><body></body></html>"#;
-        assert_eq!(extract_page(html, &url, None).canonical_url, "http://www.news.test/a");
+        assert_eq!(
+            extract_page(html, &url, None).canonical_url,
+            "http://www.news.test/a"
+        );
         let html = r#"<html><head><link rel="canonical" href="https://news.test/a"></head><body></body></html>"#;
-        assert_eq!(extract_page(html, &url, None).canonical_url, "https://news.test/a");
+        assert_eq!(
+            extract_page(html, &url, None).canonical_url,
+            "https://news.test/a"
+        );
     }
 
     #[test]
     fn nesting_depth_is_estimated_without_parsing() {
-        let deep = |n: usize, open: &str, close: &str| format!("<html><body>{}x{}</body></html>", open.repeat(n), close.repeat(n));
-        assert!(nests_deeper_than(&deep(100_000, "<div>", "</div>"), MAX_NESTING));
-        assert!(nests_deeper_than(&deep(2_000, "<div/>", ""), MAX_NESTING), "self-closing syntax opens a div");
-        assert!(nests_deeper_than(&deep(2_000, "<span>", "</b>"), MAX_NESTING), "end tags of other names close nothing");
-        assert!(!nests_deeper_than(&deep(1_000, "<div>", "</div>"), MAX_NESTING));
-        assert!(!nests_deeper_than(&deep(100_000, "<p>", ""), MAX_NESTING), "p closes the previous p");
+        let deep = |n: usize, open: &str, close: &str| {
+            format!(
+                "<html><body>{}x{}</body></html>",
+                open.repeat(n),
+                close.repeat(n)
+            )
+        };
+        assert!(nests_deeper_than(
+            &deep(100_000, "<div>", "</div>"),
+            MAX_NESTING
+        ));
+        assert!(
+            nests_deeper_than(&deep(2_000, "<div/>", ""), MAX_NESTING),
+            "self-closing syntax opens a div"
+        );
+        assert!(
+            nests_deeper_than(&deep(2_000, "<span>", "</b>"), MAX_NESTING),
+            "end tags of other names close nothing"
+        );
+        assert!(!nests_deeper_than(
+            &deep(1_000, "<div>", "</div>"),
+            MAX_NESTING
+        ));
+        assert!(
+            !nests_deeper_than(&deep(100_000, "<p>", ""), MAX_NESTING),
+            "p closes the previous p"
+        );
         assert!(!nests_deeper_than(&deep(100_000, "<br>", ""), MAX_NESTING));
-        assert!(!nests_deeper_than(&deep(100_000, "<div></div>", ""), MAX_NESTING));
-        let script = format!("<script>var s = '{}';</script><p>text</p>", "<div>".repeat(5_000));
-        assert!(!nests_deeper_than(&script, MAX_NESTING), "script text is not markup");
+        assert!(!nests_deeper_than(
+            &deep(100_000, "<div></div>", ""),
+            MAX_NESTING
+        ));
+        let script = format!(
+            "<script>var s = '{}';</script><p>text</p>",
+            "<div>".repeat(5_000)
+        );
+        assert!(
+            !nests_deeper_than(&script, MAX_NESTING),
+            "script text is not markup"
+        );
         let comment = format!("<!-- {} --><p>text</p>", "<div>".repeat(5_000));
         assert!(!nests_deeper_than(&comment, MAX_NESTING));
-        assert!(!nests_deeper_than(&crate::charset::decode(include_bytes!("../tests/fixtures/captures/revision/dredging-v1.html"), None), 64));
+        assert!(!nests_deeper_than(
+            &crate::charset::decode(
+                include_bytes!("../tests/fixtures/captures/revision/dredging-v1.html"),
+                None
+            ),
+            64
+        ));
     }
 
     /// Pages a hostile site may send: extraction ends, quickly, without a panic or a stack
@@ -188,19 +240,51 @@ mod tests {
     fn hostile_pages_are_extracted_without_harm() {
         let url = Url::parse("http://news.test/story").unwrap();
         let para = "<p>The bottom of a deep page, where a paragraph of ordinary text waits for a reader.</p>";
-        let deep = format!("<html><body><article>{}{para}{}</article></body></html>", "<div>".repeat(MAX_NESTING), "</div>".repeat(MAX_NESTING));
-        assert!(extract_page(&deep, &url, None).body_text.contains("bottom of a deep page"));
-        let text = format!("<html><body><article><p>{}</p></article></body></html>", "lorem ipsum dolor sit amet ".repeat(185_000));
+        let deep = format!(
+            "<html><body><article>{}{para}{}</article></body></html>",
+            "<div>".repeat(MAX_NESTING),
+            "</div>".repeat(MAX_NESTING)
+        );
+        assert!(
+            extract_page(&deep, &url, None)
+                .body_text
+                .contains("bottom of a deep page")
+        );
+        let text = format!(
+            "<html><body><article><p>{}</p></article></body></html>",
+            "lorem ipsum dolor sit amet ".repeat(185_000)
+        );
         assert!(extract_page(&text, &url, None).word_count > 100_000);
-        let scripts: String = (0..10_000).map(|i| format!("<script>var x{i} = '</p><p>{i}';</script>")).collect();
-        let page = extract_page(&format!("<html><head>{scripts}</head><body><article>{para}</article></body></html>"), &url, None);
+        let scripts: String = (0..10_000)
+            .map(|i| format!("<script>var x{i} = '</p><p>{i}';</script>"))
+            .collect();
+        let page = extract_page(
+            &format!("<html><head>{scripts}</head><body><article>{para}</article></body></html>"),
+            &url,
+            None,
+        );
         assert!(!page.body_text.contains("var x"), "{:.200}", page.body_text);
-        let _ = extract_page("<p>a\0b</p><meta name=\"x\0\" content=\"\0\">\0", &url, None);
+        let _ = extract_page(
+            "<p>a\0b</p><meta name=\"x\0\" content=\"\0\">\0",
+            &url,
+            None,
+        );
         let soup = "<html><p><b><i>soup</b></i><table><tr><td><p>cell<div></table></p><<<>>><a href=\"/x\"<img src=x><article><h1>Soup<h2>x</h1></h2><p>Words<p>More <script>unclosed".repeat(200);
         let _ = extract_page(&soup, &url, None);
-        for canonical in ["javascript:alert(1)", "data:text/html,x", "http://bücher.example/x", "file:///etc/passwd"] {
-            let html = format!("<html><head><link rel=\"canonical\" href=\"{canonical}\"></head><body>{para}</body></html>");
-            assert_eq!(extract_page(&html, &url, None).canonical_url, "http://news.test/story", "{canonical}");
+        for canonical in [
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "http://bücher.example/x",
+            "file:///etc/passwd",
+        ] {
+            let html = format!(
+                "<html><head><link rel=\"canonical\" href=\"{canonical}\"></head><body>{para}</body></html>"
+            );
+            assert_eq!(
+                extract_page(&html, &url, None).canonical_url,
+                "http://news.test/story",
+                "{canonical}"
+            );
         }
     }
 }

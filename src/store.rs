@@ -100,7 +100,9 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Store { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -111,15 +113,28 @@ impl Store {
     pub fn feed_validators(&self, url: &str) -> Result<Validators> {
         let c = self.conn();
         let v = c
-            .query_row("SELECT etag, last_modified FROM feeds WHERE url = ?1", [url], |r| {
-                Ok(Validators { etag: r.get(0)?, last_modified: r.get(1)? })
-            })
+            .query_row(
+                "SELECT etag, last_modified FROM feeds WHERE url = ?1",
+                [url],
+                |r| {
+                    Ok(Validators {
+                        etag: r.get(0)?,
+                        last_modified: r.get(1)?,
+                    })
+                },
+            )
             .optional()?;
         Ok(v.unwrap_or_default())
     }
 
     /// Records a poll: new validators on success (kept when `validators` is `None`), or an error.
-    pub fn record_poll(&self, url: &str, at: DateTime<Utc>, validators: Option<&Validators>, error: Option<&str>) -> Result<()> {
+    pub fn record_poll(
+        &self,
+        url: &str,
+        at: DateTime<Utc>,
+        validators: Option<&Validators>,
+        error: Option<&str>,
+    ) -> Result<()> {
         let c = self.conn();
         c.execute(
             "INSERT INTO feeds (url, last_polled_at) VALUES (?1, ?2)
@@ -133,8 +148,14 @@ impl Store {
             )?;
         }
         match error {
-            Some(e) => c.execute("UPDATE feeds SET failures = failures + 1, last_error = ?2 WHERE url = ?1", params![url, e])?,
-            None => c.execute("UPDATE feeds SET failures = 0, last_error = NULL WHERE url = ?1", [url])?,
+            Some(e) => c.execute(
+                "UPDATE feeds SET failures = failures + 1, last_error = ?2 WHERE url = ?1",
+                params![url, e],
+            )?,
+            None => c.execute(
+                "UPDATE feeds SET failures = 0, last_error = NULL WHERE url = ?1",
+                [url],
+            )?,
         };
         Ok(())
     }
@@ -151,7 +172,13 @@ impl Store {
             .optional()?)
     }
 
-    pub fn save_entry(&self, feed_url: &str, entry_id: &str, link: &str, digest: &str) -> Result<()> {
+    pub fn save_entry(
+        &self,
+        feed_url: &str,
+        entry_id: &str,
+        link: &str,
+        digest: &str,
+    ) -> Result<()> {
         self.conn().execute(
             "INSERT INTO entries (feed_url, entry_id, link, digest) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(feed_url, entry_id) DO UPDATE SET link = ?3, digest = ?4",
@@ -163,7 +190,11 @@ impl Store {
     pub fn article(&self, article_id: &str) -> Result<Option<ArticleState>> {
         let json: Option<String> = self
             .conn()
-            .query_row("SELECT state FROM articles WHERE article_id = ?1", [article_id], |r| r.get(0))
+            .query_row(
+                "SELECT state FROM articles WHERE article_id = ?1",
+                [article_id],
+                |r| r.get(0),
+            )
             .optional()?;
         // A state this version cannot read is treated as unknown rather than crashing the daemon.
         Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
@@ -205,9 +236,14 @@ impl Store {
     pub fn last_changed(&self, article_id: &str) -> Result<Option<DateTime<Utc>>> {
         let s: Option<String> = self
             .conn()
-            .query_row("SELECT last_changed_at FROM articles WHERE article_id = ?1", [article_id], |r| r.get(0))
+            .query_row(
+                "SELECT last_changed_at FROM articles WHERE article_id = ?1",
+                [article_id],
+                |r| r.get(0),
+            )
             .optional()?;
-        Ok(s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok()).map(|t| t.with_timezone(&Utc)))
+        Ok(s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+            .map(|t| t.with_timezone(&Utc)))
     }
 
     /// Articles whose re-check is due at `now`, earliest first.
@@ -218,7 +254,11 @@ impl Store {
              WHERE next_check_at IS NOT NULL AND next_check_at <= ?1 ORDER BY next_check_at LIMIT ?2",
         )?;
         let rows = st.query_map(params![now.to_rfc3339(), limit as i64], |r| {
-            Ok(Recheck { article_id: r.get(0)?, url: r.get(1)?, feed_url: r.get(2)? })
+            Ok(Recheck {
+                article_id: r.get(0)?,
+                url: r.get(1)?,
+                feed_url: r.get(2)?,
+            })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -230,7 +270,8 @@ impl Store {
             [],
             |r| r.get(0),
         )?;
-        Ok(s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok()).map(|t| t.with_timezone(&Utc)))
+        Ok(s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+            .map(|t| t.with_timezone(&Utc)))
     }
 
     pub fn set_next_check(&self, article_id: &str, at: Option<DateTime<Utc>>) -> Result<()> {
@@ -284,7 +325,8 @@ impl Store {
         let mut c = self.conn();
         let tx = c.transaction()?;
         {
-            let mut st = tx.prepare_cached("UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?1")?;
+            let mut st =
+                tx.prepare_cached("UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?1")?;
             for s in seqs {
                 st.execute([s])?;
             }
@@ -294,14 +336,17 @@ impl Store {
     }
 
     pub fn outbox_len(&self) -> Result<u64> {
-        Ok(self.conn().query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0))? as u64)
+        Ok(self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0))?
+            as u64)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::track::{Snapshot, decide, Decision};
+    use crate::track::{Decision, Snapshot, decide};
 
     fn event(n: u32) -> Event {
         Event {
@@ -323,18 +368,32 @@ mod tests {
             updated_at: None,
             revision_notes: vec![],
         };
-        let Decision::New(s) = decide(None, snap) else { unreachable!() };
+        let Decision::New(s) = decide(None, snap) else {
+            unreachable!()
+        };
         s
     }
 
     #[test]
     fn article_state_and_event_are_saved_together_and_survive_reopen() {
-        let dir = std::env::temp_dir().join(format!("newswire-store-{}-{}", std::process::id(), fastrand::u64(..)));
+        let dir = std::env::temp_dir().join(format!(
+            "newswire-store-{}-{}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
         let path = dir.join("s.sqlite3");
         {
             let s = Store::open(&path).unwrap();
-            s.save_article("a", "http://n.test/a", "http://n.test/f", &state(), Some(Utc::now()), None, Some(&event(1)))
-                .unwrap();
+            s.save_article(
+                "a",
+                "http://n.test/a",
+                "http://n.test/f",
+                &state(),
+                Some(Utc::now()),
+                None,
+                Some(&event(1)),
+            )
+            .unwrap();
         }
         let s = Store::open(&path).unwrap();
         assert_eq!(s.article("a").unwrap(), Some(state()));
@@ -350,14 +409,29 @@ mod tests {
     fn outbox_is_ordered_and_failed_rows_stay() {
         let s = Store::open(Path::new(":memory:")).unwrap();
         for n in 1..=5 {
-            s.save_article(&format!("a{n}"), "u", "f", &state(), None, None, Some(&event(n))).unwrap();
+            s.save_article(
+                &format!("a{n}"),
+                "u",
+                "f",
+                &state(),
+                None,
+                None,
+                Some(&event(n)),
+            )
+            .unwrap();
         }
         let rows = s.outbox_batch(0, 3).unwrap();
-        assert_eq!(rows.iter().map(|r| r.event.id.as_str()).collect::<Vec<_>>(), ["id1", "id2", "id3"]);
+        assert_eq!(
+            rows.iter().map(|r| r.event.id.as_str()).collect::<Vec<_>>(),
+            ["id1", "id2", "id3"]
+        );
         s.outbox_failed(&[rows[0].seq]).unwrap();
         s.outbox_delete(&[rows[1].seq, rows[2].seq]).unwrap();
         let rest = s.outbox_batch(0, 10).unwrap();
-        assert_eq!(rest.iter().map(|r| r.event.id.as_str()).collect::<Vec<_>>(), ["id1", "id4", "id5"]);
+        assert_eq!(
+            rest.iter().map(|r| r.event.id.as_str()).collect::<Vec<_>>(),
+            ["id1", "id4", "id5"]
+        );
         assert_eq!(rest[0].attempts, 1);
         assert_eq!(s.outbox_batch(rest[1].seq, 10).unwrap().len(), 1);
     }
@@ -366,7 +440,10 @@ mod tests {
     fn validators_and_entries() {
         let s = Store::open(Path::new(":memory:")).unwrap();
         assert_eq!(s.feed_validators("f").unwrap(), Validators::default());
-        let v = Validators { etag: Some("\"1\"".into()), last_modified: None };
+        let v = Validators {
+            etag: Some("\"1\"".into()),
+            last_modified: None,
+        };
         s.record_poll("f", Utc::now(), Some(&v), None).unwrap();
         s.record_poll("f", Utc::now(), None, Some("boom")).unwrap();
         assert_eq!(s.feed_validators("f").unwrap(), v);

@@ -22,8 +22,27 @@ use crate::stamps::{RevisionNote, Timestamp};
 
 /// Query parameters that only track the reader, never select content.
 const TRACKING_PARAMS: &[&str] = &[
-    "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "twclid", "igshid", "mc_cid", "mc_eid",
-    "_ga", "_gl", "ocid", "cmpid", "ito", "spm", "at_medium", "at_campaign", "smid", "smtyp",
+    "fbclid",
+    "gclid",
+    "dclid",
+    "gbraid",
+    "wbraid",
+    "msclkid",
+    "yclid",
+    "twclid",
+    "igshid",
+    "mc_cid",
+    "mc_eid",
+    "_ga",
+    "_gl",
+    "ocid",
+    "cmpid",
+    "ito",
+    "spm",
+    "at_medium",
+    "at_campaign",
+    "smid",
+    "smtyp",
 ];
 
 /// Normalises a URL for identity: lower-case scheme and host and no default port (the `url`
@@ -51,12 +70,20 @@ pub fn normalize_url(url: &Url) -> Url {
 
 /// The stable id of the article at a canonical URL.
 pub fn article_id(canonical: &Url) -> String {
-    Uuid::new_v5(&Uuid::NAMESPACE_URL, normalize_url(canonical).as_str().as_bytes()).to_string()
+    Uuid::new_v5(
+        &Uuid::NAMESPACE_URL,
+        normalize_url(canonical).as_str().as_bytes(),
+    )
+    .to_string()
 }
 
 /// The CloudEvents id of one revision of an article: the same everywhere, every time.
 pub fn event_id(article_id: &str, revision: u32) -> String {
-    Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("newswire:{article_id}:{revision}").as_bytes()).to_string()
+    Uuid::new_v5(
+        &Uuid::NAMESPACE_OID,
+        format!("newswire:{article_id}:{revision}").as_bytes(),
+    )
+    .to_string()
 }
 
 /// Fingerprint of a body: words only, case folded, relative times and counters dropped.
@@ -71,10 +98,12 @@ pub fn content_hash(body: &str) -> String {
 }
 
 const TIME_UNITS: &[&str] = &[
-    "second", "seconds", "sec", "secs", "minute", "minutes", "min", "mins", "hour", "hours", "hr", "hrs", "day",
-    "days", "week", "weeks", "month", "months", "year", "years",
+    "second", "seconds", "sec", "secs", "minute", "minutes", "min", "mins", "hour", "hours", "hr",
+    "hrs", "day", "days", "week", "weeks", "month", "months", "year", "years",
 ];
-const COUNTERS: &[&str] = &["views", "view", "comments", "comment", "shares", "share", "likes", "reads", "readers"];
+const COUNTERS: &[&str] = &[
+    "views", "view", "comments", "comment", "shares", "share", "likes", "reads", "readers",
+];
 
 /// The body's words, lower-cased, without the noise that changes between fetches. Words that
 /// are already lower case are borrowed, and the noise is dropped in place, so a 5 MB body costs
@@ -88,7 +117,11 @@ fn comparable_words(body: &str) -> Vec<Cow<'_, str>> {
                 let mut l = c.to_lowercase();
                 l.next() == Some(c) && l.next().is_none()
             });
-            if lower { Cow::Borrowed(t) } else { Cow::Owned(t.to_lowercase()) }
+            if lower {
+                Cow::Borrowed(t)
+            } else {
+                Cow::Owned(t.to_lowercase())
+            }
         })
         .collect();
     let is_num = |t: &str| t.chars().all(|c| c.is_ascii_digit());
@@ -99,7 +132,9 @@ fn comparable_words(body: &str) -> Vec<Cow<'_, str>> {
         let t = tokens[i].as_ref();
         // "5 minutes ago", "an hour ago"
         if (is_num(t) || t == "a" || t == "an")
-            && tokens.get(i + 1).is_some_and(|u| TIME_UNITS.contains(&u.as_ref()))
+            && tokens
+                .get(i + 1)
+                .is_some_and(|u| TIME_UNITS.contains(&u.as_ref()))
             && tokens.get(i + 2).is_some_and(|a| a == "ago")
         {
             i += 3;
@@ -111,7 +146,10 @@ fn comparable_words(body: &str) -> Vec<Cow<'_, str>> {
             while j < tokens.len() && is_num(&tokens[j]) {
                 j += 1;
             }
-            if tokens.get(j).is_some_and(|w| COUNTERS.contains(&w.as_ref())) {
+            if tokens
+                .get(j)
+                .is_some_and(|w| COUNTERS.contains(&w.as_ref()))
+            {
                 i = j + 1;
                 continue;
             }
@@ -184,7 +222,10 @@ pub enum Decision {
     /// First sighting: revision 1.
     New(ArticleState),
     /// A substantive change: the next revision, with what changed.
-    Revised { state: ArticleState, changes: Vec<String> },
+    Revised {
+        state: ArticleState,
+        changes: Vec<String>,
+    },
     /// Same as the last emitted revision.
     Unchanged,
     /// A revert to an earlier revision, held until the next fetch confirms it.
@@ -194,20 +235,31 @@ pub enum Decision {
 /// Decides what a fetched snapshot means for an article.
 pub fn decide(prev: Option<&ArticleState>, snap: Snapshot) -> Decision {
     let Some(prev) = prev else {
-        return Decision::New(ArticleState { revision: 1, current: snap, history: Vec::new(), pending: None });
+        return Decision::New(ArticleState {
+            revision: 1,
+            current: snap,
+            history: Vec::new(),
+            pending: None,
+        });
     };
     let fp = snap.fingerprint();
     let current_fp = prev.current.fingerprint();
     if fp == current_fp {
         if prev.pending.is_some() {
             // The revert did not hold: back to the current revision, nothing to emit.
-            return Decision::Held(ArticleState { pending: None, ..prev.clone() });
+            return Decision::Held(ArticleState {
+                pending: None,
+                ..prev.clone()
+            });
         }
         return Decision::Unchanged;
     }
     let is_revert = prev.history.contains(&fp);
     if is_revert && prev.pending.as_deref() != Some(fp.as_str()) {
-        return Decision::Held(ArticleState { pending: Some(fp), ..prev.clone() });
+        return Decision::Held(ArticleState {
+            pending: Some(fp),
+            ..prev.clone()
+        });
     }
     let changes = snap.changes_from(&prev.current);
     let mut history = prev.history.clone();
@@ -217,7 +269,12 @@ pub fn decide(prev: Option<&ArticleState>, snap: Snapshot) -> Decision {
         history.remove(0);
     }
     Decision::Revised {
-        state: ArticleState { revision: prev.revision + 1, current: snap, history, pending: None },
+        state: ArticleState {
+            revision: prev.revision + 1,
+            current: snap,
+            history,
+            pending: None,
+        },
         changes,
     }
 }
@@ -244,12 +301,24 @@ mod tests {
     #[test]
     fn urls_normalise_for_identity() {
         assert_eq!(
-            normalize_url(&u("HTTP://News.Test:80/a/b?utm_source=x&id=3&fbclid=y#frag")).as_str(),
+            normalize_url(&u(
+                "HTTP://News.Test:80/a/b?utm_source=x&id=3&fbclid=y#frag"
+            ))
+            .as_str(),
             "http://news.test/a/b?id=3"
         );
-        assert_eq!(normalize_url(&u("https://n.test:443/x?gclid=1")).as_str(), "https://n.test/x");
-        assert_eq!(article_id(&u("http://n.test/x?utm_medium=rss")), article_id(&u("http://N.test/x#c")));
-        assert_ne!(article_id(&u("http://n.test/x?id=1")), article_id(&u("http://n.test/x?id=2")));
+        assert_eq!(
+            normalize_url(&u("https://n.test:443/x?gclid=1")).as_str(),
+            "https://n.test/x"
+        );
+        assert_eq!(
+            article_id(&u("http://n.test/x?utm_medium=rss")),
+            article_id(&u("http://N.test/x#c"))
+        );
+        assert_ne!(
+            article_id(&u("http://n.test/x?id=1")),
+            article_id(&u("http://n.test/x?id=2"))
+        );
     }
 
     #[test]
@@ -263,33 +332,55 @@ mod tests {
         let a = content_hash("The council met.  Updated 5 minutes ago. 1,234 views");
         let b = content_hash("the council met — updated 2 hours ago; 1,240 views!");
         assert_eq!(a, b);
-        assert_ne!(content_hash("The council met."), content_hash("The council did not meet."));
+        assert_ne!(
+            content_hash("The council met."),
+            content_hash("The council did not meet.")
+        );
     }
 
     #[test]
     fn new_then_revised_then_unchanged() {
         let d = decide(None, snap("T", "one"));
-        let Decision::New(s1) = d else { panic!("{d:?}") };
+        let Decision::New(s1) = d else {
+            panic!("{d:?}")
+        };
         assert_eq!(decide(Some(&s1), snap("T", "one")), Decision::Unchanged);
-        let Decision::Revised { state: s2, changes } = decide(Some(&s1), snap("T2", "two")) else { panic!() };
-        assert_eq!((s2.revision, changes), (2, vec!["title".to_string(), "body".to_string()]));
+        let Decision::Revised { state: s2, changes } = decide(Some(&s1), snap("T2", "two")) else {
+            panic!()
+        };
+        assert_eq!(
+            (s2.revision, changes),
+            (2, vec!["title".to_string(), "body".to_string()])
+        );
     }
 
     #[test]
     fn flip_flop_does_not_emit_per_flip_but_a_confirmed_revert_does() {
-        let Decision::New(s1) = decide(None, snap("T", "A")) else { panic!() };
-        let Decision::Revised { state: s2, .. } = decide(Some(&s1), snap("T", "B")) else { panic!() };
+        let Decision::New(s1) = decide(None, snap("T", "A")) else {
+            panic!()
+        };
+        let Decision::Revised { state: s2, .. } = decide(Some(&s1), snap("T", "B")) else {
+            panic!()
+        };
         // A, B, A, B, A, B ...: the reverts to A are held, never emitted.
         let mut state = s2.clone();
         for _ in 0..3 {
-            let Decision::Held(held) = decide(Some(&state), snap("T", "A")) else { panic!() };
-            let Decision::Held(back) = decide(Some(&held), snap("T", "B")) else { panic!() };
+            let Decision::Held(held) = decide(Some(&state), snap("T", "A")) else {
+                panic!()
+            };
+            let Decision::Held(back) = decide(Some(&held), snap("T", "B")) else {
+                panic!()
+            };
             state = back;
         }
         assert_eq!(state.revision, 2);
         // A seen twice in a row is a real revert: revision 3.
-        let Decision::Held(held) = decide(Some(&state), snap("T", "A")) else { panic!() };
-        let Decision::Revised { state: s3, changes } = decide(Some(&held), snap("T", "A")) else { panic!() };
+        let Decision::Held(held) = decide(Some(&state), snap("T", "A")) else {
+            panic!()
+        };
+        let Decision::Revised { state: s3, changes } = decide(Some(&held), snap("T", "A")) else {
+            panic!()
+        };
         assert_eq!((s3.revision, changes), (3, vec!["body".to_string()]));
     }
 }

@@ -34,11 +34,19 @@ impl Transport {
     ///
     /// # Errors
     /// Transport failures only: any HTTP status is a response.
-    pub async fn get(&self, url: &Url, kind: Kind, validators: &Validators) -> Result<Fetched, FetchError> {
+    pub async fn get(
+        &self,
+        url: &Url,
+        kind: Kind,
+        validators: &Validators,
+    ) -> Result<Fetched, FetchError> {
         match self {
             Transport::Live(f) => {
                 let response = f.get(url, kind, validators).await?;
-                Ok(Fetched { response, fetched_at: Utc::now() })
+                Ok(Fetched {
+                    response,
+                    fetched_at: Utc::now(),
+                })
             }
             Transport::Replay(c) => c.get(url, validators),
         }
@@ -65,7 +73,10 @@ pub struct Recorded {
 
 impl Recorded {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -91,10 +102,17 @@ impl Capture {
     ///
     /// # Errors
     /// A file that cannot be read or is not WARC.
-    pub fn load(files: &[PathBuf], max_body: u64, max_redirects: usize) -> Result<Self, CaptureError> {
+    pub fn load(
+        files: &[PathBuf],
+        max_body: u64,
+        max_redirects: usize,
+    ) -> Result<Self, CaptureError> {
         let mut records = Vec::new();
         for path in files {
-            let err = |reason: String| CaptureError { path: path.display().to_string(), reason };
+            let err = |reason: String| CaptureError {
+                path: path.display().to_string(),
+                reason,
+            };
             let reader = warc::open(path).map_err(|e| err(e.to_string()))?;
             let mut read_any = false;
             for rec in reader {
@@ -121,8 +139,16 @@ impl Capture {
                     continue;
                 };
                 match warc::parse_response(&rec.block, max_body) {
-                    Ok(http) => records.push(Recorded { url, date, status: http.status, headers: http.headers, body: http.body }),
-                    Err(e) => tracing::warn!(file = %path.display(), %url, error = %e, "unreadable HTTP response record skipped"),
+                    Ok(http) => records.push(Recorded {
+                        url,
+                        date,
+                        status: http.status,
+                        headers: http.headers,
+                        body: http.body,
+                    }),
+                    Err(e) => {
+                        tracing::warn!(file = %path.display(), %url, error = %e, "unreadable HTTP response record skipped")
+                    }
                 }
             }
         }
@@ -132,7 +158,13 @@ impl Capture {
         for (i, r) in records.iter().enumerate() {
             by_url.entry(key(&r.url)).or_default().push(i);
         }
-        Ok(Capture { records, by_url, max_redirects, cursor: Mutex::new(0), served: Mutex::new(HashSet::new()) })
+        Ok(Capture {
+            records,
+            by_url,
+            max_redirects,
+            cursor: Mutex::new(0),
+            served: Mutex::new(HashSet::new()),
+        })
     }
 
     /// Moves the replay clock to record `pos` of the timeline.
@@ -145,7 +177,10 @@ impl Capture {
     }
 
     pub fn cursor_time(&self) -> DateTime<Utc> {
-        self.records.get(self.cursor()).map(|r| r.date).unwrap_or_default()
+        self.records
+            .get(self.cursor())
+            .map(|r| r.date)
+            .unwrap_or_default()
     }
 
     /// Whether record `pos` has already been served to the pipeline.
@@ -157,7 +192,12 @@ impl Capture {
     fn lookup(&self, url: &Url) -> Option<usize> {
         let positions = self.by_url.get(&key(url))?;
         let cursor = self.cursor();
-        positions.iter().rev().find(|&&p| p <= cursor).or_else(|| positions.iter().find(|&&p| p > cursor)).copied()
+        positions
+            .iter()
+            .rev()
+            .find(|&&p| p <= cursor)
+            .or_else(|| positions.iter().find(|&&p| p > cursor))
+            .copied()
     }
 
     fn get(&self, url: &Url, validators: &Validators) -> Result<Fetched, FetchError> {
@@ -165,14 +205,27 @@ impl Capture {
         let mut redirects = Vec::new();
         loop {
             let Some(pos) = self.lookup(&current) else {
-                let response = Response { url: current, status: 404, headers: Vec::new(), body: Vec::new(), redirects };
-                return Ok(Fetched { response, fetched_at: self.cursor_time() });
+                let response = Response {
+                    url: current,
+                    status: 404,
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                    redirects,
+                };
+                return Ok(Fetched {
+                    response,
+                    fetched_at: self.cursor_time(),
+                });
             };
             self.served.lock().expect("served lock").insert(pos);
             let rec = &self.records[pos];
             if (300..400).contains(&rec.status) && rec.status != 304 {
-                let location = rec.header("location").ok_or(FetchError::RedirectWithoutLocation)?;
-                let next = current.join(location).map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
+                let location = rec
+                    .header("location")
+                    .ok_or(FetchError::RedirectWithoutLocation)?;
+                let next = current
+                    .join(location)
+                    .map_err(|e| FetchError::InvalidUrl(e.to_string()))?;
                 if !matches!(next.scheme(), "http" | "https") {
                     return Err(FetchError::Scheme(next.scheme().to_string()));
                 }
@@ -184,23 +237,35 @@ impl Capture {
                 continue;
             }
             let not_modified = rec.status == 200 && validators_match(validators, rec);
-            let headers: Vec<(String, String)> =
-                rec.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect();
+            let headers: Vec<(String, String)> = rec
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect();
             let response = Response {
                 url: current,
                 status: if not_modified { 304 } else { rec.status },
                 headers,
-                body: if not_modified { Vec::new() } else { rec.body.clone() },
+                body: if not_modified {
+                    Vec::new()
+                } else {
+                    rec.body.clone()
+                },
                 redirects,
             };
-            return Ok(Fetched { response, fetched_at: rec.date });
+            return Ok(Fetched {
+                response,
+                fetched_at: rec.date,
+            });
         }
     }
 }
 
 fn validators_match(v: &Validators, rec: &Recorded) -> bool {
     match (&v.etag, rec.header("etag")) {
-        (Some(sent), Some(have)) => return sent.trim_start_matches("W/") == have.trim_start_matches("W/"),
+        (Some(sent), Some(have)) => {
+            return sent.trim_start_matches("W/") == have.trim_start_matches("W/");
+        }
         (Some(_), None) => return false,
         _ => {}
     }

@@ -14,7 +14,9 @@ use serde_json::Value;
 fn replay_cmd(scenario: &str, exchange: &str, queue: &str) -> Command {
     let mut c = Command::new(common::bin());
     c.arg("replay")
-        .arg(common::fixture(&format!("captures/{scenario}/capture.warc.gz")))
+        .arg(common::fixture(&format!(
+            "captures/{scenario}/capture.warc.gz"
+        )))
         .env("NEWSWIRE__AMQP__URL", common::BROKER)
         .env("NEWSWIRE__AMQP__EXCHANGE", exchange)
         .env("NEWSWIRE__AMQP__QUEUE", queue);
@@ -27,14 +29,31 @@ async fn replay_to_rabbitmq_delivers_the_stdout_events_with_cloudevents_headers(
     let (exchange, queue) = (common::unique("x"), common::unique("q"));
 
     let stdout = replay_cmd("revision", &exchange, &queue).output().unwrap();
-    assert!(stdout.status.success(), "{}", String::from_utf8_lossy(&stdout.stderr));
-    let expected: Vec<Value> =
-        String::from_utf8(stdout.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(
+        stdout.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stdout.stderr)
+    );
+    let expected: Vec<Value> = String::from_utf8(stdout.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(expected.len(), 2);
 
-    let out = replay_cmd("revision", &exchange, &queue).args(["--sink", "amqp"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.stdout.is_empty(), "the amqp sink writes nothing to stdout");
+    let out = replay_cmd("revision", &exchange, &queue)
+        .args(["--sink", "amqp"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "the amqp sink writes nothing to stdout"
+    );
 
     let got = common::take(&conn, &queue, 3, Duration::from_secs(3)).await;
     assert_eq!(got.len(), 2, "exactly the two events, no more");
@@ -42,16 +61,33 @@ async fn replay_to_rabbitmq_delivers_the_stdout_events_with_cloudevents_headers(
         // Binary mode: the body is `data`, the attributes travel as properties and headers.
         assert_eq!(msg.json(), want["data"]);
         let p = &msg.properties;
-        assert_eq!(p.content_type().as_ref().unwrap().as_str(), "application/json");
-        assert_eq!(p.message_id().as_ref().unwrap().as_str(), want["id"].as_str().unwrap());
-        assert_eq!(p.kind().as_ref().unwrap().as_str(), want["type"].as_str().unwrap());
+        assert_eq!(
+            p.content_type().as_ref().unwrap().as_str(),
+            "application/json"
+        );
+        assert_eq!(
+            p.message_id().as_ref().unwrap().as_str(),
+            want["id"].as_str().unwrap()
+        );
+        assert_eq!(
+            p.kind().as_ref().unwrap().as_str(),
+            want["type"].as_str().unwrap()
+        );
         assert_eq!(*p.delivery_mode(), Some(2));
         let time = chrono::DateTime::parse_from_rfc3339(want["time"].as_str().unwrap()).unwrap();
         assert_eq!(*p.timestamp(), Some(time.timestamp() as u64));
         for attr in ["id", "source", "type", "subject", "time", "specversion"] {
             let value = want[attr].as_str().unwrap().to_string();
-            assert_eq!(msg.header(&format!("ce-{attr}")), Some(value.clone()), "ce-{attr}");
-            assert_eq!(msg.header(&format!("cloudEvents_{attr}")), Some(value), "cloudEvents_{attr}");
+            assert_eq!(
+                msg.header(&format!("ce-{attr}")),
+                Some(value.clone()),
+                "ce-{attr}"
+            );
+            assert_eq!(
+                msg.header(&format!("cloudEvents_{attr}")),
+                Some(value),
+                "cloudEvents_{attr}"
+            );
         }
         assert_eq!(msg.header("ce-datacontenttype"), None);
     }
@@ -63,14 +99,22 @@ async fn republishing_keeps_ids_so_consumers_can_deduplicate() {
     let conn = common::broker().await;
     let (exchange, queue) = (common::unique("x"), common::unique("q"));
     for _ in 0..2 {
-        let out = replay_cmd("atom-json", &exchange, &queue).args(["--sink", "amqp"]).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = replay_cmd("atom-json", &exchange, &queue)
+            .args(["--sink", "amqp"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let got = common::take(&conn, &queue, 5, Duration::from_secs(3)).await;
     assert_eq!(got.len(), 4);
     let mut ids: BTreeMap<String, usize> = BTreeMap::new();
     for m in &got {
-        *ids.entry(m.properties.message_id().as_ref().unwrap().to_string()).or_default() += 1;
+        *ids.entry(m.properties.message_id().as_ref().unwrap().to_string())
+            .or_default() += 1;
     }
     assert_eq!(ids.len(), 2, "at-least-once with idempotent ids: {ids:?}");
     assert!(ids.values().all(|&n| n == 2));

@@ -24,13 +24,23 @@ impl Daemon {
 
     fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(start.elapsed() < Duration::from_secs(30), "no exit 30 s after SIGTERM:\n{}", self.log());
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no exit 30 s after SIGTERM:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -55,8 +65,25 @@ async fn run_publishes_live_revises_on_recheck_and_stops_cleanly_on_sigterm() {
     let (exchange, queue) = (common::unique("x"), common::unique("q"));
     let site = Site::start().await;
     let story = site.url("/news/ferry-evening-service");
-    site.set("/feed.xml", Canned::ok("application/rss+xml", common::rss(&[("ledger-1", &format!("{story}?utm_source=rss"), "Ferry adds evening service")])).with_header("ETag", "\"f1\""));
-    site.set("/news/ferry-evening-service", Canned::ok("text/html; charset=utf-8", common::article("Ferry adds evening service", &PARAS_V1, "")));
+    site.set(
+        "/feed.xml",
+        Canned::ok(
+            "application/rss+xml",
+            common::rss(&[(
+                "ledger-1",
+                &format!("{story}?utm_source=rss"),
+                "Ferry adds evening service",
+            )]),
+        )
+        .with_header("ETag", "\"f1\""),
+    );
+    site.set(
+        "/news/ferry-evening-service",
+        Canned::ok(
+            "text/html; charset=utf-8",
+            common::article("Ferry adds evening service", &PARAS_V1, ""),
+        ),
+    );
 
     // A listener on a loopback alias that is not allowed: newswire must never connect to it.
     let trap = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
@@ -113,23 +140,57 @@ flush = "5s"
     let mut daemon = Daemon { child, log };
 
     let first = common::take(&conn, &queue, 1, Duration::from_secs(30)).await;
-    assert_eq!(first.len(), 1, "no published event within 30 s:\n{}", daemon.log());
+    assert_eq!(
+        first.len(),
+        1,
+        "no published event within 30 s:\n{}",
+        daemon.log()
+    );
     let d = first[0].json();
-    assert_eq!(first[0].properties.kind().as_ref().unwrap().as_str(), "newswire.article.published");
+    assert_eq!(
+        first[0].properties.kind().as_ref().unwrap().as_str(),
+        "newswire.article.published"
+    );
     assert_eq!(d["url"], story);
     assert_eq!(d["feed_url"], site.url("/feed.xml"));
-    assert!(d["body_text"].as_str().unwrap().contains("extra evening service"), "{d}");
-    assert!(!d["body_text"].as_str().unwrap().contains("Other story one"), "related links are not body: {d}");
+    assert!(
+        d["body_text"]
+            .as_str()
+            .unwrap()
+            .contains("extra evening service"),
+        "{d}"
+    );
+    assert!(
+        !d["body_text"].as_str().unwrap().contains("Other story one"),
+        "related links are not body: {d}"
+    );
 
     // The editors change the story; the re-check picks it up without any feed change.
     let mut v2 = PARAS_V1.to_vec();
     v2[2] = "Operator spokesperson Ilse Varga said on Wednesday that the extra trip would now run for at least a year.";
-    site.set("/news/ferry-evening-service", Canned::ok("text/html; charset=utf-8", common::article("Ferry adds evening service", &v2, "")));
+    site.set(
+        "/news/ferry-evening-service",
+        Canned::ok(
+            "text/html; charset=utf-8",
+            common::article("Ferry adds evening service", &v2, ""),
+        ),
+    );
     let second = common::take(&conn, &queue, 1, Duration::from_secs(30)).await;
-    assert_eq!(second.len(), 1, "no revised event within 30 s:\n{}", daemon.log());
+    assert_eq!(
+        second.len(),
+        1,
+        "no revised event within 30 s:\n{}",
+        daemon.log()
+    );
     let d2 = second[0].json();
-    assert_eq!(second[0].properties.kind().as_ref().unwrap().as_str(), "newswire.article.revised");
-    assert_eq!((d2["article_id"].clone(), d2["revision"].as_u64()), (d["article_id"].clone(), Some(2)));
+    assert_eq!(
+        second[0].properties.kind().as_ref().unwrap().as_str(),
+        "newswire.article.revised"
+    );
+    assert_eq!(
+        (d2["article_id"].clone(), d2["revision"].as_u64()),
+        (d["article_id"].clone(), Some(2))
+    );
     assert_eq!(d2["changes"], serde_json::json!(["body"]));
 
     // Conditional GET: the feed keeps being polled, answered 304 from its ETag.
@@ -139,10 +200,21 @@ flush = "5s"
     let log = daemon.log();
     assert!(status.success(), "exit status {status:?}:\n{log}");
     assert!(log.contains("newswire stopped"), "{log}");
-    assert!(log.contains("blocked") || log.contains("not allowed") || log.contains("127.0.0.2"), "the refused feed is logged:\n{log}");
-    assert_eq!(trapped.load(Ordering::SeqCst), 0, "a non-allowed loopback alias was contacted");
+    assert!(
+        log.contains("blocked") || log.contains("not allowed") || log.contains("127.0.0.2"),
+        "the refused feed is logged:\n{log}"
+    );
+    assert_eq!(
+        trapped.load(Ordering::SeqCst),
+        0,
+        "a non-allowed loopback alias was contacted"
+    );
     // Nothing more was published: one article, two revisions.
-    assert!(common::take(&conn, &queue, 1, Duration::from_millis(500)).await.is_empty());
+    assert!(
+        common::take(&conn, &queue, 1, Duration::from_millis(500))
+            .await
+            .is_empty()
+    );
     common::cleanup(&conn, &exchange, &queue).await;
 }
 
@@ -150,8 +222,20 @@ flush = "5s"
 async fn events_wait_in_the_outbox_while_the_broker_is_unreachable() {
     let site = Site::start().await;
     let story = site.url("/news/ferry-evening-service");
-    site.set("/feed.xml", Canned::ok("application/rss+xml", common::rss(&[("ledger-1", &story, "Ferry adds evening service")])));
-    site.set("/news/ferry-evening-service", Canned::ok("text/html", common::article("Ferry adds evening service", &PARAS_V1, "")));
+    site.set(
+        "/feed.xml",
+        Canned::ok(
+            "application/rss+xml",
+            common::rss(&[("ledger-1", &story, "Ferry adds evening service")]),
+        ),
+    );
+    site.set(
+        "/news/ferry-evening-service",
+        Canned::ok(
+            "text/html",
+            common::article("Ferry adds evening service", &PARAS_V1, ""),
+        ),
+    );
     let dir = common::tempdir("daemon-outbox");
     let state = dir.join("state.sqlite3");
     let log = dir.join("stderr.log");
@@ -160,7 +244,10 @@ async fn events_wait_in_the_outbox_while_the_broker_is_unreachable() {
         .env("NEWSWIRE__AMQP__URL", "amqp://guest:guest@127.0.0.1:1/%2f")
         .env("NEWSWIRE__AMQP__RETRY_MIN", "100ms")
         .env("NEWSWIRE__STATE__PATH", &state)
-        .env("NEWSWIRE__FEEDS__URLS", format!("[\"{}\"]", site.url("/feed.xml")))
+        .env(
+            "NEWSWIRE__FEEDS__URLS",
+            format!("[\"{}\"]", site.url("/feed.xml")),
+        )
         .env("NEWSWIRE__FETCH__ALLOW", "[\"127.0.0.1/32\"]")
         .env("NEWSWIRE__SHUTDOWN__FLUSH", "500ms")
         .stdout(Stdio::null())
@@ -168,11 +255,17 @@ async fn events_wait_in_the_outbox_while_the_broker_is_unreachable() {
         .spawn()
         .unwrap();
     let mut daemon = Daemon { child, log };
-    let logged = common::wait_for(Duration::from_secs(30), || daemon.log().contains("events stay in the outbox")).await;
+    let logged = common::wait_for(Duration::from_secs(30), || {
+        daemon.log().contains("events stay in the outbox")
+    })
+    .await;
     assert!(logged, "no outbox warning:\n{}", daemon.log());
     assert!(daemon.terminate().success(), "{}", daemon.log());
     // The event is still there, durably, for the next start.
     let store = newswire::store::Store::open(&state).unwrap();
     assert_eq!(store.outbox_len().unwrap(), 1);
-    assert_eq!(store.outbox_batch(0, 10).unwrap()[0].event.event_type, "newswire.article.published");
+    assert_eq!(
+        store.outbox_batch(0, 10).unwrap()[0].event.event_type,
+        "newswire.article.published"
+    );
 }

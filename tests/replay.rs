@@ -11,10 +11,21 @@ use serde_json::Value;
 /// Replays a scenario's capture; returns stdout's events. Panics with stderr on failure.
 fn replay(scenario: &str) -> (String, Vec<Value>) {
     let capture = common::fixture(&format!("captures/{scenario}/capture.warc.gz"));
-    let out = Command::new(common::bin()).arg("replay").arg(&capture).output().unwrap();
-    assert!(out.status.success(), "replay {scenario} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(common::bin())
+        .arg("replay")
+        .arg(&capture)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "replay {scenario} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let events = stdout.lines().map(|l| serde_json::from_str(l).expect("each line is one JSON event")).collect();
+    let events = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is one JSON event"))
+        .collect();
     (stdout, events)
 }
 
@@ -37,26 +48,61 @@ fn new_article_is_published_once_with_the_contract_fields() {
     assert_eq!(d["revision"], 1);
     assert_eq!(d["changes"], serde_json::json!([]));
     // Tracking parameters never reach identity.
-    assert!(!d["canonical_url"].as_str().unwrap().contains("utm_"), "{d}");
-    assert!(d["title"].as_str().unwrap().starts_with("Ferry service adds early sailing"), "{d}");
+    assert!(
+        !d["canonical_url"].as_str().unwrap().contains("utm_"),
+        "{d}"
+    );
+    assert!(
+        d["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Ferry service adds early sailing"),
+        "{d}"
+    );
     let body = d["body_text"].as_str().unwrap();
-    assert!(body.split("\n\n").count() >= 3, "paragraphs are separated by blank lines: {body:?}");
-    let (words, tokens) = (d["word_count"].as_u64().unwrap() as f64, body.split_whitespace().count() as f64);
-    assert!((words - tokens).abs() / tokens < 0.05, "word_count {words} for {tokens} whitespace tokens");
+    assert!(
+        body.split("\n\n").count() >= 3,
+        "paragraphs are separated by blank lines: {body:?}"
+    );
+    let (words, tokens) = (
+        d["word_count"].as_u64().unwrap() as f64,
+        body.split_whitespace().count() as f64,
+    );
+    assert!(
+        (words - tokens).abs() / tokens < 0.05,
+        "word_count {words} for {tokens} whitespace tokens"
+    );
     assert!(d["content_hash"].as_str().unwrap().len() >= 16);
     // fetched_at is the capture's WARC-Date, not the wall clock.
-    assert!(d["fetched_at"].as_str().unwrap().starts_with("2026-01-05T10:00:0"), "{d}");
+    assert!(
+        d["fetched_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-01-05T10:00:0"),
+        "{d}"
+    );
 }
 
 #[test]
 fn revision_gives_published_then_revised_with_changes() {
     let (_, events) = replay("revision");
     let types: Vec<_> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(types, ["newswire.article.published", "newswire.article.revised"]);
+    assert_eq!(
+        types,
+        ["newswire.article.published", "newswire.article.revised"]
+    );
     let (r1, r2) = (data(&events[0]), data(&events[1]));
     assert_eq!(r1["article_id"], r2["article_id"]);
-    assert_eq!((r1["revision"].as_u64(), r2["revision"].as_u64()), (Some(1), Some(2)));
-    let changes: Vec<&str> = r2["changes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    assert_eq!(
+        (r1["revision"].as_u64(), r2["revision"].as_u64()),
+        (Some(1), Some(2))
+    );
+    let changes: Vec<&str> = r2["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
     assert!(changes.contains(&"body"), "{changes:?}");
     assert_ne!(events[0]["id"], events[1]["id"]);
 }
@@ -64,7 +110,11 @@ fn revision_gives_published_then_revised_with_changes() {
 #[test]
 fn noise_only_refetch_gives_no_new_revision() {
     let (_, events) = replay("noise-refetch");
-    assert_eq!(events.len(), 1, "only the first fetch is an event: {events:#?}");
+    assert_eq!(
+        events.len(),
+        1,
+        "only the first fetch is an event: {events:#?}"
+    );
 }
 
 #[test]
@@ -72,8 +122,14 @@ fn redirects_are_followed_inside_the_capture() {
     let (_, events) = replay("redirect");
     assert_eq!(events.len(), 1);
     let d = data(&events[0]);
-    assert_eq!(d["url"], "http://harbor.test/news/2026/01/05/council-approves-seawall-repairs");
-    assert_eq!(d["canonical_url"], "http://harbor.test/news/2026/01/05/council-approves-seawall-repairs");
+    assert_eq!(
+        d["url"],
+        "http://harbor.test/news/2026/01/05/council-approves-seawall-repairs"
+    );
+    assert_eq!(
+        d["canonical_url"],
+        "http://harbor.test/news/2026/01/05/council-approves-seawall-repairs"
+    );
 }
 
 #[test]
@@ -85,7 +141,10 @@ fn missing_pages_give_no_event_and_no_failure() {
 #[test]
 fn atom_and_json_feeds_each_give_their_article() {
     let (_, events) = replay("atom-json");
-    let mut urls: Vec<&str> = events.iter().map(|e| data(e)["url"].as_str().unwrap()).collect();
+    let mut urls: Vec<&str> = events
+        .iter()
+        .map(|e| data(e)["url"].as_str().unwrap())
+        .collect();
     urls.sort();
     assert_eq!(
         urls,
@@ -111,13 +170,23 @@ fn bad_input_is_a_one_line_error() {
     let dir = common::tempdir("replay-bad");
     let junk = dir.join("junk.warc");
     std::fs::write(&junk, b"<html>not a capture</html>").unwrap();
-    let out = Command::new(common::bin()).arg("replay").arg(&junk).output().unwrap();
+    let out = Command::new(common::bin())
+        .arg("replay")
+        .arg(&junk)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     let last = err.lines().last().unwrap_or_default();
-    assert!(last.starts_with("newswire: error:") && last.contains("junk.warc"), "{err}");
+    assert!(
+        last.starts_with("newswire: error:") && last.contains("junk.warc"),
+        "{err}"
+    );
 
-    let out = Command::new(common::bin()).args(["replay", "/nonexistent/capture.warc"]).output().unwrap();
+    let out = Command::new(common::bin())
+        .args(["replay", "/nonexistent/capture.warc"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
 
     let out = Command::new(common::bin())

@@ -33,12 +33,8 @@ fn holds_story(dom: &Dom, i: usize, body_chars: u32) -> bool {
         return false;
     }
     let many = n.paras >= 3 && n.chars * 2 > body_chars;
-    let prose = knob_off("NOPROSE") && n.paras >= 4 && dom.link_density(i as u32) < 0.25 && n.commas >= 8;
+    let prose = n.paras >= 4 && dom.link_density(i as u32) < 0.25 && n.commas >= 8;
     many || prose
-}
-
-fn knob_off(n: &str) -> bool {
-    !super::knob(n)
 }
 
 /// Visible characters outside furniture, per node: what a render would roughly keep.
@@ -64,7 +60,13 @@ fn para_len(dom: &Dom, i: usize) -> u32 {
     let n = &dom.nodes[i];
     match n.tag {
         Tag::P | Tag::Pre => n.chars,
-        Tag::Td | Tag::Blockquote | Tag::Div | Tag::Section | Tag::Article | Tag::Main | Tag::Dd
+        Tag::Td
+        | Tag::Blockquote
+        | Tag::Div
+        | Tag::Section
+        | Tag::Article
+        | Tag::Main
+        | Tag::Dd
         | Tag::Li => n.inline_chars,
         _ => 0,
     }
@@ -76,7 +78,9 @@ fn init_score(dom: &Dom, i: usize) -> f32 {
         Tag::Div | Tag::Article | Tag::Main => 5.0,
         Tag::Section => 3.0,
         Tag::Pre | Tag::Td | Tag::Blockquote => 3.0,
-        Tag::Address | Tag::Ol | Tag::Ul | Tag::Dl | Tag::Dd | Tag::Dt | Tag::Li | Tag::Form => -3.0,
+        Tag::Address | Tag::Ol | Tag::Ul | Tag::Dl | Tag::Dd | Tag::Dt | Tag::Li | Tag::Form => {
+            -3.0
+        }
         Tag::H1 | Tag::H(_) | Tag::Th => -5.0,
         _ => 0.0,
     };
@@ -110,7 +114,11 @@ pub(crate) fn score(dom: &Dom, blocked: &[bool], use_weights: bool) -> Scores {
                     break;
                 }
                 if score[a as usize].is_nan() {
-                    score[a as usize] = if use_weights { init_score(dom, a as usize) } else { 0.0 };
+                    score[a as usize] = if use_weights {
+                        init_score(dom, a as usize)
+                    } else {
+                        0.0
+                    };
                     cands.push(a);
                 }
                 let div = match level {
@@ -164,7 +172,10 @@ pub(crate) fn choose(dom: &Dom, sc: &Scores, blocked: &[bool]) -> Option<Vec<u32
     let mut last = s(top);
     let threshold = last / 3.0;
     let mut p = nodes[top as usize].parent;
-    while p != NONE && p != dom.body && !matches!(nodes[p as usize].tag, Tag::Document | Tag::Html | Tag::Body) {
+    while p != NONE
+        && p != dom.body
+        && !matches!(nodes[p as usize].tag, Tag::Document | Tag::Html | Tag::Body)
+    {
         let ps = sc.score[p as usize];
         if ps.is_nan() {
             p = nodes[p as usize].parent;
@@ -180,10 +191,29 @@ pub(crate) fn choose(dom: &Dom, sc: &Scores, blocked: &[bool]) -> Option<Vec<u32
         last = ps;
         p = nodes[p as usize].parent;
     }
+    // A class-boosted winner with little prose of its own (a lede box, an "entry-text" teaser)
+    // next to the real story: climb while the parent holds far more low-link prose.
+    loop {
+        let p = nodes[top as usize].parent;
+        if p == NONE
+            || matches!(nodes[p as usize].tag, Tag::Document | Tag::Html | Tag::Body)
+            || blocked[p as usize]
+        {
+            break;
+        }
+        let (tn, pn) = (&nodes[top as usize], &nodes[p as usize]);
+        if !(tn.chars * 4 < pn.chars && pn.paras >= tn.paras + 3 && dom.link_density(p) < 0.3) {
+            break;
+        }
+        top = p;
+    }
     // An only child holds nothing its parent does not.
     loop {
         let p = nodes[top as usize].parent;
-        if p == NONE || p == dom.body || matches!(nodes[p as usize].tag, Tag::Document | Tag::Html | Tag::Body) {
+        if p == NONE
+            || p == dom.body
+            || matches!(nodes[p as usize].tag, Tag::Document | Tag::Html | Tag::Body)
+        {
             break;
         }
         if nodes[p as usize].chars == nodes[top as usize].chars && !blocked[p as usize] {
@@ -216,9 +246,11 @@ pub(crate) fn choose(dom: &Dom, sc: &Scores, blocked: &[bool]) -> Option<Vec<u32
             let ld = dom.link_density(c);
             let keep = if s(c) + bonus >= threshold {
                 true
-            } else if n.tag == Tag::P || (para_len(dom, c as usize) == n.chars && n.tag.is_block()) {
+            } else if n.tag == Tag::P || (para_len(dom, c as usize) == n.chars && n.tag.is_block())
+            {
                 let len = n.chars;
-                (len > 80 && ld < 0.25) || (len > 0 && len <= 80 && ld == 0.0 && ends_sentence(dom, c))
+                (len > 80 && ld < 0.25)
+                    || (len > 0 && len <= 80 && ld == 0.0 && ends_sentence(dom, c))
             } else {
                 false
             };
@@ -265,20 +297,46 @@ pub(crate) fn semantic(dom: &Dom, blocked: &[bool]) -> Option<u32> {
     // Several sizeable <article>s (a listing, or page-builder blocks) say nothing.
     let article = article.filter(|&a| {
         let c = nodes[a as usize].chars;
-        articles.iter().all(|&o| o == a || nodes[o as usize].chars * 3 < c)
+        articles
+            .iter()
+            .all(|&o| o == a || nodes[o as usize].chars * 3 < c)
     });
     strong.or(article)
 }
 
+/// Replaces the scored roots by a semantic container when one holds the story: a wider one
+/// (the scored winner was part of it), a narrower one holding at least half the prose, or a
+/// disjoint one holding more. Ledes just before it are kept (see `with_lede`).
+pub(crate) fn prefer_semantic(dom: &Dom, roots: Vec<u32>, blocked: &[bool]) -> Vec<u32> {
+    let Some(sem) = semantic(dom, blocked) else {
+        return roots;
+    };
+    let free = free_chars(dom, blocked);
+    let total: u32 = roots.iter().map(|&r| free[r as usize]).sum();
+    let sem_chars = free[sem as usize];
+    let wider = roots.iter().all(|&r| dom.contains(sem, r));
+    let narrower = roots.iter().any(|&r| dom.contains(r, sem));
+    let take = if wider {
+        dom.link_density(sem) < 0.35
+    } else if narrower {
+        sem_chars * 2 >= total
+    } else {
+        sem_chars >= total
+    };
+    if !take {
+        return roots;
+    }
+    with_lede(dom, sem, blocked, &free)
+}
+
 /// Lede paragraphs just before a semantic body container (`teaser-text` before
-/// `news-text`): previous siblings of `sem` and its ancestors up to `top`, stopping at the
+/// `news-text`): previous siblings of `sem` and of up to three ancestors, stopping at the
 /// first sibling that is not prose. Returned with `sem`, in document order.
-pub(crate) fn with_lede(dom: &Dom, sem: u32, top: u32, blocked: &[bool], free: &[u32]) -> Vec<u32> {
+pub(crate) fn with_lede(dom: &Dom, sem: u32, blocked: &[bool], free: &[u32]) -> Vec<u32> {
     let nodes = &dom.nodes;
     let mut out = vec![sem];
     let mut a = sem;
     let mut levels = 0;
-    let _ = top;
     while levels < 3 {
         let p = nodes[a as usize].parent;
         if p == NONE || matches!(nodes[p as usize].tag, Tag::Body | Tag::Html | Tag::Document) {
@@ -300,10 +358,12 @@ pub(crate) fn with_lede(dom: &Dom, sem: u32, top: u32, blocked: &[bool], free: &
                 continue; // images, empty wrappers
             }
             seen += 1;
+            // A long h2 before the body is a standfirst, not a section title.
+            let heading_ok = !n.tag.is_heading() || (n.tag != Tag::H1 && free[s as usize] >= 80);
             let prose = !blocked[s as usize]
                 && free[s as usize] >= 60
                 && dom.link_density(s) < 0.3
-                && !n.tag.is_heading()
+                && heading_ok
                 && !has_tag(dom, s, Tag::H1);
             if !prose || seen > 2 {
                 break;

@@ -63,11 +63,11 @@ impl Tag {
             "html" => Tag::Html,
             "body" => Tag::Body,
             "head" => Tag::Head,
-            "script" | "style" | "noscript" | "template" | "title" | "meta" | "link"
-            | "svg" | "iframe" | "object" | "embed" | "canvas" | "video" | "audio"
-            | "select" | "option" | "textarea" | "input" | "button" | "dialog" | "map"
-            | "source" | "track" | "frameset" | "frame" | "applet" | "datalist" | "output"
-            | "progress" | "meter" | "base" | "param" => Tag::Junk,
+            "script" | "style" | "noscript" | "template" | "title" | "meta" | "link" | "svg"
+            | "iframe" | "object" | "embed" | "canvas" | "video" | "audio" | "select"
+            | "option" | "textarea" | "input" | "button" | "dialog" | "map" | "source"
+            | "track" | "frameset" | "frame" | "applet" | "datalist" | "output" | "progress"
+            | "meter" | "base" | "param" => Tag::Junk,
             "nav" | "menu" => Tag::Nav,
             "header" => Tag::Header,
             "footer" => Tag::Footer,
@@ -117,7 +117,15 @@ impl Tag {
     pub(crate) fn is_block(self) -> bool {
         !matches!(
             self,
-            Tag::Text | Tag::Other | Tag::A | Tag::Img | Tag::Time | Tag::Small | Tag::Junk | Tag::Br | Tag::MathToken
+            Tag::Text
+                | Tag::Other
+                | Tag::A
+                | Tag::Img
+                | Tag::Time
+                | Tag::Small
+                | Tag::Junk
+                | Tag::Br
+                | Tag::MathToken
         )
     }
 
@@ -164,7 +172,11 @@ pub(crate) struct Dom<'a> {
 impl<'a> Dom<'a> {
     pub(crate) fn link_density(&self, i: u32) -> f32 {
         let n = &self.nodes[i as usize];
-        if n.chars == 0 { 0.0 } else { n.link_chars as f32 / n.chars as f32 }
+        if n.chars == 0 {
+            0.0
+        } else {
+            n.link_chars as f32 / n.chars as f32
+        }
     }
 
     pub(crate) fn attr(&self, i: u32, name: &str) -> Option<&'a str> {
@@ -285,15 +297,13 @@ pub(crate) fn build(doc: &Html) -> Dom<'_> {
             _ => {}
         }
         let pushed = nodes.len() as u32 - 1;
-        if descend {
-            if let Some(c) = cur.first_child() {
-                // Document/fragment wrappers are not pushed; their children hang off `parent`.
-                if matches!(cur.value(), HtmlNode::Element(_)) {
-                    stack.push(pushed);
-                }
-                cur = c;
-                continue;
+        if descend && let Some(c) = cur.first_child() {
+            // Document/fragment wrappers are not pushed; their children hang off `parent`.
+            if matches!(cur.value(), HtmlNode::Element(_)) {
+                stack.push(pushed);
             }
+            cur = c;
+            continue;
         }
         if matches!(cur.value(), HtmlNode::Element(_)) {
             nodes[pushed as usize].end = pushed + 1;
@@ -346,8 +356,15 @@ fn finish(mut nodes: Vec<Node<'_>>, body: u32) -> Dom<'_> {
         }
         let is_para = match n.tag {
             Tag::P | Tag::Pre => n.chars >= 20,
-            Tag::Td | Tag::Li | Tag::Dd | Tag::Blockquote | Tag::Div | Tag::Section | Tag::Article
-            | Tag::Main | Tag::Other => n.inline_chars >= 40,
+            Tag::Td
+            | Tag::Li
+            | Tag::Dd
+            | Tag::Blockquote
+            | Tag::Div
+            | Tag::Section
+            | Tag::Article
+            | Tag::Main
+            | Tag::Other => n.inline_chars >= 40,
             _ => false,
         };
         let (chars, link, commas, mut paras, tag, flags) =

@@ -1,8 +1,9 @@
 //! What an element's own markup says about it: class, id, role, itemprop, hidden-ness.
 //!
 //! Hints are generic web conventions (CMS class names, ARIA roles, schema.org), never names from
-//! one site. Matching is substring-based on lower-cased class/id text, dispatched on the first
-//! byte so that pages with thousands of classed elements stay cheap.
+//! one site. Patterns are matched on lower-cased class/id text at word starts (after a separator
+//! or at a camelCase hump), from first-byte buckets, in one pass per attribute, so pages with
+//! thousands of classed elements stay cheap. Hints only mark; `content` decides what to drop.
 
 use super::dom::{F_BOILER, F_COMMENTS, F_HIDDEN, F_STRONG_POS, Tag};
 use scraper::node::Element;
@@ -14,20 +15,112 @@ pub(crate) struct Hints {
 
 // Substrings that mark page furniture. Matching "comment" also catches "comments", "commentlist".
 const BOILER: &[&str] = &[
-    "comment", "disqus", "share", "sharing", "social", "related", "newsletter", "subscri",
-    "cookie", "consent", "gdpr", "advert", "sponsor", "promo", "breadcrumb", "footer", "sidebar", "pagination", "popup", "modal", "navbar", "navigation", "menu", "masthead",
-    "toolbar", "banner", "outbrain", "taboola", "recommend", "signup", "sign-up", "login",
-    "byline", "tagcloud", "tag-cloud", "taglist", "tag-list", "post-tags", "article-tags",
-    "keyword", "readmore", "read-more", "more-stories", "morestories", "trending", "popular",
-    "mostread", "most-read", "copyright", "disclaimer", "replies", "respond",
-    "skip-link", "skiplink", "postmeta", "post-meta", "entry-meta", "article-meta", "meta-",
-    "-meta", "author-bio", "authorbio", "about-author", "author-info", "shoutbox", "supplemental",
-    "community", "donate", "overlay", "lightbox", "print-", "-print", "follow", "jump-to",
-    "teaser-list", "skyscraper", "nav-", "-nav", "_nav", "nav_", "adsense", "adslot",
-    "ad-slot", "ad-container", "ad-wrapper", "dfp", "paid-content", "you-may", "youmay",
-    "also-like", "more-from", "morefrom", "dateline", "posted-on", "post-date", "entry-date",
-    "breaking-news", "ticker", "headerbar", "topbar", "top-bar", "site-header", "siteheader",
-    "page-header", "pageheader", "global-header",
+    "comment",
+    "disqus",
+    "share",
+    "sharing",
+    "social",
+    "related",
+    "newsletter",
+    "subscri",
+    "cookie",
+    "consent",
+    "gdpr",
+    "advert",
+    "sponsor",
+    "promo",
+    "breadcrumb",
+    "footer",
+    "sidebar",
+    "pagination",
+    "popup",
+    "modal",
+    "navbar",
+    "navigation",
+    "menu",
+    "masthead",
+    "toolbar",
+    "banner",
+    "outbrain",
+    "taboola",
+    "recommend",
+    "signup",
+    "sign-up",
+    "login",
+    "byline",
+    "tagcloud",
+    "tag-cloud",
+    "taglist",
+    "tag-list",
+    "post-tags",
+    "article-tags",
+    "keyword",
+    "readmore",
+    "read-more",
+    "more-stories",
+    "morestories",
+    "trending",
+    "popular",
+    "mostread",
+    "most-read",
+    "copyright",
+    "disclaimer",
+    "replies",
+    "respond",
+    "skip-link",
+    "skiplink",
+    "postmeta",
+    "post-meta",
+    "entry-meta",
+    "article-meta",
+    "meta-",
+    "-meta",
+    "author-bio",
+    "authorbio",
+    "about-author",
+    "author-info",
+    "shoutbox",
+    "supplemental",
+    "community",
+    "donate",
+    "overlay",
+    "lightbox",
+    "print-",
+    "-print",
+    "follow",
+    "jump-to",
+    "teaser-list",
+    "skyscraper",
+    "nav-",
+    "-nav",
+    "_nav",
+    "nav_",
+    "adsense",
+    "adslot",
+    "ad-slot",
+    "ad-container",
+    "ad-wrapper",
+    "dfp",
+    "paid-content",
+    "you-may",
+    "youmay",
+    "also-like",
+    "more-from",
+    "morefrom",
+    "dateline",
+    "posted-on",
+    "post-date",
+    "entry-date",
+    "breaking-news",
+    "ticker",
+    "headerbar",
+    "topbar",
+    "top-bar",
+    "site-header",
+    "siteheader",
+    "page-header",
+    "pageheader",
+    "global-header",
 ];
 
 // Whole class/id tokens (split on anything not a letter or digit) that mark furniture but are
@@ -35,14 +128,73 @@ const BOILER: &[&str] = &[
 fn boiler_token(t: &[u8]) -> bool {
     matches!(
         t,
-        b"ad" | b"ads" | b"nav" | b"tags" | b"tag" | b"meta" | b"share" | b"print" | b"aside" | b"extra" | b"skip" | b"foot" | b"author" | b"date" | b"byline" | b"social" | b"sns" | b"rss" | b"feedback" | b"reply" | b"hide" | b"toc" | b"header" | b"timestamp" | b"time" | b"tools" | b"utility" | b"utilities" | b"actions" | b"cta" | b"credit" | b"credits" | b"caption" | b"signature" | b"more" | b"links" | b"linklist" | b"archive" | b"categories" | b"category" | b"breadcrumbs" | b"crumbs" | b"sitemap" | b"login" | b"logo" | b"masthead" | b"search" | b"rating" | b"ratings"
+        b"ad"
+            | b"ads"
+            | b"nav"
+            | b"tags"
+            | b"tag"
+            | b"meta"
+            | b"share"
+            | b"print"
+            | b"aside"
+            | b"extra"
+            | b"skip"
+            | b"foot"
+            | b"author"
+            | b"date"
+            | b"byline"
+            | b"social"
+            | b"sns"
+            | b"rss"
+            | b"feedback"
+            | b"reply"
+            | b"hide"
+            | b"toc"
+            | b"header"
+            | b"timestamp"
+            | b"time"
+            | b"tools"
+            | b"utility"
+            | b"utilities"
+            | b"actions"
+            | b"cta"
+            | b"credit"
+            | b"credits"
+            | b"caption"
+            | b"signature"
+            | b"more"
+            | b"links"
+            | b"linklist"
+            | b"archive"
+            | b"categories"
+            | b"category"
+            | b"breadcrumbs"
+            | b"crumbs"
+            | b"sitemap"
+            | b"login"
+            | b"logo"
+            | b"masthead"
+            | b"search"
+            | b"rating"
+            | b"ratings"
     )
 }
 
 fn hidden_token(t: &[u8]) -> bool {
     matches!(
         t,
-        b"hidden" | b"sr-only" | b"screen-reader-text" | b"visually-hidden" | b"visuallyhidden" | b"offscreen" | b"invisible" | b"is-hidden" | b"d-none" | b"screenreader" | b"sr-text" | b"element-invisible"
+        b"hidden"
+            | b"sr-only"
+            | b"screen-reader-text"
+            | b"visually-hidden"
+            | b"visuallyhidden"
+            | b"offscreen"
+            | b"invisible"
+            | b"is-hidden"
+            | b"d-none"
+            | b"screenreader"
+            | b"sr-text"
+            | b"element-invisible"
     )
 }
 
@@ -52,14 +204,34 @@ const POSITIVE: &[&str] = &[
 ];
 
 const NEGATIVE: &[&str] = &[
-    "hidden", "banner", "combx", "comment", "com-", "contact", "footer", "gdpr", "masthead",
-    "media", "meta", "outbrain", "promo", "related", "scroll", "share", "shoutbox", "sidebar",
-    "skyscraper", "sponsor", "shopping", "tags", "nav", "menu",
+    "hidden",
+    "banner",
+    "combx",
+    "comment",
+    "com-",
+    "contact",
+    "footer",
+    "gdpr",
+    "masthead",
+    "media",
+    "meta",
+    "outbrain",
+    "promo",
+    "related",
+    "scroll",
+    "share",
+    "shoutbox",
+    "sidebar",
+    "skyscraper",
+    "sponsor",
+    "shopping",
+    "tags",
+    "nav",
+    "menu",
 ];
 
 const COMMENTS: &[&str] = &["comment", "disqus", "respond", "replies"];
 
-/// Does `hay` (lower-case) contain any of `pats`? First-byte filter keeps this near-linear.
 /// Patterns bucketed by first byte, so a scan costs about one comparison per byte of input.
 struct Matcher {
     buckets: Vec<Vec<&'static [u8]>>,
@@ -87,22 +259,67 @@ impl Matcher {
     }
 }
 
+// Pattern categories, found in one pass over a class/id value.
+const C_BOILER: u8 = 1;
+const C_POS: u8 = 2;
+const C_NEG: u8 = 4;
+const C_COMMENTS: u8 = 8;
+
+/// All class/id patterns in first-byte buckets, each tagged with its categories.
+struct AllPatterns {
+    buckets: Vec<Vec<(&'static [u8], u8)>>,
+}
+
+impl AllPatterns {
+    fn new() -> AllPatterns {
+        let mut buckets: Vec<Vec<(&'static [u8], u8)>> = vec![Vec::new(); 256];
+        for (list, cat) in [
+            (BOILER, C_BOILER),
+            (POSITIVE, C_POS),
+            (NEGATIVE, C_NEG),
+            (COMMENTS, C_COMMENTS),
+        ] {
+            for p in list {
+                let b = &mut buckets[p.as_bytes()[0] as usize];
+                match b.iter_mut().find(|(q, _)| *q == p.as_bytes()) {
+                    Some(e) => e.1 |= cat,
+                    None => b.push((p.as_bytes(), cat)),
+                }
+            }
+        }
+        AllPatterns { buckets }
+    }
+
+    /// Union of the categories of every pattern occurring in `hay`.
+    fn scan(&self, hay: &[u8], at: &[bool]) -> u8 {
+        let mut cats = 0;
+        for i in 0..hay.len() {
+            if !at[i] {
+                continue;
+            }
+            let rest = &hay[i..];
+            for (p, c) in &self.buckets[hay[i] as usize] {
+                if cats & c != *c && starts(rest, p) {
+                    cats |= c;
+                }
+            }
+        }
+        cats
+    }
+}
+
 struct Matchers {
-    boiler: Matcher,
-    positive: Matcher,
-    negative: Matcher,
-    comments: Matcher,
+    all: AllPatterns,
     strong_tail_bad: Matcher,
 }
 
 fn matchers() -> &'static Matchers {
     static M: std::sync::OnceLock<Matchers> = std::sync::OnceLock::new();
     M.get_or_init(|| Matchers {
-        boiler: Matcher::new(BOILER),
-        positive: Matcher::new(POSITIVE),
-        negative: Matcher::new(NEGATIVE),
-        comments: Matcher::new(COMMENTS),
-        strong_tail_bad: Matcher::new(&["foot", "related", "meta", "share", "comment", "top", "header", "wrap-"]),
+        all: AllPatterns::new(),
+        strong_tail_bad: Matcher::new(&[
+            "foot", "related", "meta", "share", "comment", "top", "header", "wrap-",
+        ]),
     })
 }
 
@@ -126,15 +343,19 @@ fn starts(hay: &[u8], p: &[u8]) -> bool {
 fn any_token(hay: &[u8], is_tok: fn(&[u8]) -> bool) -> bool {
     hay.split(|b| !(b.is_ascii_alphanumeric() || *b == b'-'))
         .filter(|t| !t.is_empty())
-        .any(|t| is_tok(t) || (t.contains(&b'-') && t.split(|b| *b == b'-').any(|u| !u.is_empty() && is_tok(u))))
+        .any(|t| {
+            is_tok(t)
+                || (t.contains(&b'-')
+                    && t.split(|b| *b == b'-').any(|u| !u.is_empty() && is_tok(u)))
+        })
 }
 
-/// `article-body`, `post_content`, `entry-content`, `storytext`, `e-content`...
-fn strong_positive(hay: &[u8]) -> bool {
+/// `article-body`, `post_content`, `entry-content`, `storytext`, `main-content`...
+fn strong_positive(hay: &[u8], at: &[bool]) -> bool {
     const HEADS: &[&str] = &["article", "post", "entry", "story", "blog", "news", "main"];
     const TAILS: &[&str] = &["body", "content", "text", "copy"];
     for i in 0..hay.len() {
-        if !matches!(hay[i], b'a' | b'p' | b'e' | b's' | b'b' | b'n' | b'm') {
+        if !at[i] || !matches!(hay[i], b'a' | b'p' | b'e' | b's' | b'b' | b'n' | b'm') {
             continue;
         }
         for h in HEADS {
@@ -170,35 +391,48 @@ pub(crate) fn classify(e: &Element, tag: Tag) -> Hints {
             "class" | "id" => {
                 let v = value.as_bytes();
                 let n = v.len().min(buf.len());
-                for (d, s) in buf[..n].iter_mut().zip(v) {
-                    *d = s.to_ascii_lowercase();
+                // Patterns are matched at word starts only: after a separator, at a camelCase
+                // hump, or on a separator itself ("-nav"). That is both cheaper and stricter than
+                // matching anywhere ("pager" inside "homepager" is not a pager).
+                let mut starts_at = [false; 256];
+                for i in 0..n {
+                    buf[i] = v[i].to_ascii_lowercase();
+                    starts_at[i] = i == 0
+                        || !v[i - 1].is_ascii_alphanumeric()
+                        || !v[i].is_ascii_alphanumeric()
+                        || (v[i - 1].is_ascii_lowercase() && v[i].is_ascii_uppercase());
                 }
                 let hay = &buf[..n];
+                let starts_at = &starts_at[..n];
                 if hay.is_empty() {
                     continue;
                 }
                 // Long ids are usually slugs of a heading ("sharing-with-a-single-developer"):
                 // their words describe the text, not the page furniture.
-                let slug = name == "id" && hay.iter().filter(|&&b| b == b'-' || b == b'_').count() >= 3;
-                let strong = strong_positive(hay);
+                let slug =
+                    name == "id" && hay.iter().filter(|&&b| b == b'-' || b == b'_').count() >= 3;
+                let strong = strong_positive(hay, starts_at);
+                let cats = m.all.scan(hay, starts_at);
                 if strong {
                     flags |= F_STRONG_POS;
                 }
-                if m.positive.find(hay) {
+                if cats & C_POS != 0 {
                     weight += 25;
                 }
-                if !slug && m.negative.find(hay) {
+                if !slug && cats & C_NEG != 0 {
                     weight -= 25;
                 }
                 if !strong
                     && !slug
-                    && (m.boiler.find(hay)
+                    && (cats & C_BOILER != 0
                         || any_token(hay, boiler_token)
-                        || hay.split(|b| b.is_ascii_whitespace()).any(|t| matches!(t, b"widget" | b"widget-area" | b"sidebar")))
+                        || hay
+                            .split(|b| b.is_ascii_whitespace())
+                            .any(|t| matches!(t, b"widget" | b"widget-area" | b"sidebar")))
                 {
                     flags |= F_BOILER;
                 }
-                if !slug && m.comments.find(hay) {
+                if !slug && cats & C_COMMENTS != 0 {
                     flags |= F_COMMENTS;
                 }
                 // Whole tokens only: "footer-top-hidden" on <body> says nothing about the body.
@@ -212,10 +446,8 @@ pub(crate) fn classify(e: &Element, tag: Tag) -> Hints {
                 "main" | "article" => weight += 25,
                 _ => {}
             },
-            "itemprop" => {
-                if value.contains("articleBody") || value.trim() == "text" {
-                    flags |= F_STRONG_POS;
-                }
+            "itemprop" if (value.contains("articleBody") || value.trim() == "text") => {
+                flags |= F_STRONG_POS;
             }
             "hidden" => flags |= F_HIDDEN,
             "aria-hidden" if value.trim() == "true" => flags |= F_HIDDEN,

@@ -43,7 +43,10 @@ pub(crate) fn guess(text: &str) -> Option<String> {
     }
     let script = [
         (hangul, "ko"),
-        (kana + han, if kana * 10 >= han.max(1) { "ja" } else { "zh" }),
+        (
+            kana + han,
+            if kana * 10 >= han.max(1) { "ja" } else { "zh" },
+        ),
         (cyr, if uk_marks * 50 > cyr { "uk" } else { "ru" }),
         (arabic, if fa_marks * 20 > arabic { "fa" } else { "ar" }),
         (hebrew, "he"),
@@ -62,19 +65,64 @@ pub(crate) fn guess(text: &str) -> Option<String> {
 }
 
 const STOPWORDS: &[(&str, &[&str])] = &[
-    ("en", &["the", "and", "of", "to", "is", "that", "in", "it", "with", "for", "was", "this", "are", "on"]),
-    ("de", &["der", "die", "und", "das", "ist", "nicht", "den", "ich", "mit", "sich", "auch", "auf", "ein", "eine"]),
-    ("fr", &["le", "la", "les", "et", "des", "est", "une", "que", "dans", "pour", "pas", "qui", "sur", "du"]),
-    ("es", &["el", "la", "los", "las", "y", "que", "del", "por", "una", "con", "para", "es", "se", "como"]),
-    ("it", &["il", "di", "che", "la", "e", "per", "non", "della", "sono", "una", "con", "gli", "del", "alla"]),
-    ("pt", &["o", "os", "que", "do", "da", "em", "um", "uma", "para", "com", "não", "dos", "é", "mais"]),
-    ("nl", &["de", "het", "een", "van", "en", "dat", "niet", "is", "op", "voor", "met", "zijn", "ook", "wordt"]),
+    (
+        "en",
+        &[
+            "the", "and", "of", "to", "is", "that", "in", "it", "with", "for", "was", "this",
+            "are", "on",
+        ],
+    ),
+    (
+        "de",
+        &[
+            "der", "die", "und", "das", "ist", "nicht", "den", "ich", "mit", "sich", "auch", "auf",
+            "ein", "eine",
+        ],
+    ),
+    (
+        "fr",
+        &[
+            "le", "la", "les", "et", "des", "est", "une", "que", "dans", "pour", "pas", "qui",
+            "sur", "du",
+        ],
+    ),
+    (
+        "es",
+        &[
+            "el", "la", "los", "las", "y", "que", "del", "por", "una", "con", "para", "es", "se",
+            "como",
+        ],
+    ),
+    (
+        "it",
+        &[
+            "il", "di", "che", "la", "e", "per", "non", "della", "sono", "una", "con", "gli",
+            "del", "alla",
+        ],
+    ),
+    (
+        "pt",
+        &[
+            "o", "os", "que", "do", "da", "em", "um", "uma", "para", "com", "não", "dos", "é",
+            "mais",
+        ],
+    ),
+    (
+        "nl",
+        &[
+            "de", "het", "een", "van", "en", "dat", "niet", "is", "op", "voor", "met", "zijn",
+            "ook", "wordt",
+        ],
+    ),
 ];
 
 fn latin_guess(sample: &str) -> Option<String> {
     let mut counts = [0u32; 7];
     let mut words = 0u32;
-    for w in sample.split(|c: char| !c.is_alphabetic()).filter(|w| !w.is_empty()) {
+    for w in sample
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|w| !w.is_empty())
+    {
         words += 1;
         let lw = w.to_lowercase();
         for (k, (_, list)) in STOPWORDS.iter().enumerate() {

@@ -57,10 +57,11 @@ pub(crate) fn collect(dom: &Dom, page_url: Option<&Url>) -> Meta {
         let Some(el) = n.el else { continue };
         let e = el.value();
         match e.name() {
-            "html" => {
-                if lang_html.is_none() {
-                    lang_html = e.attr("lang").or_else(|| e.attr("xml:lang")).map(str::to_owned);
-                }
+            "html" if lang_html.is_none() => {
+                lang_html = e
+                    .attr("lang")
+                    .or_else(|| e.attr("xml:lang"))
+                    .map(str::to_owned);
             }
             "title" if doc_title.is_none() => {
                 let t: String = el.text().collect();
@@ -75,7 +76,9 @@ pub(crate) fn collect(dom: &Dom, page_url: Option<&Url>) -> Meta {
                     .or_else(|| e.attr("http-equiv"))
                     .unwrap_or("")
                     .to_ascii_lowercase();
-                let Some(content) = e.attr("content") else { continue };
+                let Some(content) = e.attr("content") else {
+                    continue;
+                };
                 let content = collapse(content);
                 if content.is_empty() {
                     continue;
@@ -98,11 +101,12 @@ pub(crate) fn collect(dom: &Dom, page_url: Option<&Url>) -> Meta {
                     canonical = e.attr("href").map(str::to_owned);
                 }
             }
-            "script" => {
-                if e.attr("type").is_some_and(|t| t.trim().eq_ignore_ascii_case("application/ld+json")) {
-                    let t: String = el.text().collect();
-                    jsonld_authors(&t, &mut ld_authors);
-                }
+            "script"
+                if e.attr("type")
+                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/ld+json")) =>
+            {
+                let t: String = el.text().collect();
+                jsonld_authors(&t, &mut ld_authors);
             }
             _ if bylines.len() < 4 && n.chars > 0 && n.chars < 120 && is_byline_el(e) => {
                 let t = node_text(dom, i as u32);
@@ -113,23 +117,33 @@ pub(crate) fn collect(dom: &Dom, page_url: Option<&Url>) -> Meta {
                     bylines.push(t);
                 }
             }
-            "a" => {
-                if rel_authors.len() < 5
-                    && e.attr("rel").is_some_and(|r| r.split_whitespace().any(|x| x.eq_ignore_ascii_case("author")))
-                {
-                    rel_authors.push(node_text(dom, i as u32));
-                }
+            "a" if rel_authors.len() < 5
+                && e.attr("rel").is_some_and(|r| {
+                    r.split_whitespace()
+                        .any(|x| x.eq_ignore_ascii_case("author"))
+                }) =>
+            {
+                rel_authors.push(node_text(dom, i as u32));
             }
             _ => {}
         }
     }
     let host = page_url.and_then(|u| u.host_str()).map(norm_cmp);
-    m.title = pick_title(og_title.or(tw_title), doc_title, &h1s, m.site_name.as_deref(), host.as_deref());
+    m.title = pick_title(
+        og_title.or(tw_title),
+        doc_title,
+        &h1s,
+        m.site_name.as_deref(),
+        host.as_deref(),
+    );
     for a in authors.into_iter().chain(ld_authors).chain(rel_authors) {
         add_author(&mut m.authors, &a);
     }
     for b in bylines {
-        if BYLINE_PREFIXES.iter().any(|p| b.to_lowercase().starts_with(p)) {
+        if BYLINE_PREFIXES
+            .iter()
+            .any(|p| b.to_lowercase().starts_with(p))
+        {
             add_author(&mut m.authors, &b);
         }
     }
@@ -151,7 +165,11 @@ const BYLINE_PREFIXES: &[&str] = &["by ", "von ", "par ", "por ", "door ", "di "
 fn is_byline_el(e: &scraper::node::Element) -> bool {
     e.attr("itemprop").is_some_and(|v| v.contains("author"))
         || e.attr("class").is_some_and(|c| {
-            c.split_whitespace().any(|t| t.eq_ignore_ascii_case("byline") || t.to_ascii_lowercase().ends_with("-byline") || t.to_ascii_lowercase().ends_with("__byline"))
+            c.split_whitespace().any(|t| {
+                t.eq_ignore_ascii_case("byline")
+                    || t.to_ascii_lowercase().ends_with("-byline")
+                    || t.to_ascii_lowercase().ends_with("__byline")
+            })
         })
 }
 
@@ -195,17 +213,26 @@ pub(crate) fn normalize_lang(raw: &str) -> Option<String> {
     Some(out)
 }
 
-const SEPARATORS: &[&str] = &[" | ", " - ", " – ", " — ", " :: ", " · ", " » ", " // ", " : "];
+const SEPARATORS: &[&str] = &[
+    " | ", " - ", " – ", " — ", " :: ", " · ", " » ", " // ", " : ",
+];
 
 fn norm_cmp(s: &str) -> String {
-    s.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+    s.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 fn strip_site(t: &str, site: Option<&str>, host: Option<&str>) -> String {
     let Some(sep) = SEPARATORS.iter().find(|s| t.contains(*s)) else {
         return t.to_owned();
     };
-    let parts: Vec<&str> = t.split(sep).map(str::trim).filter(|p| !p.is_empty()).collect();
+    let parts: Vec<&str> = t
+        .split(sep)
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
     if parts.len() < 2 {
         return t.to_owned();
     }
@@ -221,22 +248,36 @@ fn strip_site(t: &str, site: Option<&str>, host: Option<&str>) -> String {
     // Without a known site name, the part naming the host is the site; else the headline
     // comes first ("Foo - The Daily Bar"), and "A - B - Site" keeps "A - B".
     if let Some(h) = host {
-        let kept: Vec<&str> = parts.iter().copied().filter(|p| {
-            let n = norm_cmp(p);
-            !(n.len() >= 3 && h.contains(&n))
-        }).collect();
+        let kept: Vec<&str> = parts
+            .iter()
+            .copied()
+            .filter(|p| {
+                let n = norm_cmp(p);
+                !(n.len() >= 3 && h.contains(&n))
+            })
+            .collect();
         if kept.len() == 1 {
             return kept[0].to_owned();
         }
     }
-    if parts.len() > 2 && parts.last().is_some_and(|l| l.split_whitespace().count() <= 4) {
+    if parts.len() > 2
+        && parts
+            .last()
+            .is_some_and(|l| l.split_whitespace().count() <= 4)
+    {
         let idx = t.rfind(sep).unwrap_or(t.len());
         return t[..idx].trim().to_owned();
     }
     parts[0].to_owned()
 }
 
-fn pick_title(og: Option<String>, doc: Option<String>, h1s: &[String], site: Option<&str>, host: Option<&str>) -> String {
+fn pick_title(
+    og: Option<String>,
+    doc: Option<String>,
+    h1s: &[String],
+    site: Option<&str>,
+    host: Option<&str>,
+) -> String {
     let candidates: Vec<&String> = og.iter().chain(doc.iter()).collect();
     // An h1 that the <title>/og:title contain is the headline without decoration.
     for h in h1s {
@@ -261,7 +302,9 @@ pub(crate) fn add_author(out: &mut Vec<String>, raw: &str) {
     }
     let lower = raw.to_lowercase();
     let mut s = raw.as_str();
-    for p in ["by ", "von ", "par ", "por ", "door ", "di ", "author: ", "autor: ", "text: "] {
+    for p in [
+        "by ", "von ", "par ", "por ", "door ", "di ", "author: ", "autor: ", "text: ",
+    ] {
         if lower.starts_with(p) {
             s = &raw[p.len()..];
             break;
@@ -270,11 +313,15 @@ pub(crate) fn add_author(out: &mut Vec<String>, raw: &str) {
     // Cut trailing dateline or role: "Jane Doe | May 5", "Jane Doe, Reuters" stays two names.
     let s = s.split(['|', '•', '\n', '(']).next().unwrap_or("").trim();
     let mut names: Vec<&str> = vec![s];
-    for sep in [" and ", " & ", " und ", " et ", " y ", " e ", " en ", ", ", ";", " / "] {
+    for sep in [
+        " and ", " & ", " und ", " et ", " y ", " e ", " en ", ", ", ";", " / ",
+    ] {
         names = names.iter().flat_map(|n| n.split(sep)).collect();
     }
     for n in names {
-        let n = n.trim().trim_matches(|c: char| !c.is_alphanumeric() && c != '.');
+        let n = n
+            .trim()
+            .trim_matches(|c: char| !c.is_alphanumeric() && c != '.');
         let words = n.split_whitespace().count();
         if n.is_empty() || words > 6 || n.chars().count() > 60 || n.contains('@') {
             continue;
@@ -290,7 +337,9 @@ pub(crate) fn add_author(out: &mut Vec<String>, raw: &str) {
 
 /// Author names from JSON-LD `author` of Article-like objects (top level, arrays, `@graph`).
 fn jsonld_authors(text: &str, out: &mut Vec<String>) {
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(text.trim()) else { return };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(text.trim()) else {
+        return;
+    };
     let mut stack = vec![&v];
     let mut seen = 0;
     while let Some(v) = stack.pop() {
@@ -306,8 +355,11 @@ fn jsonld_authors(text: &str, out: &mut Vec<String>) {
                 }
                 let is_article = o.get("@type").is_some_and(|t| {
                     let s = t.to_string();
-                    s.contains("Article") || s.contains("Posting") || s.contains("Report")
-                        || s.contains("WebPage") || s.contains("CreativeWork")
+                    s.contains("Article")
+                        || s.contains("Posting")
+                        || s.contains("Report")
+                        || s.contains("WebPage")
+                        || s.contains("CreativeWork")
                 });
                 if !is_article {
                     continue;

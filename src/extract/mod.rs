@@ -1,13 +1,17 @@
 //! Page extraction: from a parsed HTML page to the article's headline, authors, language,
 //! canonical URL and body text.
 //!
-//! How the body is found (see `content` and `render`): a flat copy of the tree is scored
-//! readability-style (paragraph prose lifts its ancestors; tags, class/id/role hints and link
-//! density adjust), strong semantic containers (`itemprop=articleBody`, `entry-content`...) are
-//! preferred when they hold the story, and the winner is rendered to text with furniture inside it
-//! (share bars, related/link lists, bylines, datelines, boilerplate lines) dropped. When that
-//! yields little, it retries with less cleaning, then without class hints. A page whose best body
-//! is still tiny (front page, 404, login or paywall stub) gets an empty `body_text`.
+//! How the body is found: a flat pre-order copy of the tree (`dom`) carries per-node facts
+//! (visible characters, link characters, commas, prose paragraphs) and what class/id/role say
+//! (`hints`). `content` scores it readability-style (paragraph prose lifts its ancestors; tag,
+//! hints and link density adjust; siblings that continue the story join), prefers a semantic
+//! container (`itemprop=articleBody`, `entry-content`..., a lone `<article>`) when it holds the
+//! story, and keeps a lede just before it. `render` turns the winner into paragraphs, dropping
+//! furniture inside it (share bars, link lists, hidden text) and judging each line (link-only
+//! lines, credits, bylines, datelines, boilerplate phrases). Last, trailing headings, widget
+//! labels and everything after a "Related"/"Comments" marker near the end are cut. When a pass
+//! yields little, it retries with less cleaning, then without class hints. A page whose best
+//! body is still tiny (front page, 404, login or paywall stub) gets an empty `body_text`.
 //!
 //! Guarantees: never panics on any input, never recurses over the DOM (100,000-deep nesting is
 //! fine), runs in time linear in the page size with memory a small multiple of it, and does not
@@ -47,6 +51,7 @@ pub fn validate_rule(rule: &SiteRule) -> Result<(), String> {
     Ok(())
 }
 
+/// What a page says about its article; see the field docs for where each comes from.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Extracted {
     /// Headline, without the site name.
@@ -63,16 +68,29 @@ pub struct Extracted {
 
 /// Below this many visible characters a body is treated as "not an article".
 const MIN_BODY_CHARS: u32 = 100;
-/// Below this, try the next, more permissive strategy.
-const RETRY_CHARS: u32 = 500;
+const SENTENCE_END: [char; 9] = ['.', '!', '?', '…', '"', '“', '”', '»', ')'];
 
-pub fn extract(doc: &scraper::Html, page_url: Option<&url::Url>, rule: Option<&SiteRule>) -> Extracted {
+/// Below this, try the next, more permissive strategy.
+const RETRY_CHARS: u32 = 800;
+
+/// Extracts headline, authors, language, canonical URL and body from a parsed page. `page_url`
+/// resolves relative canonical links and helps tell the site name from the headline; `rule`
+/// (per-site configuration) overrides body detection when its selectors match.
+pub fn extract(
+    doc: &scraper::Html,
+    page_url: Option<&url::Url>,
+    rule: Option<&SiteRule>,
+) -> Extracted {
     let dom = dom::build(doc);
     let meta = meta::collect(&dom, page_url);
     let mut authors = meta.authors.clone();
     let body = body(&dom, doc, rule, &meta.title, &mut authors);
     let language = meta.language.clone().or_else(|| {
-        if body.is_empty() { lang::guess(&meta.title) } else { lang::guess(&body) }
+        if body.is_empty() {
+            lang::guess(&meta.title)
+        } else {
+            lang::guess(&body)
+        }
     });
     Extracted {
         title: meta.title,
@@ -88,24 +106,46 @@ struct Body {
     paras: Vec<String>,
     chars: u32,
     bylines: Vec<String>,
+    feats: Vec<(u32, u32, Tag)>,
 }
 
 fn finish(r: render::Rendered) -> Body {
     let mut paras = Vec::new();
     let mut bylines = Vec::new();
+    let mut feats = Vec::new();
     let mut chars = 0;
+    let mut cut: Option<(usize, u32)> = None;
     for p in &r.paras {
         let t = &r.buf[p.start..p.end];
         match render::judge(t, p) {
             Verdict::Keep => {
                 chars += p.chars;
                 paras.push(t.to_owned());
+                feats.push((p.chars, p.link_chars, p.tag));
             }
             Verdict::Byline => bylines.push(t.to_owned()),
-            Verdict::Drop => {}
+            Verdict::Drop => {
+                if cut.is_none() && render::ends_story(t) {
+                    cut = Some((paras.len(), chars));
+                }
+            }
         }
     }
-    Body { paras, chars, bylines }
+    // "Related articles", "Leave a reply", "About the author": what follows such a line near the
+    // end of the body is not the story.
+    if let Some((k, before)) = cut
+        && (chars - before) * 10 <= chars * 3
+    {
+        paras.truncate(k);
+        feats.truncate(k);
+        chars = before;
+    }
+    Body {
+        paras,
+        chars,
+        bylines,
+        feats,
+    }
 }
 
 fn rule_roots(dom: &Dom, doc: &scraper::Html, rule: &SiteRule, blocked: &mut [bool]) -> Vec<u32> {
@@ -117,7 +157,9 @@ fn rule_roots(dom: &Dom, doc: &scraper::Html, rule: &SiteRule, blocked: &mut [bo
         .filter_map(|(i, n)| n.el.map(|e| (e.id(), i as u32)))
         .collect();
     for s in &rule.remove {
-        let Ok(sel) = scraper::Selector::parse(s) else { continue };
+        let Ok(sel) = scraper::Selector::parse(s) else {
+            continue;
+        };
         for e in doc.select(&sel) {
             if let Some(&i) = index.get(&e.id()) {
                 let end = dom.nodes[i as usize].end as usize;
@@ -127,7 +169,9 @@ fn rule_roots(dom: &Dom, doc: &scraper::Html, rule: &SiteRule, blocked: &mut [bo
     }
     let mut roots: Vec<u32> = Vec::new();
     for s in &rule.body {
-        let Ok(sel) = scraper::Selector::parse(s) else { continue };
+        let Ok(sel) = scraper::Selector::parse(s) else {
+            continue;
+        };
         roots.extend(doc.select(&sel).filter_map(|e| index.get(&e.id()).copied()));
         if !roots.is_empty() {
             break;
@@ -145,98 +189,80 @@ fn rule_roots(dom: &Dom, doc: &scraper::Html, rule: &SiteRule, blocked: &mut [bo
     out
 }
 
-fn body(dom: &Dom, doc: &scraper::Html, rule: Option<&SiteRule>, title: &str, authors: &mut Vec<String>) -> String {
+/// Renders `roots` and judges the paragraphs.
+fn pass(dom: &Dom, roots: &[u32], removed: Option<&[bool]>, furniture: bool, clean: bool) -> Body {
+    finish(render::render(
+        dom,
+        roots,
+        &Options {
+            removed,
+            furniture,
+            clean,
+        },
+    ))
+}
+
+fn body(
+    dom: &Dom,
+    doc: &scraper::Html,
+    rule: Option<&SiteRule>,
+    title: &str,
+    authors: &mut Vec<String>,
+) -> String {
     let mut blocked = content::blocked(dom);
-    let mut rule_removed: Option<Vec<bool>> = None;
-    let mut best: Option<Body> = None;
-    let consider = |b: Body, best: &mut Option<Body>| {
-        if best.as_ref().is_none_or(|x| b.chars > x.chars) {
-            *best = Some(b);
-        }
-    };
+    let mut removed: Option<Vec<bool>> = None;
     if let Some(rule) = rule {
-        let mut removed = vec![false; dom.nodes.len()];
-        let roots = rule_roots(dom, doc, rule, &mut removed);
-        for (b, r) in blocked.iter_mut().zip(&removed) {
+        let mut rm = vec![false; dom.nodes.len()];
+        let roots = rule_roots(dom, doc, rule, &mut rm);
+        for (b, r) in blocked.iter_mut().zip(&rm) {
             *b |= *r;
         }
-        rule_removed = Some(removed);
+        removed = Some(rm);
         if !roots.is_empty() {
-            let r = render::render(dom, &roots, &Options { removed: rule_removed.as_deref(), furniture: true, clean: true });
-            let b = finish(r);
+            let b = pass(dom, &roots, removed.as_deref(), true, true);
             if b.chars >= MIN_BODY_CHARS {
                 return assemble(b, title, authors);
             }
         }
     }
+    let removed = removed.as_deref();
+    let mut best: Option<Body> = None;
     let sc = content::score(dom, &blocked, true);
-    #[cfg(extract_debug)]
-    for (i, n) in dom.nodes.iter().enumerate() {
-        if blocked[i] && !blocked[n.parent as usize] && n.chars > 300 {
-            eprintln!("blocked {} {:?} class={:?} id={:?} chars={} flags={}", i, n.tag, dom.attr(i as u32, "class"), dom.attr(i as u32, "id"), n.chars, n.flags);
-        }
-    }
-    if let Some(mut roots) = content::choose(dom, &sc, &blocked) {
-        if let Some(sem) = content::semantic(dom, &blocked).filter(|_| !knob("NOSEM")) {
-            let free = content::free_chars(dom, &blocked);
-            let total: u32 = roots.iter().map(|&r| free[r as usize]).sum();
-            let sem_chars = free[sem as usize];
-            let wider = roots.iter().all(|&r| dom.contains(sem, r));
-            let narrower = roots.iter().any(|&r| dom.contains(r, sem));
-            let take = if wider {
-                dom.link_density(sem) < 0.35
-            } else if narrower {
-                sem_chars * 2 >= total
-            } else {
-                sem_chars >= total
-            };
-            #[cfg(extract_debug)]
-            eprintln!("semantic {} {:?} class={:?} chars={} take={}", sem, dom.nodes[sem as usize].tag, dom.attr(sem, "class"), sem_chars, take);
-            if take {
-                roots = if !knob("NOLEDE") {
-                    let top = *roots.iter().find(|&&r| dom.contains(r, sem)).unwrap_or(&sem);
-                    content::with_lede(dom, sem, top, &blocked, &free)
-                } else {
-                    vec![sem]
-                };
+    if let Some(roots) = content::choose(dom, &sc, &blocked) {
+        let roots = content::prefer_semantic(dom, roots, &blocked);
+        // Full cleaning first; if that leaves little, the cleaning may have cut the story.
+        for clean in [true, false] {
+            let b = pass(dom, &roots, removed, true, clean);
+            if b.chars >= RETRY_CHARS {
+                return assemble(b, title, authors);
+            }
+            if best.as_ref().is_none_or(|x| b.chars > x.chars) {
+                best = Some(b);
             }
         }
-        #[cfg(extract_debug)]
-        for &r in &roots {
-            eprintln!("root {} {:?} class={:?} id={:?} chars={} score={}", r, dom.nodes[r as usize].tag, dom.attr(r, "class"), dom.attr(r, "id"), dom.nodes[r as usize].chars, sc.score[r as usize]);
-        }
-        let b = finish(render::render(dom, &roots, &Options { removed: rule_removed.as_deref(), furniture: std::env::var_os("NOFURN").is_none(), clean: std::env::var_os("NOCLEAN").is_none() }));
-        #[cfg(extract_debug)]
-        eprintln!("pass1 chars {}", b.chars);
-        if b.chars >= RETRY_CHARS {
-            return assemble(b, title, authors);
-        }
-        consider(b, &mut best);
-        let b = finish(render::render(dom, &roots, &Options { removed: rule_removed.as_deref(), furniture: true, clean: false }));
-        if b.chars >= RETRY_CHARS {
-            return assemble(b, title, authors);
-        }
-        consider(b, &mut best);
     }
     // Class hints may have hidden the story (a "comments-open" wrapper): score without them.
+    // Only a clearly longer result wins, so a short story does not lose to its comments.
     let open = vec![false; dom.nodes.len()];
     let sc = content::score(dom, &open, false);
     if let Some(roots) = content::choose(dom, &sc, &open) {
-        let b = finish(render::render(dom, &roots, &Options { removed: rule_removed.as_deref(), furniture: false, clean: true }));
-        consider(b, &mut best);
+        let b = pass(dom, &roots, removed, false, true);
+        if best
+            .as_ref()
+            .is_none_or(|x| b.chars > x.chars * FALLBACK_MARGIN)
+        {
+            best = Some(b);
+        }
     }
     match best {
         Some(b) if b.chars >= MIN_BODY_CHARS => assemble(b, title, authors),
         _ => {
             // A tiny page without site chrome is its own body, unless it is an error or a stub.
-            let body = dom.body;
-            if dom.nodes[body as usize].chars >= TINY_PAGE_CHARS {
+            if dom.nodes[dom.body as usize].chars >= TINY_PAGE_CHARS {
                 return String::new();
             }
-            let opts = Options { removed: rule_removed.as_deref(), furniture: true, clean: true };
-            let b = finish(render::render(dom, &[body], &opts));
-            let text = b.paras.join(" ");
-            if b.chars == 0 || looks_like_stub(&text) {
+            let b = pass(dom, &[dom.body], removed, true, true);
+            if b.chars == 0 || looks_like_stub(&b.paras.join(" ")) {
                 return String::new();
             }
             assemble(b, title, authors)
@@ -244,15 +270,35 @@ fn body(dom: &Dom, doc: &scraper::Html, rule: Option<&SiteRule>, title: &str, au
     }
 }
 
+/// How many times longer the hint-free fallback must be to replace a hinted result.
+const FALLBACK_MARGIN: u32 = 2;
+
 /// Pages this small have no site around the text; a body below `MIN_BODY_CHARS` is then kept.
 const TINY_PAGE_CHARS: u32 = 600;
 
 /// Error pages, login walls, cookie and robot checks.
 fn looks_like_stub(text: &str) -> bool {
     const STUB: &[&str] = &[
-        "404", "not found", "access denied", "forbidden", "log in", "login", "sign in",
-        "subscribe", "subscription", "error", "nicht gefunden", "introuvable", "no encontrad",
-        "javascript", "cookies", "captcha", "robot", "unavailable", "anmelden", "connexion",
+        "404",
+        "not found",
+        "access denied",
+        "forbidden",
+        "log in",
+        "login",
+        "sign in",
+        "subscribe",
+        "subscription",
+        "error",
+        "nicht gefunden",
+        "introuvable",
+        "no encontrad",
+        "javascript",
+        "cookies",
+        "captcha",
+        "robot",
+        "unavailable",
+        "anmelden",
+        "connexion",
     ];
     let lower = text.to_lowercase();
     STUB.iter().any(|s| lower.contains(s))
@@ -262,15 +308,49 @@ fn assemble(mut b: Body, title: &str, authors: &mut Vec<String>) -> String {
     for l in &b.bylines {
         meta::add_author(authors, l);
     }
-    // The headline repeated at the top of the body is not body text.
-    let tn: String = title.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect();
-    if !tn.is_empty() {
-        if let Some(k) = b.paras.iter().take(3).position(|p| {
-            let pn: String = p.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect();
-            pn == tn
-        }) {
-            b.paras.remove(k);
+    // Sequence-level pruning of what furniture looks like once flattened: short unpunctuated
+    // text sitting directly in a <div> is a label or widget caption ("Bild anzeigen",
+    // "Teilen"), and headings with nothing after them announced a box that was removed.
+    // A page that is nothing but a few lines is left alone.
+    if b.chars >= 500 {
+        let mut keep: Vec<bool> = b
+            .feats
+            .iter()
+            .zip(&b.paras)
+            .map(|(f, p)| !(f.2 == Tag::Div && f.0 < 60 && !p.trim_end().ends_with(SENTENCE_END)))
+            .collect();
+        for k in (0..b.paras.len()).rev() {
+            if !keep[k] {
+                continue;
+            }
+            if !b.feats[k].2.is_heading() {
+                break;
+            }
+            keep[k] = false;
         }
+        let mut k = 0;
+        b.paras.retain(|_| {
+            k += 1;
+            keep[k - 1]
+        });
+    }
+    // The headline repeated at the top of the body is not body text.
+    let tn: String = title
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect();
+    if !tn.is_empty()
+        && let Some(k) = b.paras.iter().take(3).position(|p| {
+            let pn: String = p
+                .chars()
+                .filter(|c| c.is_alphanumeric())
+                .flat_map(char::to_lowercase)
+                .collect();
+            pn == tn
+        })
+    {
+        b.paras.remove(k);
     }
     b.paras.join("\n\n")
 }
@@ -304,15 +384,6 @@ pub fn word_count(text: &str) -> usize {
 
 fn is_cjk_char(c: char) -> bool {
     matches!(c as u32, 0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
-}
-
-#[allow(dead_code)]
-fn _tag_is_used(t: Tag) -> bool {
-    t.is_heading()
-}
-
-pub(crate) fn knob(name: &str) -> bool {
-    std::env::var_os(name).is_some()
 }
 
 #[cfg(test)]

@@ -122,9 +122,23 @@ fn drop_container(dom: &Dom, j: usize, root_chars: u32) -> bool {
     }
     let ld = dom.link_density(j as u32);
     match n.tag {
-        Tag::Ul | Tag::Ol | Tag::Div | Tag::Section | Tag::Table | Tag::Form | Tag::Aside
-        | Tag::Dl | Tag::Header | Tag::Footer | Tag::Nav | Tag::Center | Tag::Figure | Tag::Other
-        | Tag::Article | Tag::Details | Tag::Li => {
+        Tag::Ul
+        | Tag::Ol
+        | Tag::Div
+        | Tag::Section
+        | Tag::Table
+        | Tag::Form
+        | Tag::Aside
+        | Tag::Dl
+        | Tag::Header
+        | Tag::Footer
+        | Tag::Nav
+        | Tag::Center
+        | Tag::Figure
+        | Tag::Other
+        | Tag::Article
+        | Tag::Details
+        | Tag::Li => {
             if n.tag == Tag::Form && n.paras == 0 {
                 return true;
             }
@@ -143,8 +157,6 @@ fn drop_container(dom: &Dom, j: usize, root_chars: u32) -> bool {
         _ => false,
     }
 }
-
-const SKIP_CAPTIONS: bool = false;
 
 pub(crate) fn render(dom: &Dom, roots: &[u32], opts: &Options) -> Rendered {
     let nodes = &dom.nodes;
@@ -183,7 +195,6 @@ pub(crate) fn render(dom: &Dom, roots: &[u32], opts: &Options) -> Rendered {
                 continue;
             }
             let skip = n.tag == Tag::Junk
-                || (SKIP_CAPTIONS && n.tag == Tag::Figcaption)
                 || n.flags & F_HIDDEN != 0
                 || opts.removed.is_some_and(|b| b[j])
                 || (j != root as usize
@@ -210,7 +221,10 @@ pub(crate) fn render(dom: &Dom, roots: &[u32], opts: &Options) -> Rendered {
         w.flush();
     }
     w.flush();
-    Rendered { buf: w.buf, paras: w.paras }
+    Rendered {
+        buf: w.buf,
+        paras: w.paras,
+    }
 }
 
 /// What to do with one rendered paragraph.
@@ -221,50 +235,351 @@ pub(crate) enum Verdict {
 }
 
 const BOILER_PREFIXES: &[&str] = &[
-    "share", "teilen", "partager", "compartir", "condividi", "delen", "tweet", "print", "drucken",
-    "imprimer", "read more", "read also", "see also", "related", "more:", "weiterlesen",
-    "mehr zum thema", "lesen sie auch", "auch interessant", "das könnte sie auch",
-    "lire aussi", "à lire aussi", "voir aussi", "leer más", "lee también", "ver también",
-    "leggi anche", "advertisement", "anzeige", "werbung", "publicité", "publicidad",
-    "pubblicità", "sponsored", "newsletter", "subscribe", "abonnieren", "sign up", "follow us",
-    "folge uns", "folgen sie uns", "copyright", "©", "(c)", "all rights reserved",
-    "alle rechte vorbehalten", "tags:", "schlagworte", "schlagwörter", "themen:", "kategorie",
-    "categories", "category:", "filed under", "posted in", "posted by", "comments", "kommentare",
-    "leave a comment", "leave a reply", "kommentar schreiben", "no comments", "like this:",
-    "gefällt mir", "click to share", "back to top", "nach oben", "zurück", "previous", "next",
-    "vorheriger", "nächster", "startseite", "home", "loading", "you may also like",
-    "recommended", "most read", "most popular", "trending", "related articles", "related posts",
-    "ähnliche artikel", "weitere artikel", "bild:", "foto:", "photo:", "image:", "credit:",
-    "bildquelle", "quelle:", "fuente:", "source:", "email", "e-mail", "facebook", "twitter",
-    "whatsapp", "linkedin", "pinterest", "reddit", "telegram", "xing", "mail", "drucken",
-    "artikel teilen", "seite drucken", "zum seitenanfang", "top of page", "sponsored content",
-    "cookie", "we use cookies", "diese website verwendet cookies", "wir verwenden cookies",
+    "share",
+    "teilen",
+    "partager",
+    "compartir",
+    "condividi",
+    "delen",
+    "tweet",
+    "print",
+    "drucken",
+    "imprimer",
+    "read more",
+    "read also",
+    "see also",
+    "related",
+    "more:",
+    "weiterlesen",
+    "mehr zum thema",
+    "lesen sie auch",
+    "auch interessant",
+    "das könnte sie auch",
+    "lire aussi",
+    "à lire aussi",
+    "voir aussi",
+    "leer más",
+    "lee también",
+    "ver también",
+    "leggi anche",
+    "advertisement",
+    "anzeige",
+    "werbung",
+    "publicité",
+    "publicidad",
+    "pubblicità",
+    "sponsored",
+    "newsletter",
+    "subscribe",
+    "abonnieren",
+    "sign up",
+    "follow us",
+    "folge uns",
+    "folgen sie uns",
+    "copyright",
+    "©",
+    "(c)",
+    "all rights reserved",
+    "alle rechte vorbehalten",
+    "tags:",
+    "schlagworte",
+    "schlagwörter",
+    "themen:",
+    "kategorie",
+    "categories",
+    "category:",
+    "filed under",
+    "posted in",
+    "posted by",
+    "comments",
+    "kommentare",
+    "leave a comment",
+    "leave a reply",
+    "kommentar schreiben",
+    "no comments",
+    "like this:",
+    "gefällt mir",
+    "click to share",
+    "back to top",
+    "nach oben",
+    "zurück",
+    "previous",
+    "next",
+    "vorheriger",
+    "nächster",
+    "startseite",
+    "home",
+    "loading",
+    "you may also like",
+    "recommended",
+    "most read",
+    "most popular",
+    "trending",
+    "related articles",
+    "related posts",
+    "ähnliche artikel",
+    "weitere artikel",
+    "bild:",
+    "foto:",
+    "photo:",
+    "image:",
+    "credit:",
+    "bildquelle",
+    "quelle:",
+    "fuente:",
+    "source:",
+    "email",
+    "e-mail",
+    "facebook",
+    "twitter",
+    "whatsapp",
+    "linkedin",
+    "pinterest",
+    "reddit",
+    "telegram",
+    "xing",
+    "mail",
+    "drucken",
+    "artikel teilen",
+    "seite drucken",
+    "zum seitenanfang",
+    "top of page",
+    "sponsored content",
+    "cookie",
+    "we use cookies",
+    "diese website verwendet cookies",
+    "wir verwenden cookies",
+    "ähnliche beiträge",
+    "weitere informationen",
+    "kontakt",
+    "über den autor",
+    "about the author",
+    "zur person",
+    "quellen",
+    "quellenangaben",
+    "mehr interessantes",
+    "lust auf mehr",
+    "das könnte dich auch interessieren",
+    "schreibe einen kommentar",
+    "deine e-mail-adresse",
+    "your email address",
+    "join our newsletter",
+    "sign up for",
+    "melde dich",
+    "jetzt abonnieren",
+    "lire la suite",
+    "en savoir plus",
+    "artículos relacionados",
+    "noticias relacionadas",
+    "te puede interesar",
+    "potrebbe interessarti",
+    "articoli correlati",
+    "zobacz również",
+    "czytaj także",
+    "czytaj też",
+];
+
+const CREDITS: &[&str] = &[
+    "Foto:",
+    "Fotos:",
+    "Photo:",
+    "Photos:",
+    "Bild:",
+    "Image:",
+    "Quelle:",
+    "Credit:",
+    "Credits:",
+    "Crédit",
+    "Fuente:",
+    "(AFP",
+    "(REUTERS",
+    "(Reuters",
+    "(dpa",
+    "(AP)",
+    "(EFE",
+    "Getty Images",
+    "/dpa",
+    "iStock",
+    "Shutterstock",
+    "Imago",
+    "IMAGO",
 ];
 
 const BYLINE_PREFIXES: &[&str] = &[
-    "by ", "von ", "par ", "por ", "di ", "door ", "av ", "af ", "autor:", "autorin:",
-    "author:", "text:", "von:", "written by", "posted by", "geschrieben von", "redacción",
-    "texte:", "de ",
+    "by ",
+    "von ",
+    "par ",
+    "por ",
+    "di ",
+    "door ",
+    "av ",
+    "af ",
+    "autor:",
+    "autorin:",
+    "author:",
+    "text:",
+    "von:",
+    "written by",
+    "posted by",
+    "geschrieben von",
+    "redacción",
+    "texte:",
+    "de ",
 ];
 
 /// Words a dateline is made of besides numbers: months, weekdays, "updated", "Uhr"...
 const DATE_WORDS: &[&str] = &[
-    "jan", "january", "januar", "janvier", "enero", "gennaio", "janeiro", "feb", "february",
-    "februar", "février", "febrero", "febbraio", "fevereiro", "mar", "march", "märz", "mars",
-    "marzo", "março", "apr", "april", "avril", "abril", "aprile", "may", "mai", "mayo",
-    "maggio", "maio", "jun", "june", "juni", "juin", "junio", "giugno", "junho", "jul", "july",
-    "juli", "juillet", "julio", "luglio", "julho", "aug", "august", "août", "agosto", "sep",
-    "sept", "september", "septembre", "septiembre", "settembre", "setembro", "oct", "october",
-    "oktober", "octobre", "octubre", "ottobre", "outubro", "nov", "november", "novembre",
-    "noviembre", "novembro", "dec", "december", "dezember", "décembre", "diciembre", "dicembre",
-    "dezembro", "mon", "monday", "montag", "tue", "tuesday", "dienstag", "wed", "wednesday",
-    "mittwoch", "thu", "thursday", "donnerstag", "fri", "friday", "freitag", "sat", "saturday",
-    "samstag", "sun", "sunday", "sonntag", "am", "pm", "um", "uhr", "h", "at", "on", "the",
-    "of", "de", "del", "le", "el", "du", "mez", "cet", "cest", "utc", "gmt", "est", "edt",
-    "pst", "pdt", "bst", "published", "updated", "posted", "veröffentlicht", "aktualisiert",
-    "stand", "publié", "mis", "à", "jour", "publicado", "actualizado", "pubblicato",
-    "aggiornato", "last", "modified", "zuletzt", "geändert", "datum", "date", "fecha", "min",
-    "read", "lesezeit", "minuten", "minutes", "ago", "vor", "stunden", "hours", "und", "and",
+    "jan",
+    "january",
+    "januar",
+    "janvier",
+    "enero",
+    "gennaio",
+    "janeiro",
+    "feb",
+    "february",
+    "februar",
+    "février",
+    "febrero",
+    "febbraio",
+    "fevereiro",
+    "mar",
+    "march",
+    "märz",
+    "mars",
+    "marzo",
+    "março",
+    "apr",
+    "april",
+    "avril",
+    "abril",
+    "aprile",
+    "may",
+    "mai",
+    "mayo",
+    "maggio",
+    "maio",
+    "jun",
+    "june",
+    "juni",
+    "juin",
+    "junio",
+    "giugno",
+    "junho",
+    "jul",
+    "july",
+    "juli",
+    "juillet",
+    "julio",
+    "luglio",
+    "julho",
+    "aug",
+    "august",
+    "août",
+    "agosto",
+    "sep",
+    "sept",
+    "september",
+    "septembre",
+    "septiembre",
+    "settembre",
+    "setembro",
+    "oct",
+    "october",
+    "oktober",
+    "octobre",
+    "octubre",
+    "ottobre",
+    "outubro",
+    "nov",
+    "november",
+    "novembre",
+    "noviembre",
+    "novembro",
+    "dec",
+    "december",
+    "dezember",
+    "décembre",
+    "diciembre",
+    "dicembre",
+    "dezembro",
+    "mon",
+    "monday",
+    "montag",
+    "tue",
+    "tuesday",
+    "dienstag",
+    "wed",
+    "wednesday",
+    "mittwoch",
+    "thu",
+    "thursday",
+    "donnerstag",
+    "fri",
+    "friday",
+    "freitag",
+    "sat",
+    "saturday",
+    "samstag",
+    "sun",
+    "sunday",
+    "sonntag",
+    "am",
+    "pm",
+    "um",
+    "uhr",
+    "h",
+    "at",
+    "on",
+    "the",
+    "of",
+    "de",
+    "del",
+    "le",
+    "el",
+    "du",
+    "mez",
+    "cet",
+    "cest",
+    "utc",
+    "gmt",
+    "est",
+    "edt",
+    "pst",
+    "pdt",
+    "bst",
+    "published",
+    "updated",
+    "posted",
+    "veröffentlicht",
+    "aktualisiert",
+    "stand",
+    "publié",
+    "mis",
+    "à",
+    "jour",
+    "publicado",
+    "actualizado",
+    "pubblicato",
+    "aggiornato",
+    "last",
+    "modified",
+    "zuletzt",
+    "geändert",
+    "datum",
+    "date",
+    "fecha",
+    "min",
+    "read",
+    "lesezeit",
+    "minuten",
+    "minutes",
+    "ago",
+    "vor",
+    "stunden",
+    "hours",
+    "und",
+    "and",
 ];
 
 /// "March 3, 2024 10:15", "Updated: 03.03.2024", "Mo, 3. März 2024 um 10:15 Uhr".
@@ -275,7 +590,10 @@ fn is_dateline(t: &str, chars: u32) -> bool {
     let mut digits = 0;
     let mut year_or_time = false;
     let mut other = 0;
-    for tok in t.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+    for tok in t
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
         if tok.bytes().all(|b| b.is_ascii_digit()) {
             digits += tok.len();
             year_or_time |= tok.len() == 4 && (tok.starts_with("19") || tok.starts_with("20"));
@@ -288,35 +606,93 @@ fn is_dateline(t: &str, chars: u32) -> bool {
     }
     year_or_time |= t.contains(':') && digits >= 3;
     year_or_time |= t.matches('.').count() >= 2 && digits >= 4;
-    digits >= 2 && year_or_time && other <= 1
+    digits >= 2 && year_or_time && other == 0 && !t.starts_with('+')
 }
 
-pub(crate) fn judge(text: &str, p: &Para) -> Verdict {
-    let v = judge2(text, p);
-    if std::env::var_os("JUDGELOG").is_some() { match &v { Verdict::Keep => {}, Verdict::Drop => eprintln!("DROP\t{}", text.replace('\n', " ")), Verdict::Byline => eprintln!("BYLINE\t{}", text.replace('\n', " ")) } }
-    if std::env::var_os("NOJUDGE").is_some() { return Verdict::Keep; }
-    v
+/// Lines that open the furniture after a story: related links, comments, author boxes.
+const STORY_END: &[&str] = &[
+    "related",
+    "read more",
+    "read also",
+    "see also",
+    "you may also like",
+    "more from",
+    "recommended",
+    "comments",
+    "leave a reply",
+    "leave a comment",
+    "about the author",
+    "ähnliche beiträge",
+    "ähnliche artikel",
+    "weitere artikel",
+    "mehr zum thema",
+    "lesen sie auch",
+    "auch interessant",
+    "das könnte sie auch",
+    "das könnte dich auch",
+    "kommentare",
+    "schreibe einen kommentar",
+    "über den autor",
+    "lire aussi",
+    "à lire aussi",
+    "voir aussi",
+    "leer más",
+    "lee también",
+    "te puede interesar",
+    "noticias relacionadas",
+    "artículos relacionados",
+    "leggi anche",
+    "articoli correlati",
+    "zobacz również",
+    "czytaj także",
+];
+
+/// Does this (dropped) line announce the end of the story?
+pub(crate) fn ends_story(text: &str) -> bool {
+    if text.chars().count() > 50 {
+        return false;
+    }
+    let lower = text.to_lowercase();
+    let l = lower.trim_start_matches(|c: char| !c.is_alphanumeric());
+    STORY_END.iter().any(|p| starts_word(l, p))
 }
-pub(crate) fn judge2(text: &str, p: &Para) -> Verdict {
-    let ld = if p.chars == 0 { 0.0 } else { p.link_chars as f32 / p.chars as f32 };
+
+/// `s` starts with the phrase `w` as whole words ("mail" is not the start of "Mailand").
+fn starts_word(s: &str, w: &str) -> bool {
+    s.starts_with(w)
+        && s[w.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !c.is_alphanumeric())
+}
+
+/// Link-only lines, credits, bylines, datelines and short boilerplate phrases are not body text.
+pub(crate) fn judge(text: &str, p: &Para) -> Verdict {
+    let ld = if p.chars == 0 {
+        0.0
+    } else {
+        p.link_chars as f32 / p.chars as f32
+    };
     // A bare URL or address written out as a link is content ("see https://..."), not a link list.
     let literal = text.contains("://") || text.starts_with("www.") || text.contains('@');
     if p.chars < 200 && ld > 0.7 && !p.tag.is_heading() && !literal {
-        if std::env::var_os("JUDGELOG").is_some() { eprintln!("LINKY"); }
+        return Verdict::Drop;
+    }
+    // Image credits and copyright lines: "Jane Doe, 2024 © AFP", "(Foto: dpa)".
+    if p.chars < 300 && (text.contains('©') || CREDITS.iter().any(|c| text.contains(c))) {
         return Verdict::Drop;
     }
     if p.chars <= 80 {
         let lower = text.to_lowercase();
         let l = lower.trim_start_matches(|c: char| !c.is_alphanumeric() && c != '©' && c != '(');
-        if BYLINE_PREFIXES.iter().any(|b| l.starts_with(b)) && text.split_whitespace().count() <= 10 {
+        if BYLINE_PREFIXES.iter().any(|b| l.starts_with(b)) && text.split_whitespace().count() <= 10
+        {
             return Verdict::Byline;
         }
-        if p.chars <= 50 && BOILER_PREFIXES.iter().any(|b| l.starts_with(b)) {
-            if std::env::var_os("JUDGELOG").is_some() { eprintln!("PREFIX {:?}", BOILER_PREFIXES.iter().find(|b| l.starts_with(*b))); }
+        if p.chars <= 50 && BOILER_PREFIXES.iter().any(|b| starts_word(l, b)) {
             return Verdict::Drop;
         }
         if is_dateline(text, p.chars) {
-            if std::env::var_os("JUDGELOG").is_some() { eprintln!("DATE"); }
             return Verdict::Drop;
         }
     }

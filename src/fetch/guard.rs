@@ -513,7 +513,11 @@ mod tests {
             "http://10.0.0.1/",
         ] {
             let url = url::Url::parse(spelled).unwrap();
-            assert!(g.check_host(&url.host().unwrap()).is_err(), "{spelled} -> {:?}", url.host());
+            assert!(
+                g.check_host(&url.host().unwrap()).is_err(),
+                "{spelled} -> {:?}",
+                url.host()
+            );
         }
         let ok = url::Url::parse("http://[::ffff:127.0.0.1]/").unwrap();
         assert_eq!(g.check_host(&ok.host().unwrap()), Ok(HostVerdict::Allowed));

@@ -39,7 +39,7 @@ impl Zone {
         }
     }
 
-    pub(crate) fn from_utc(&self, utc: NaiveDateTime) -> DateTime<FixedOffset> {
+    pub(crate) fn at_utc(&self, utc: NaiveDateTime) -> DateTime<FixedOffset> {
         match self {
             Zone::Fixed(o) => DateTime::from_naive_utc_and_offset(utc, *o),
             Zone::Named(tz) => tz.from_utc_datetime(&utc).fixed_offset(),
@@ -103,7 +103,8 @@ impl MachineStamp {
         self.offset.is_some_and(|o| o.local_minus_utc() == 0)
     }
     pub(crate) fn utc(&self) -> Option<NaiveDateTime> {
-        self.offset.map(|o| self.wall - Duration::seconds(o.local_minus_utc() as i64))
+        self.offset
+            .map(|o| self.wall - Duration::seconds(o.local_minus_utc() as i64))
     }
 }
 
@@ -124,9 +125,19 @@ pub(crate) fn parse_iso(s: &str) -> Option<MachineStamp> {
         if b.get(7) != Some(&sep) {
             return None;
         }
-        (digits_at(b, 0, 4)?, digits_at(b, 5, 2)?, digits_at(b, 8, 2)?, 10)
+        (
+            digits_at(b, 0, 4)?,
+            digits_at(b, 5, 2)?,
+            digits_at(b, 8, 2)?,
+            10,
+        )
     } else {
-        (digits_at(b, 0, 4)?, digits_at(b, 4, 2)?, digits_at(b, 6, 2)?, 8)
+        (
+            digits_at(b, 0, 4)?,
+            digits_at(b, 4, 2)?,
+            digits_at(b, 6, 2)?,
+            8,
+        )
     };
     if !(1970..=2100).contains(&y) {
         return None;
@@ -135,7 +146,8 @@ pub(crate) fn parse_iso(s: &str) -> Option<MachineStamp> {
     let mut time = NaiveTime::MIN;
     let mut has_time = false;
     let mut offset = None;
-    if matches!(b.get(i), Some(b'T' | b't' | b' ')) && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+    if matches!(b.get(i), Some(b'T' | b't' | b' ')) && b.get(i + 1).is_some_and(u8::is_ascii_digit)
+    {
         i += 1;
         let h = digits_at(b, i, 2)?;
         let (mi, next) = if b.get(i + 2) == Some(&b':') {
@@ -180,7 +192,11 @@ pub(crate) fn parse_iso(s: &str) -> Option<MachineStamp> {
             _ => {}
         }
     }
-    Some(MachineStamp { wall: date.and_time(time), offset, has_time })
+    Some(MachineStamp {
+        wall: date.and_time(time),
+        offset,
+        has_time,
+    })
 }
 
 /// How to read an all-numeric date such as 05/12/2024.
@@ -222,7 +238,10 @@ struct Token<'a> {
 }
 
 fn is_unit_char(c: char) -> bool {
-    matches!(c, '年' | '月' | '日' | '時' | '分' | '秒' | '년' | '월' | '일' | '시' | '분' | '초')
+    matches!(
+        c,
+        '年' | '月' | '日' | '時' | '分' | '秒' | '년' | '월' | '일' | '시' | '분' | '초'
+    )
 }
 
 fn fw_digit(c: char) -> Option<u32> {
@@ -264,13 +283,21 @@ fn tokenize(s: &str, max: usize) -> Vec<Token<'_>> {
                     None => break,
                 }
             }
-            out.push(Token { tok: Tok::Num { v, digits: n }, end, space_before: space });
+            out.push(Token {
+                tok: Tok::Num { v, digits: n },
+                end,
+                space_before: space,
+            });
             after_num = true;
         } else if c.is_alphabetic() {
             if after_num && is_unit_char(c) {
                 let end = i + c.len_utf8();
                 it.next();
-                out.push(Token { tok: Tok::Word(&s[i..end]), end, space_before: space });
+                out.push(Token {
+                    tok: Tok::Word(&s[i..end]),
+                    end,
+                    space_before: space,
+                });
                 after_num = false;
                 space = false;
                 continue;
@@ -285,7 +312,11 @@ fn tokenize(s: &str, max: usize) -> Vec<Token<'_>> {
                     break;
                 }
             }
-            out.push(Token { tok: Tok::Word(&s[i..end]), end, space_before: space });
+            out.push(Token {
+                tok: Tok::Word(&s[i..end]),
+                end,
+                space_before: space,
+            });
             after_num = false;
         } else {
             it.next();
@@ -299,7 +330,11 @@ fn tokenize(s: &str, max: usize) -> Vec<Token<'_>> {
                 '－' | '‐' => '-',
                 _ => c,
             };
-            out.push(Token { tok: Tok::Sep(c), end: i + c.len_utf8(), space_before: space });
+            out.push(Token {
+                tok: Tok::Sep(c),
+                end: i + c.len_utf8(),
+                space_before: space,
+            });
             after_num = false;
         }
         space = false;
@@ -338,15 +373,75 @@ fn is_weekday(w: &str) -> bool {
     let l = l.as_str();
     matches!(
         l,
-        "mon" | "monday" | "tue" | "tues" | "tuesday" | "wed" | "wednesday" | "thu" | "thur"
-            | "thurs" | "thursday" | "fri" | "friday" | "sat" | "saturday" | "sun" | "sunday"
-            | "montag" | "dienstag" | "mittwoch" | "donnerstag" | "freitag" | "samstag"
-            | "sonntag" | "mo" | "di" | "mi" | "do" | "fr" | "sa" | "so" | "lundi" | "mardi"
-            | "mercredi" | "jeudi" | "vendredi" | "samedi" | "dimanche" | "lunes" | "martes"
-            | "miércoles" | "miercoles" | "jueves" | "viernes" | "sábado" | "sabado"
-            | "domingo" | "월" | "화" | "수" | "목" | "금" | "토" | "일" | "月" | "火" | "水"
-            | "木" | "金" | "土" | "日" | "曜日" | "월요일" | "화요일" | "수요일" | "목요일"
-            | "금요일" | "토요일" | "일요일"
+        "mon"
+            | "monday"
+            | "tue"
+            | "tues"
+            | "tuesday"
+            | "wed"
+            | "wednesday"
+            | "thu"
+            | "thur"
+            | "thurs"
+            | "thursday"
+            | "fri"
+            | "friday"
+            | "sat"
+            | "saturday"
+            | "sun"
+            | "sunday"
+            | "montag"
+            | "dienstag"
+            | "mittwoch"
+            | "donnerstag"
+            | "freitag"
+            | "samstag"
+            | "sonntag"
+            | "mo"
+            | "di"
+            | "mi"
+            | "do"
+            | "fr"
+            | "sa"
+            | "so"
+            | "lundi"
+            | "mardi"
+            | "mercredi"
+            | "jeudi"
+            | "vendredi"
+            | "samedi"
+            | "dimanche"
+            | "lunes"
+            | "martes"
+            | "miércoles"
+            | "miercoles"
+            | "jueves"
+            | "viernes"
+            | "sábado"
+            | "sabado"
+            | "domingo"
+            | "월"
+            | "화"
+            | "수"
+            | "목"
+            | "금"
+            | "토"
+            | "일"
+            | "月"
+            | "火"
+            | "水"
+            | "木"
+            | "金"
+            | "土"
+            | "日"
+            | "曜日"
+            | "월요일"
+            | "화요일"
+            | "수요일"
+            | "목요일"
+            | "금요일"
+            | "토요일"
+            | "일요일"
     ) || l.ends_with("曜日")
         || l.ends_with("曜")
 }
@@ -355,8 +450,26 @@ fn is_weekday(w: &str) -> bool {
 fn is_filler(w: &str) -> bool {
     matches!(
         w,
-        "on" | "at" | "am" | "um" | "le" | "el" | "à" | "a" | "las" | "la" | "de" | "del"
-            | "den" | "the" | "dem" | "du" | "vom" | "on:" | "les" | "lúc" | "hrs"
+        "on" | "at"
+            | "am"
+            | "um"
+            | "le"
+            | "el"
+            | "à"
+            | "a"
+            | "las"
+            | "la"
+            | "de"
+            | "del"
+            | "den"
+            | "the"
+            | "dem"
+            | "du"
+            | "vom"
+            | "on:"
+            | "les"
+            | "lúc"
+            | "hrs"
     ) || is_weekday(w)
 }
 
@@ -395,23 +508,33 @@ fn valid(y: Option<i32>, m: u32, d: u32) -> bool {
 }
 
 /// Recognises a date starting at token `i`.
-fn date_at(t: &[Token<'_>], i: usize, order: DayOrder, yearless: bool) -> Option<(DateParts, usize)> {
+fn date_at(
+    t: &[Token<'_>],
+    i: usize,
+    order: DayOrder,
+    yearless: bool,
+) -> Option<(DateParts, usize)> {
     let first = t.get(i)?;
     match first.tok {
         Tok::Num { v: a, digits: da } => {
             // 2024.12.17 / 2024-12-17 / 2024/12/17 (optionally a trailing dot)
             if da == 4 {
                 let y = year_of(a, da)?;
-                if let (Some(s1), Some((m, _)), Some(s2), Some((d, dd))) =
-                    (sep(t.get(i + 1)), num(t.get(i + 2)), sep(t.get(i + 3)), num(t.get(i + 4)))
+                if let (Some(s1), Some((m, _)), Some(s2), Some((d, dd))) = (
+                    sep(t.get(i + 1)),
+                    num(t.get(i + 2)),
+                    sep(t.get(i + 3)),
+                    num(t.get(i + 4)),
+                ) && s1 == s2
+                    && matches!(s1, '.' | '-' | '/')
+                    && dd <= 2
+                    && valid(Some(y), m, d)
                 {
-                    if s1 == s2 && matches!(s1, '.' | '-' | '/') && dd <= 2 && valid(Some(y), m, d) {
-                        let mut n = i + 5;
-                        if s1 == '.' && sep(t.get(n)) == Some('.') {
-                            n += 1;
-                        }
-                        return Some(((Some(y), m, d), n));
+                    let mut n = i + 5;
+                    if s1 == '.' && sep(t.get(n)) == Some('.') {
+                        n += 1;
                     }
+                    return Some(((Some(y), m, d), n));
                 }
                 // 2024년 12월 17일 / 2024年12月17日
                 if let (Some(u1), Some((m, _)), Some(u2), Some((d, _)), Some(u3)) = (
@@ -420,12 +543,10 @@ fn date_at(t: &[Token<'_>], i: usize, order: DayOrder, yearless: bool) -> Option
                     word(t.get(i + 3)),
                     num(t.get(i + 4)),
                     word(t.get(i + 5)),
-                ) {
-                    if matches!((u1, u2, u3), ("년", "월", "일") | ("年", "月", "日"))
-                        && valid(Some(y), m, d)
-                    {
-                        return Some(((Some(y), m, d), i + 6));
-                    }
+                ) && matches!((u1, u2, u3), ("년", "월", "일") | ("年", "月", "日"))
+                    && valid(Some(y), m, d)
+                {
+                    return Some(((Some(y), m, d), i + 6));
                 }
                 return None;
             }
@@ -435,10 +556,10 @@ fn date_at(t: &[Token<'_>], i: usize, order: DayOrder, yearless: bool) -> Option
             // 12월 17일 / 12月17日
             if let (Some(u1), Some((d, _)), Some(u2)) =
                 (word(t.get(i + 1)), num(t.get(i + 2)), word(t.get(i + 3)))
+                && matches!((u1, u2), ("월", "일") | ("月", "日"))
+                && valid(None, a, d)
             {
-                if matches!((u1, u2), ("월", "일") | ("月", "日")) && valid(None, a, d) {
-                    return Some(((None, a, d), i + 4));
-                }
+                return Some(((None, a, d), i + 4));
             }
             // 17.12.2024 / 12/17/2024 / 17-12-24 / 17.12.
             if let (Some(s1), Some((b, db))) = (sep(t.get(i + 1)), num(t.get(i + 2))) {
@@ -482,7 +603,10 @@ fn date_at(t: &[Token<'_>], i: usize, order: DayOrder, yearless: bool) -> Option
             if sep(t.get(j)) == Some('.') {
                 j += 1;
             }
-            if matches!(word(t.get(j)), Some("er" | "st" | "nd" | "rd" | "th" | "de")) {
+            if matches!(
+                word(t.get(j)),
+                Some("er" | "st" | "nd" | "rd" | "th" | "de")
+            ) {
                 j += 1;
             }
             let m = month_from_word(word(t.get(j))?)?;
@@ -494,10 +618,10 @@ fn date_at(t: &[Token<'_>], i: usize, order: DayOrder, yearless: bool) -> Option
             if word(t.get(k)) == Some("de") || sep(t.get(k)) == Some(',') {
                 k += 1;
             }
-            if let Some((y, dy)) = num(t.get(k)) {
-                if let Some(y) = year_of(y, dy) {
-                    return valid(Some(y), m, a).then_some(((Some(y), m, a), k + 1));
-                }
+            if let Some((y, dy)) = num(t.get(k))
+                && let Some(y) = year_of(y, dy)
+            {
+                return valid(Some(y), m, a).then_some(((Some(y), m, a), k + 1));
             }
             valid(None, m, a).then_some(((None, m, a), j))
         }
@@ -520,10 +644,10 @@ fn date_at(t: &[Token<'_>], i: usize, order: DayOrder, yearless: bool) -> Option
             if sep(t.get(k)) == Some(',') {
                 k += 1;
             }
-            if let Some((y, dy)) = num(t.get(k)) {
-                if let Some(y) = year_of(y, dy) {
-                    return valid(Some(y), m, d).then_some(((Some(y), m, d), k + 1));
-                }
+            if let Some((y, dy)) = num(t.get(k))
+                && let Some(y) = year_of(y, dy)
+            {
+                return valid(Some(y), m, d).then_some(((Some(y), m, d), k + 1));
             }
             valid(None, m, d).then_some(((None, m, d), j))
         }
@@ -568,7 +692,10 @@ fn meridiem_at(t: &[Token<'_>], j: usize) -> Option<(bool, usize)> {
 fn time_at(t: &[Token<'_>], i: usize) -> Option<(NaiveTime, usize)> {
     let mut j = i;
     let mut mer = None;
-    if let Some(pm) = word(t.get(j)).and_then(meridiem_word).filter(|_| !word(t.get(j)).unwrap().is_ascii()) {
+    if let Some(pm) = word(t.get(j))
+        .and_then(meridiem_word)
+        .filter(|_| !word(t.get(j)).unwrap().is_ascii())
+    {
         mer = Some(pm);
         j += 1;
     }
@@ -588,11 +715,11 @@ fn time_at(t: &[Token<'_>], i: usize) -> Option<(NaiveTime, usize)> {
             }
             m = mm;
             j += 2;
-            if sep(t.get(j)) == Some(':') {
-                if let Some((ss, 2)) = num(t.get(j + 1)) {
-                    s = ss;
-                    j += 2;
-                }
+            if sep(t.get(j)) == Some(':')
+                && let Some((ss, 2)) = num(t.get(j + 1))
+            {
+                s = ss;
+                j += 2;
             }
             explicit = true;
         }
@@ -638,7 +765,10 @@ fn time_at(t: &[Token<'_>], i: usize) -> Option<(NaiveTime, usize)> {
     } else if !explicit {
         return None;
     }
-    if matches!(word(t.get(j)), Some("Uhr" | "uhr" | "h" | "hs" | "hrs" | "horas" | "Hrs")) {
+    if matches!(
+        word(t.get(j)),
+        Some("Uhr" | "uhr" | "h" | "hs" | "hrs" | "horas" | "Hrs")
+    ) {
         j += 1;
         if sep(t.get(j)) == Some('.') {
             j += 1;
@@ -706,18 +836,16 @@ fn zone_at(t: &[Token<'_>], i: usize) -> Option<(Zone, usize)> {
         if let Some(z) = zone_word(w) {
             zone = Some(z);
             j += 1;
-            if matches!(w, "GMT" | "UTC") {
-                if let Some((off, n)) = numeric_offset(t, j) {
-                    zone = Some(Zone::Fixed(off));
-                    j = n;
-                }
+            if matches!(w, "GMT" | "UTC")
+                && let Some((off, n)) = numeric_offset(t, j)
+            {
+                zone = Some(Zone::Fixed(off));
+                j = n;
             }
         }
-    } else if !paren {
-        if let Some((off, n)) = numeric_offset(t, j) {
-            zone = Some(Zone::Fixed(off));
-            j = n;
-        }
+    } else if !paren && let Some((off, n)) = numeric_offset(t, j) {
+        zone = Some(Zone::Fixed(off));
+        j = n;
     }
     let zone = zone?;
     if paren && matches!(sep(t.get(j)), Some(')' | ']')) {
@@ -737,7 +865,12 @@ fn numeric_offset(t: &[Token<'_>], j: usize) -> Option<(FixedOffset, usize)> {
         ((a / 100 * 3600 + a % 100 * 60) as i32, j + 2)
     } else if da <= 2 {
         if sep(t.get(j + 2)) == Some(':') {
-            let (m, _) = num(t.get(j + 3))?;
+            let (m, 2) = num(t.get(j + 3))? else {
+                return None;
+            };
+            if m > 59 {
+                return None;
+            }
             ((a * 3600 + m * 60) as i32, j + 4)
         } else {
             ((a * 3600) as i32, j + 2)
@@ -764,49 +897,71 @@ pub(crate) fn parse_visible(s: &str, order: DayOrder, yearless: bool) -> Option<
     let mut trail = 0;
     let mut end = 0;
     while i < t.len() {
-        if date.is_none() {
-            if let Some((d, n)) = date_at(&t, i, order, yearless) {
-                date = Some(d);
-                end = t[n - 1].end;
-                i = n;
-                trail = 0;
-                if time.is_some() {
-                    if let Some((z, n2)) = zone_at(&t, i).filter(|_| zone.is_none()) {
-                        zone = Some(z);
-                        end = t[n2 - 1].end;
-                    }
-                    break;
-                }
-                continue;
-            }
-        }
-        if time.is_none() {
-            if let Some((tm, n)) = time_at(&t, i) {
-                time = Some(tm);
-                end = t[n - 1].end;
-                i = n;
-                trail = 0;
-                if let Some((z, n2)) = zone_at(&t, i) {
+        if date.is_none()
+            && let Some((d, n)) = date_at(&t, i, order, yearless)
+        {
+            date = Some(d);
+            end = t[n - 1].end;
+            i = n;
+            trail = 0;
+            if time.is_some() {
+                if let Some((z, n2)) = zone_at(&t, i).filter(|_| zone.is_none()) {
                     zone = Some(z);
                     end = t[n2 - 1].end;
-                    i = n2;
                 }
-                if date.is_some() {
-                    break;
-                }
-                continue;
+                break;
             }
+            continue;
         }
-        if date.is_some() && zone.is_none() {
+        if time.is_none()
+            && let Some((tm, n)) = time_at(&t, i)
+        {
+            time = Some(tm);
+            end = t[n - 1].end;
+            i = n;
+            trail = 0;
             if let Some((z, n2)) = zone_at(&t, i) {
                 zone = Some(z);
                 end = t[n2 - 1].end;
                 i = n2;
-                continue;
             }
+            if date.is_some() {
+                break;
+            }
+            continue;
+        }
+        if date.is_some()
+            && zone.is_none()
+            && let Some((z, n2)) = zone_at(&t, i)
+        {
+            zone = Some(z);
+            end = t[n2 - 1].end;
+            i = n2;
+            continue;
         }
         let skippable = match t[i].tok {
-            Tok::Sep(c) => matches!(c, ':' | ',' | '-' | '–' | '—' | '|' | '(' | ')' | '/' | '·' | '•' | '.' | '：' | '（' | '）' | '[' | ']' | '@' | '，' | '、'),
+            Tok::Sep(c) => matches!(
+                c,
+                ':' | ','
+                    | '-'
+                    | '–'
+                    | '—'
+                    | '|'
+                    | '('
+                    | ')'
+                    | '/'
+                    | '·'
+                    | '•'
+                    | '.'
+                    | '：'
+                    | '（'
+                    | '）'
+                    | '['
+                    | ']'
+                    | '@'
+                    | '，'
+                    | '、'
+            ),
             Tok::Word(w) => is_filler(w) || is_filler(&w.to_lowercase()),
             Tok::Num { .. } => false,
         };
@@ -826,9 +981,34 @@ pub(crate) fn parse_visible(s: &str, order: DayOrder, yearless: bool) -> Option<
         }
         i += 1;
     }
+    // "Tue Jan 28 15:28:56 CET 2020": the year trails the time.
+    if let (Some((None, m, d)), Some(_)) = (date, time)
+        && let Some(y) = num(t.get(i)).and_then(|(v, n)| year_of(v, n))
+    {
+        date = Some((Some(y), m, d));
+        end = t[i].end;
+    }
     match (date, time) {
-        (Some((y, m, d)), _) => Some((Visible { year: y, month: m, day: d, time, zone }, end)),
-        (None, Some(tm)) => Some((Visible { year: None, month: 0, day: 0, time: Some(tm), zone }, end)),
+        (Some((y, m, d)), _) => Some((
+            Visible {
+                year: y,
+                month: m,
+                day: d,
+                time,
+                zone,
+            },
+            end,
+        )),
+        (None, Some(tm)) => Some((
+            Visible {
+                year: None,
+                month: 0,
+                day: 0,
+                time: Some(tm),
+                zone,
+            },
+            end,
+        )),
         _ => None,
     }
 }
@@ -840,21 +1020,21 @@ pub(crate) fn find_date(s: &str, order: DayOrder) -> Option<Visible> {
         if let Some(((y, m, d), n)) = date_at(&t, i, order, true) {
             let mut time = None;
             let mut zone = None;
-            let mut j = n;
-            for _ in 0..3 {
-                if j >= t.len() {
-                    break;
-                }
+            // a time may follow within a few tokens ("17.12.2024, 10:23", "Dec 17, 2024 at 10:23")
+            for j in n..t.len().min(n + 3) {
                 if let Some((tm, n2)) = time_at(&t, j) {
                     time = Some(tm);
-                    if let Some((z, _)) = zone_at(&t, n2) {
-                        zone = Some(z);
-                    }
+                    zone = zone_at(&t, n2).map(|(z, _)| z);
                     break;
                 }
-                j += 1;
             }
-            return Some(Visible { year: y, month: m, day: d, time, zone });
+            return Some(Visible {
+                year: y,
+                month: m,
+                day: d,
+                time,
+                zone,
+            });
         }
     }
     None

@@ -25,18 +25,39 @@ enum Key {
 }
 
 enum Frame {
-    Obj { key: Option<Key>, expect_key: bool, rank: u8, typed: bool, published: Option<String>, modified: Option<String> },
-    Arr { key: Option<Key> },
+    Obj {
+        key: Option<Key>,
+        expect_key: bool,
+        rank: u8,
+        typed: bool,
+        published: Option<String>,
+        modified: Option<String>,
+    },
+    Arr {
+        key: Option<Key>,
+    },
 }
 
 /// Rank of a schema.org type for stamp purposes; `None` for types whose dates are not the article's.
 fn type_rank(t: &str) -> Option<u8> {
     let t = t.rsplit(['/', ':']).next().unwrap_or(t);
     match t {
-        "NewsArticle" | "Article" | "ReportageNewsArticle" | "AnalysisNewsArticle"
-        | "OpinionNewsArticle" | "BackgroundNewsArticle" | "ReviewNewsArticle"
-        | "AskPublicNewsArticle" | "SatiricalArticle" | "BlogPosting" | "LiveBlogPosting"
-        | "Report" | "TechArticle" | "ScholarlyArticle" | "SocialMediaPosting" | "Blog"
+        "NewsArticle"
+        | "Article"
+        | "ReportageNewsArticle"
+        | "AnalysisNewsArticle"
+        | "OpinionNewsArticle"
+        | "BackgroundNewsArticle"
+        | "ReviewNewsArticle"
+        | "AskPublicNewsArticle"
+        | "SatiricalArticle"
+        | "BlogPosting"
+        | "LiveBlogPosting"
+        | "Report"
+        | "TechArticle"
+        | "ScholarlyArticle"
+        | "SocialMediaPosting"
+        | "Blog"
         | "AdvertiserContentArticle" => Some(0),
         "WebPage" | "ItemPage" | "CollectionPage" | "AboutPage" | "WebSite" => Some(1),
         _ => None,
@@ -54,7 +75,14 @@ pub(crate) fn scan(json: &str, out: &mut Vec<LdDates>) {
                 if stack.len() >= MAX_DEPTH {
                     return;
                 }
-                stack.push(Frame::Obj { key: None, expect_key: true, rank: 2, typed: false, published: None, modified: None });
+                stack.push(Frame::Obj {
+                    key: None,
+                    expect_key: true,
+                    rank: 2,
+                    typed: false,
+                    published: None,
+                    modified: None,
+                });
                 i += 1;
             }
             b'[' => {
@@ -69,16 +97,29 @@ pub(crate) fn scan(json: &str, out: &mut Vec<LdDates>) {
                 i += 1;
             }
             b'}' | b']' => {
-                if let Some(Frame::Obj { rank, published, modified, .. }) = stack.pop() {
-                    if (published.is_some() || modified.is_some()) && rank < u8::MAX {
-                        out.push(LdDates { rank, published, modified });
-                    }
+                if let Some(Frame::Obj {
+                    rank,
+                    published,
+                    modified,
+                    ..
+                }) = stack.pop()
+                    && (published.is_some() || modified.is_some())
+                    && rank < u8::MAX
+                {
+                    out.push(LdDates {
+                        rank,
+                        published,
+                        modified,
+                    });
                 }
                 value_done(&mut stack);
                 i += 1;
             }
             b',' => {
-                if let Some(Frame::Obj { key, expect_key, .. }) = stack.last_mut() {
+                if let Some(Frame::Obj {
+                    key, expect_key, ..
+                }) = stack.last_mut()
+                {
                     *key = None;
                     *expect_key = true;
                 }
@@ -121,7 +162,14 @@ fn value_done(stack: &mut [Frame]) {
 
 fn string_token(stack: &mut [Frame], s: &str) {
     match stack.last_mut() {
-        Some(Frame::Obj { key, expect_key, rank, typed, published, modified }) => {
+        Some(Frame::Obj {
+            key,
+            expect_key,
+            rank,
+            typed,
+            published,
+            modified,
+        }) => {
             if *expect_key {
                 *expect_key = false;
                 *key = Some(match s {
@@ -139,13 +187,15 @@ fn string_token(stack: &mut [Frame], s: &str) {
                 _ => {}
             }
         }
-        Some(Frame::Arr { key: Some(Key::Type) }) => {
+        Some(Frame::Arr {
+            key: Some(Key::Type),
+        }) => {
             // `"@type": ["NewsArticle", ...]`: the owning object sits just below the array.
             let n = stack.len();
-            if n >= 2 {
-                if let Frame::Obj { rank, typed, .. } = &mut stack[n - 2] {
-                    add_type(rank, typed, s);
-                }
+            if n >= 2
+                && let Frame::Obj { rank, typed, .. } = &mut stack[n - 2]
+            {
+                add_type(rank, typed, s);
             }
         }
         _ => {}

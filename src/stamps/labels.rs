@@ -88,7 +88,11 @@ pub(crate) fn stamp_labels(lower: &str) -> Vec<LabelHit> {
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
-        let start = if c.is_ascii_alphabetic() { i == 0 || !is_word_byte(b[i - 1]) } else { c >= 0xC0 };
+        let start = if c.is_ascii_alphabetic() {
+            i == 0 || !is_word_byte(b[i - 1])
+        } else {
+            c >= 0xC0
+        };
         if start {
             let rest = &b[i..];
             let mut best: Option<(usize, StampKind)> = None;
@@ -104,7 +108,11 @@ pub(crate) fn stamp_labels(lower: &str) -> Vec<LabelHit> {
                 best = Some((l.len(), kind));
             }
             if let Some((n, kind)) = best {
-                hits.push(LabelHit { start: i, end: i + n, kind });
+                hits.push(LabelHit {
+                    start: i,
+                    end: i + n,
+                    kind,
+                });
                 i += n;
                 continue;
             }
@@ -193,8 +201,14 @@ const NOTE_SENTENCES: &[(&str, NoteKind)] = &[
     ("in einer früheren fassung dieses", NoteKind::Correction),
     ("dieser artikel wurde aktualisiert", NoteKind::Update),
     ("dieser artikel wurde korrigiert", NoteKind::Correction),
-    ("une version précédente de cet article", NoteKind::Correction),
-    ("une précédente version de cet article", NoteKind::Correction),
+    (
+        "une version précédente de cet article",
+        NoteKind::Correction,
+    ),
+    (
+        "une précédente version de cet article",
+        NoteKind::Correction,
+    ),
     ("cet article a été mis à jour", NoteKind::Update),
     ("cet article a été corrigé", NoteKind::Correction),
     ("una versión anterior de este", NoteKind::Correction),
@@ -230,65 +244,115 @@ pub(crate) fn maybe_note(text: &str) -> bool {
     };
     matches!(
         first.to_ascii_lowercase(),
-        b'*' | b'(' | b'-' | b'[' | b'_' | b'u' | b'c' | b'e' | b'n' | b't' | b'a' | b'k' | b'h'
-            | b'd' | b'i' | b'r' | b'm' | b'p' | b'f'
+        b'*' | b'('
+            | b'-'
+            | b'['
+            | b'_'
+            | b'u'
+            | b'c'
+            | b'e'
+            | b'n'
+            | b't'
+            | b'a'
+            | b'k'
+            | b'h'
+            | b'd'
+            | b'i'
+            | b'r'
+            | b'm'
+            | b'p'
+            | b'f'
     ) || !first.is_ascii()
+}
+
+/// At most `n` bytes of `s`, cut on a character boundary.
+fn head(s: &str, n: usize) -> &str {
+    let mut n = n.min(s.len());
+    while !s.is_char_boundary(n) {
+        n -= 1;
+    }
+    &s[..n]
 }
 
 /// Recognises a note opening at the start of `text`; `lower` is its ASCII-lowercased form.
 pub(crate) fn note_start(text: &str, lower: &str) -> Option<NoteStart> {
     let _ = text;
     // Korean "※ ... 수정했습니다": the mark plus a revision verb.
-    if let Some(rest) = lower.strip_prefix('※') {
-        if !rest.trim_start().starts_with("編集部注") {
-            let head: String = rest.chars().take(200).collect();
-            let kind = if head.contains("바로잡") || head.contains("정정") || head.contains("오류") {
-                NoteKind::Correction
-            } else if head.contains("수정했습니다")
-                || head.contains("수정됐습니다")
-                || head.contains("수정되었습니다")
-                || head.contains("업데이트")
-                || head.contains("추가했습니다")
-            {
-                NoteKind::Update
-            } else {
-                return None;
-            };
-            return Some(NoteStart { kind, label_start: 0, label_end: '※'.len_utf8(), sentence: true });
-        }
+    if let Some(rest) = lower.strip_prefix('※')
+        && !rest.trim_start().starts_with("編集部注")
+    {
+        let head: String = rest.chars().take(200).collect();
+        let kind = if head.contains("바로잡") || head.contains("정정") || head.contains("오류")
+        {
+            NoteKind::Correction
+        } else if head.contains("수정했습니다")
+            || head.contains("수정됐습니다")
+            || head.contains("수정되었습니다")
+            || head.contains("업데이트")
+            || head.contains("추가했습니다")
+        {
+            NoteKind::Update
+        } else {
+            return None;
+        };
+        return Some(NoteStart {
+            kind,
+            label_start: 0,
+            label_end: '※'.len_utf8(),
+            sentence: true,
+        });
     }
     let off = skip_decoration(lower);
     let l = &lower[off..];
     for &(label, kind) in NOTE_SENTENCES {
         if l.starts_with(label) {
-            return Some(NoteStart { kind, label_start: off, label_end: off + label.len(), sentence: true });
+            return Some(NoteStart {
+                kind,
+                label_start: off,
+                label_end: off + label.len(),
+                sentence: true,
+            });
         }
     }
     for &(label, kind) in NOTE_LABELS {
-        let Some(rest) = l.strip_prefix(label) else { continue };
+        let Some(rest) = l.strip_prefix(label) else {
+            continue;
+        };
         let delimited = label.ends_with('】') || label.ends_with(']') || label.ends_with('.') || {
             let r = rest.trim_start();
             r.starts_with([':', ',', '(', '—', '–', '：', '（', ';'])
                 || (r.starts_with('-') && !label.ends_with('n'))
-                || r.starts_with("on ")
-                || r.starts_with("at ")
-                || r.starts_with("vom ")
-                || r.starts_with("du ")
-                || r.starts_with("del ")
+                || (["on ", "at ", "vom ", "du ", "del ", "am "]
+                    .iter()
+                    .any(|p| r.starts_with(p))
+                    && head(r, 25).bytes().any(|b| b.is_ascii_digit()))
                 || {
                     // "UPDATE Dec. 17: ..." — a date, then the colon
-                    let head = &r[..r.len().min(40)];
-                    head.find(':').is_some_and(|c| head[..c].bytes().any(|b| b.is_ascii_digit()))
+                    let head = head(r, 40);
+                    head.find(':')
+                        .is_some_and(|c| head[..c].bytes().any(|b| b.is_ascii_digit()))
                 }
         };
         if !delimited {
             continue;
         }
         // "Correction policy", "Updated 5 minutes ago" and other non-notes carry too little.
-        if rest.trim_start_matches([':', ' ', '：']).chars().filter(|c| c.is_alphabetic()).take(12).count() < 12 {
+        if rest
+            .trim_start_matches([':', ' ', '：'])
+            .chars()
+            .filter(|c| c.is_alphabetic())
+            .take(12)
+            .count()
+            < 12
+        {
             return None;
         }
-        return Some(NoteStart { kind, label_start: off, label_end: off + label.len(), sentence: false });
+        return Some(NoteStart {
+            kind,
+            label_start: off,
+            label_end: off + label.len(),
+            sentence: false,
+        });
     }
     None
 }

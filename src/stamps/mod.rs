@@ -243,7 +243,11 @@ pub fn extract_stamps(doc: &scraper::Html, hints: &Hints) -> Stamps {
 
     let base = updated.or(published).map(|t| t.wall().date()).or(url_date);
     let revision_notes = notes(&scan.blocks, order, base, &ctx);
-    Stamps { published_at: published, updated_at: updated, revision_notes }
+    Stamps {
+        published_at: published,
+        updated_at: updated,
+        revision_notes,
+    }
 }
 
 /// Day-month order of all-numeric dates: the page language first, then the site's country.
@@ -288,7 +292,11 @@ fn machine_stamps(scan: &scan::Scan, order: DayOrder) -> (Vec<MachineStamp>, Vec
     }
     for m in &metas {
         if let Some(s) = parse(&m.value) {
-            if m.published { published.push(s) } else { modified.push(s) }
+            if m.published {
+                published.push(s)
+            } else {
+                modified.push(s)
+            }
         }
     }
     for d in ld.iter().filter(|d| d.rank > 0) {
@@ -306,7 +314,11 @@ fn parse_machine(s: &str, order: DayOrder) -> Option<MachineStamp> {
     let (v, _) = datetime::parse_visible(datetime_prefix(s), order, false)?;
     let date = v.date_in(v.year?)?;
     let wall = date.and_time(v.time.unwrap_or(chrono::NaiveTime::MIN));
-    Some(MachineStamp { wall, offset: v.zone.map(|z| z.offset_at(wall)), has_time: v.time.is_some() })
+    Some(MachineStamp {
+        wall,
+        offset: v.zone.map(|z| z.offset_at(wall)),
+        has_time: v.time.is_some(),
+    })
 }
 
 fn datetime_prefix(s: &str) -> &str {
@@ -327,22 +339,27 @@ fn url_date(url: &url::Url) -> Option<NaiveDate> {
     let segs: Vec<&str> = url.path_segments()?.take(12).collect();
     for (i, s) in segs.iter().enumerate() {
         if s.len() == 4 && s.bytes().all(|b| b.is_ascii_digit()) {
-            let y: i32 = s.parse().ok()?;
-            let m: u32 = segs.get(i + 1).and_then(|x| (x.len() <= 2).then(|| x.parse().ok()).flatten())?;
-            let d: u32 = segs
-                .get(i + 2)
-                .and_then(|x| (x.len() <= 2).then(|| x.parse().ok()).flatten())
-                .unwrap_or(0);
-            if (1990..=2100).contains(&y) {
-                if let Some(date) = NaiveDate::from_ymd_opt(y, m, d) {
-                    return Some(date);
-                }
+            let num = |k: usize| -> Option<u32> {
+                segs.get(k)
+                    .filter(|x| x.len() <= 2)
+                    .and_then(|x| x.parse().ok())
+            };
+            let y: i32 = s.parse().unwrap_or(0);
+            if let (true, Some(m), Some(d)) = ((1990..=2100).contains(&y), num(i + 1), num(i + 2))
+                && let Some(date) = NaiveDate::from_ymd_opt(y, m, d)
+            {
+                return Some(date);
             }
             continue;
         }
+        // "2024-12-17-slug" / "20241217": a whole ISO date not followed by more digits
         if let Some(m) = datetime::parse_iso(prefix(s, 10)) {
-            let b = s.as_bytes();
-            if b.len() >= 8 && (b.len() == 8 || b.len() == 10 || !b[if b[4] == b'-' { 10 } else { 8 }].is_ascii_digit()) {
+            let len = if s.as_bytes().get(4) == Some(&b'-') {
+                10
+            } else {
+                8
+            };
+            if !s.as_bytes().get(len).is_some_and(u8::is_ascii_digit) {
                 return Some(m.wall.date());
             }
         }
@@ -373,12 +390,21 @@ fn visible_candidates(blocks: &[scan::Block], order: DayOrder) -> Vec<Candidate>
                 if vis.is_none() && !lower.as_bytes()[h.start].is_ascii() {
                     // "2024年12月17日 15:23 更新": the label follows its stamp.
                     let from = if k == 0 { 0 } else { hits[k - 1].end };
-                    vis = datetime::parse_visible(&b.text[from..h.start], order, false).map(|(v, _)| v);
+                    let mut from = from.max(h.start.saturating_sub(60));
+                    while !b.text.is_char_boundary(from) {
+                        from += 1;
+                    }
+                    vis = datetime::find_date(&b.text[from..h.start], order)
+                        .filter(|v| v.year.is_some());
                 }
                 if let Some(v) = vis {
                     if v.month == 0 {
                         // a time alone ("mis à jour à 15h23") takes the date before it
-                        vis = last_date.map(|d| Visible { time: v.time, zone: v.zone.or(d.zone), ..d });
+                        vis = last_date.map(|d| Visible {
+                            time: v.time,
+                            zone: v.zone.or(d.zone),
+                            ..d
+                        });
                     } else {
                         last_date = Some(v);
                     }
@@ -387,7 +413,13 @@ fn visible_candidates(blocks: &[scan::Block], order: DayOrder) -> Vec<Candidate>
                     continue;
                 }
                 labelled = true;
-                out.push(Candidate { kind: h.kind, vis, attr, tier: weak, order: bi * 64 + k });
+                out.push(Candidate {
+                    kind: h.kind,
+                    vis,
+                    attr,
+                    tier: weak,
+                    order: bi * 64 + k,
+                });
             }
         }
         if labelled || b.heading {
@@ -404,13 +436,31 @@ fn visible_candidates(blocks: &[scan::Block], order: DayOrder) -> Vec<Candidate>
             if attr.is_none() && vis.is_none() {
                 continue;
             }
-            let kind = if t.published_hint == Some(false) { StampKind::Updated } else { StampKind::Published };
-            out.push(Candidate { kind, vis, attr, tier: weak + 1, order: bi * 64 + 32 + k });
+            let kind = if t.published_hint == Some(false) {
+                StampKind::Updated
+            } else {
+                StampKind::Published
+            };
+            out.push(Candidate {
+                kind,
+                vis,
+                attr,
+                tier: weak + 1,
+                order: bi * 64 + 32 + k,
+            });
         }
-        if b.times.is_empty() && b.dateish && b.text.len() <= 160 {
-            if let Some(v) = datetime::find_date(&b.text, order).filter(|v| v.year.is_some()) {
-                out.push(Candidate { kind: StampKind::Published, vis: Some(v), attr: None, tier: weak + 1, order: bi * 64 + 32 });
-            }
+        if b.times.is_empty()
+            && b.dateish
+            && b.text.len() <= 160
+            && let Some(v) = datetime::find_date(&b.text, order).filter(|v| v.year.is_some())
+        {
+            out.push(Candidate {
+                kind: StampKind::Published,
+                vis: Some(v),
+                attr: None,
+                tier: weak + 1,
+                order: bi * 64 + 32,
+            });
         }
     }
     out
@@ -419,9 +469,11 @@ fn visible_candidates(blocks: &[scan::Block], order: DayOrder) -> Vec<Candidate>
 /// The machine stamp's own reading; a UTC stamp is shown in the site's zone when one is set.
 fn from_machine(m: &MachineStamp, ctx: &ZoneCtx) -> Timestamp {
     match (m.offset, m.utc()) {
-        (Some(o), Some(utc)) if o.local_minus_utc() == 0 && ctx.default_zone.is_some() && m.has_time => {
+        (Some(o), Some(utc))
+            if o.local_minus_utc() == 0 && ctx.default_zone.is_some() && m.has_time =>
+        {
             let z = ctx.default_zone.unwrap_or(Zone::Fixed(o));
-            Timestamp::Zoned(z.from_utc(utc))
+            Timestamp::Zoned(z.at_utc(utc))
         }
         (Some(o), _) => Timestamp::Zoned(datetime::with_offset(m.wall, o)),
         _ => localize(m.wall, ctx),
@@ -444,7 +496,12 @@ fn same_minute(a: NaiveDateTime, b: NaiveDateTime) -> bool {
 }
 
 /// Turns a visible candidate into a stamp, borrowing what the machine stamps can add.
-fn resolve_candidate(c: &Candidate, metas: &[MachineStamp], ctx: &ZoneCtx, year_hint: Option<NaiveDate>) -> Option<Timestamp> {
+fn resolve_candidate(
+    c: &Candidate,
+    metas: &[MachineStamp],
+    ctx: &ZoneCtx,
+    year_hint: Option<NaiveDate>,
+) -> Option<Timestamp> {
     let Some(v) = c.vis else {
         return c.attr.as_ref().map(|m| from_machine(m, ctx));
     };
@@ -455,7 +512,10 @@ fn resolve_candidate(c: &Candidate, metas: &[MachineStamp], ctx: &ZoneCtx, year_
     let all: Vec<&MachineStamp> = c.attr.iter().chain(metas).collect();
     let Some(time) = v.time else {
         // A date alone: take a machine stamp of the same day for the time.
-        if let Some(m) = all.iter().find(|m| m.has_time && from_machine(m, ctx).wall().date() == date) {
+        if let Some(m) = all
+            .iter()
+            .find(|m| m.has_time && from_machine(m, ctx).wall().date() == date)
+        {
             return Some(from_machine(m, ctx));
         }
         let wall = date.and_time(chrono::NaiveTime::MIN);
@@ -464,15 +524,22 @@ fn resolve_candidate(c: &Candidate, metas: &[MachineStamp], ctx: &ZoneCtx, year_
             None => localize(wall, ctx),
         });
     };
-    let wall = date.and_time(time);
+    let mut wall = date.and_time(time);
+    if wall.second() == 0 {
+        // The page shows minutes; a machine stamp of the same local minute has the seconds.
+        if let Some(m) = all.iter().find(|m| m.has_time && same_minute(m.wall, wall)) {
+            wall = m.wall;
+        }
+    }
     if let Some(z) = v.zone {
         return Some(Timestamp::Zoned(z.localize(wall)));
     }
     for m in &all {
-        if let Some(o) = m.offset.filter(|o| o.local_minus_utc() != 0) {
-            if m.has_time && same_minute(m.wall, wall) {
-                return Some(Timestamp::Zoned(datetime::with_offset(m.wall, o)));
-            }
+        if let Some(o) = m.offset.filter(|o| o.local_minus_utc() != 0)
+            && m.has_time
+            && same_minute(m.wall, wall)
+        {
+            return Some(Timestamp::Zoned(datetime::with_offset(m.wall, o)));
         }
     }
     if let Some(z) = ctx.default_zone {
@@ -483,7 +550,10 @@ fn resolve_candidate(c: &Candidate, metas: &[MachineStamp], ctx: &ZoneCtx, year_
     }
     for m in &all {
         if m.is_utc() && m.has_time && same_minute(m.wall, wall) {
-            return Some(Timestamp::Zoned(datetime::with_offset(m.wall, FixedOffset::east_opt(0)?)));
+            return Some(Timestamp::Zoned(datetime::with_offset(
+                m.wall,
+                FixedOffset::east_opt(0)?,
+            )));
         }
     }
     // A UTC machine stamp of the same instant tells the page's offset.
@@ -491,10 +561,10 @@ fn resolve_candidate(c: &Candidate, metas: &[MachineStamp], ctx: &ZoneCtx, year_
         if !(m.is_utc() && m.has_time) {
             continue;
         }
-        let diff = wall - m.wall;
-        let secs = diff.num_seconds();
-        if diff.num_seconds() % 900 == 0 && (-12 * 3600..=14 * 3600).contains(&secs) && m.wall.second() == 0 {
+        let secs = (wall - m.wall).num_seconds() + m.wall.second() as i64 - wall.second() as i64;
+        if secs % 900 == 0 && (-12 * 3600..=14 * 3600).contains(&secs) {
             let o = FixedOffset::east_opt(secs as i32)?;
+            let wall = wall.with_second(m.wall.second()).unwrap_or(wall);
             return Some(Timestamp::Zoned(datetime::with_offset(wall, o)));
         }
     }
@@ -502,14 +572,21 @@ fn resolve_candidate(c: &Candidate, metas: &[MachineStamp], ctx: &ZoneCtx, year_
 }
 
 /// Revision notes in document order.
-fn notes(blocks: &[scan::Block], order: DayOrder, base: Option<NaiveDate>, ctx: &ZoneCtx) -> Vec<RevisionNote> {
+fn notes(
+    blocks: &[scan::Block],
+    order: DayOrder,
+    base: Option<NaiveDate>,
+    ctx: &ZoneCtx,
+) -> Vec<RevisionNote> {
     let mut out: Vec<RevisionNote> = Vec::new();
     for b in blocks {
         if b.heading || b.link_bytes * 2 > b.text.len() || !labels::maybe_note(&b.text) {
             continue;
         }
         let lower = b.text.to_ascii_lowercase();
-        let Some(ns) = labels::note_start(&b.text, &lower) else { continue };
+        let Some(ns) = labels::note_start(&b.text, &lower) else {
+            continue;
+        };
         if b.text.len() < 120 && is_just_a_stamp(&b.text, &lower, order) {
             continue;
         }
@@ -527,7 +604,11 @@ fn notes(blocks: &[scan::Block], order: DayOrder, base: Option<NaiveDate>, ctx: 
                 None => localize(wall, ctx),
             })
         });
-        out.push(RevisionNote { kind: ns.kind, text: b.text.clone(), date });
+        out.push(RevisionNote {
+            kind: ns.kind,
+            text: b.text.clone(),
+            date,
+        });
     }
     out
 }
@@ -535,7 +616,9 @@ fn notes(blocks: &[scan::Block], order: DayOrder, base: Option<NaiveDate>, ctx: 
 /// "Updated: Tuesday, December 17, 2024 3:23 PM EST" is a stamp, not a note.
 fn is_just_a_stamp(text: &str, lower: &str, order: DayOrder) -> bool {
     let hits = labels::stamp_labels(lower);
-    let Some(h) = hits.first().filter(|h| h.start <= 2) else { return false };
+    let Some(h) = hits.first().filter(|h| h.start <= 2) else {
+        return false;
+    };
     match datetime::parse_visible(&text[h.end..], order, false) {
         Some((_, end)) => {
             let rest = &text[h.end + end..];
@@ -558,7 +641,9 @@ fn note_date(text: &str, ns: &labels::NoteStart, order: DayOrder) -> Option<Visi
         for marker in [" on ", " am ", " le ", " el ", " vom ", " du "] {
             if let Some(p) = lw.find(marker) {
                 let after = &window[p + marker.len()..];
-                if let Some((v, _)) = datetime::parse_visible(after, order, true).filter(|(v, _)| v.month != 0) {
+                if let Some((v, _)) =
+                    datetime::parse_visible(after, order, true).filter(|(v, _)| v.month != 0)
+                {
                     return Some(v);
                 }
             }
@@ -566,7 +651,9 @@ fn note_date(text: &str, ns: &labels::NoteStart, order: DayOrder) -> Option<Visi
         return None;
     }
     // "Update, Dec. 17: ...", "Correction (18.12.2024): ...", "【訂正】2024年12月18日 ..."
-    if let Some((v, _)) = datetime::parse_visible(prefix(rest, 90), order, true).filter(|(v, _)| v.month != 0) {
+    if let Some((v, _)) =
+        datetime::parse_visible(prefix(rest, 90), order, true).filter(|(v, _)| v.month != 0)
+    {
         return Some(v);
     }
     // "Correction, published in print on Dec. 18: ..."

@@ -42,6 +42,8 @@ pub(crate) struct Block {
     pub dateish: bool,
     pub link_bytes: usize,
     pub times: Vec<TimeEl>,
+    /// Which noise region the block is in (0: none).
+    region: u32,
 }
 
 /// Which stamp a meta tag carries, with its rank (lower wins).
@@ -81,8 +83,15 @@ fn meta_rank(key: &str) -> Option<(bool, u8)> {
         "dcterms.issued" | "dc.date.issued" => (true, 6),
         "dcterms.created" | "dc.date.created" => (true, 7),
         "dc.date" | "dcterms.date" | "dc:date" => (true, 8),
-        "pubdate" | "publishdate" | "publish-date" | "publish_date" | "publication_date"
-        | "date" | "article_date_original" | "original-publish-date" | "bt:pubdate" => (true, 9),
+        "pubdate"
+        | "publishdate"
+        | "publish-date"
+        | "publish_date"
+        | "publication_date"
+        | "date"
+        | "article_date_original"
+        | "original-publish-date"
+        | "bt:pubdate" => (true, 9),
         "article:modified_time" => (false, 0),
         "og:updated_time" | "og:modified_time" => (false, 1),
         "article:modified" | "article.updated" => (false, 2),
@@ -150,19 +159,63 @@ fn classify_attr(value: &str) -> (bool, bool) {
 fn is_noise_word(prev: &[u8], w: &[u8]) -> bool {
     matches!(
         w,
-        b"sidebar" | b"popular" | b"trending" | b"related" | b"comment" | b"widget" | b"cookie"
-            | b"consent" | b"gdpr" | b"copyright" | b"clock" | b"weather" | b"newsletter"
-            | b"ticker" | b"footer" | b"breadcrumb" | b"share" | b"sharing" | b"social"
-            | b"promo" | b"advert" | b"advertisement" | b"outbrain" | b"taboola" | b"disqu"
-            | b"reply" | b"replie" | b"teaser" | b"rail" | b"navbar" | b"nav" | b"navigation"
-            | b"menu" | b"banner" | b"subscribe" | b"subscription" | b"paywall" | b"masthead"
-            | b"topbar" | b"today" | b"pick" | b"mostread" | b"mostpopular" | b"recommend"
-            | b"recommended" | b"recommendation" | b"latest" | b"ranking" | b"gnb" | b"lnb"
-            | b"sitemap" | b"ad"
+        b"sidebar"
+            | b"popular"
+            | b"trending"
+            | b"related"
+            | b"comment"
+            | b"widget"
+            | b"cookie"
+            | b"consent"
+            | b"gdpr"
+            | b"copyright"
+            | b"clock"
+            | b"weather"
+            | b"newsletter"
+            | b"ticker"
+            | b"footer"
+            | b"breadcrumb"
+            | b"share"
+            | b"sharing"
+            | b"social"
+            | b"promo"
+            | b"advert"
+            | b"advertisement"
+            | b"outbrain"
+            | b"taboola"
+            | b"disqu"
+            | b"reply"
+            | b"replie"
+            | b"teaser"
+            | b"rail"
+            | b"navbar"
+            | b"nav"
+            | b"navigation"
+            | b"menu"
+            | b"subscribe"
+            | b"subscription"
+            | b"paywall"
+            | b"masthead"
+            | b"topbar"
+            | b"today"
+            | b"pick"
+            | b"mostread"
+            | b"mostpopular"
+            | b"recommend"
+            | b"recommended"
+            | b"recommendation"
+            | b"latest"
+            | b"ranking"
+            | b"gnb"
+            | b"lnb"
+            | b"sitemap"
+            | b"ad"
     ) || matches!(
         (prev, w),
-        (b"most", b"read" | b"popular" | b"viewed" | b"shared" | b"commented")
-            | (b"top", b"storie" | b"bar" | b"new")
+        (
+            b"most",
+            b"read" | b"popular" | b"viewed" | b"shared" | b"commented"
+        ) | (b"top", b"storie" | b"bar" | b"new")
             | (b"more", b"storie" | b"from" | b"new")
             | (b"also", b"read")
             | (b"read", b"more" | b"next")
@@ -175,9 +228,26 @@ fn is_noise_word(prev: &[u8], w: &[u8]) -> bool {
 fn is_date_word(w: &[u8]) -> bool {
     matches!(
         w,
-        b"date" | b"time" | b"byline" | b"publish" | b"published" | b"posted" | b"dateline"
-            | b"timestamp" | b"stamp" | b"updated" | b"modified" | b"meta" | b"info" | b"pubdate"
-            | b"datetime" | b"fecha" | b"datum" | b"data" | b"stand" | b"pub"
+        b"date"
+            | b"time"
+            | b"byline"
+            | b"publish"
+            | b"published"
+            | b"posted"
+            | b"dateline"
+            | b"timestamp"
+            | b"stamp"
+            | b"updated"
+            | b"modified"
+            | b"meta"
+            | b"info"
+            | b"pubdate"
+            | b"datetime"
+            | b"fecha"
+            | b"datum"
+            | b"data"
+            | b"stand"
+            | b"pub"
     ) || w.starts_with(b"date")
         || w.ends_with(b"date")
 }
@@ -185,11 +255,50 @@ fn is_date_word(w: &[u8]) -> bool {
 fn is_block_tag(name: &str) -> bool {
     matches!(
         name,
-        "p" | "div" | "li" | "ul" | "ol" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "section"
-            | "article" | "header" | "footer" | "aside" | "nav" | "main" | "blockquote" | "dd"
-            | "dt" | "dl" | "figure" | "figcaption" | "table" | "tr" | "td" | "th" | "tbody"
-            | "thead" | "form" | "address" | "pre" | "hr" | "details" | "summary" | "caption"
-            | "center" | "dialog" | "fieldset" | "body" | "html" | "select" | "button" | "option"
+        "p" | "div"
+            | "li"
+            | "ul"
+            | "ol"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "section"
+            | "article"
+            | "header"
+            | "footer"
+            | "aside"
+            | "nav"
+            | "main"
+            | "blockquote"
+            | "dd"
+            | "dt"
+            | "dl"
+            | "figure"
+            | "figcaption"
+            | "table"
+            | "tr"
+            | "td"
+            | "th"
+            | "tbody"
+            | "thead"
+            | "form"
+            | "address"
+            | "pre"
+            | "hr"
+            | "details"
+            | "summary"
+            | "caption"
+            | "center"
+            | "dialog"
+            | "fieldset"
+            | "body"
+            | "html"
+            | "select"
+            | "button"
+            | "option"
     )
 }
 
@@ -197,11 +306,16 @@ struct Walker {
     out: Scan,
     cur: Block,
     cur_flags: Option<u16>,
+    cur_region: u32,
     text_budget: usize,
     ld_budget: usize,
     seen_h1: bool,
-    /// Context flags of the open elements; the root context is at index 0.
-    stack: Vec<u16>,
+    /// The noise region holding the first `<h1>`, and whether some `<h1>` sits outside noise.
+    h1_region: Option<u32>,
+    clean_h1: bool,
+    regions: u32,
+    /// Context flags and noise region of the open elements; the root context is at index 0.
+    stack: Vec<(u16, u32)>,
     ld_buf: String,
 }
 
@@ -210,9 +324,10 @@ impl Walker {
         let flags = self.cur_flags.take();
         let mut b = std::mem::take(&mut self.cur);
         let Some(flags) = flags else { return };
-        if flags & F_NOISE != 0 || self.out.blocks.len() >= MAX_BLOCKS {
+        if self.out.blocks.len() >= MAX_BLOCKS {
             return;
         }
+        b.region = self.cur_region;
         // Trim while keeping <time> offsets valid.
         let lead = b.text.len() - b.text.trim_start().len();
         if lead > 0 {
@@ -227,8 +342,10 @@ impl Walker {
         if b.text.is_empty() {
             return;
         }
-        let digits = b.text.bytes().any(|c| c.is_ascii_digit()) || b.text.contains(['０', '１', '２']);
-        if !(digits && b.text.len() <= 400) && !labels::maybe_note(&b.text) && b.times.is_empty() {
+        let digits =
+            b.text.bytes().any(|c| c.is_ascii_digit()) || b.text.contains(['０', '１', '２']);
+        let stamp_like = digits && b.text.len() <= 400;
+        if !stamp_like && b.times.is_empty() && !labels::maybe_note(&b.text) {
             return;
         }
         b.heading = flags & F_HEADING != 0;
@@ -236,7 +353,7 @@ impl Walker {
         self.out.blocks.push(b);
     }
 
-    fn push_text(&mut self, text: &str, flags: u16) {
+    fn push_text(&mut self, text: &str, flags: u16, region: u32) {
         if self.text_budget == 0 {
             return;
         }
@@ -245,15 +362,20 @@ impl Walker {
                 return;
             }
             self.cur_flags = Some(flags);
+            self.cur_region = region;
         }
         if flags & F_DATEISH != 0 {
             self.cur.dateish = true;
         }
-        let room = MAX_BLOCK.saturating_sub(self.cur.text.len()).min(self.text_budget);
+        let room = MAX_BLOCK
+            .saturating_sub(self.cur.text.len())
+            .min(self.text_budget);
         let before = self.cur.text.len();
         append_collapsed(&mut self.cur.text, text, room);
         let added = self.cur.text.len() - before;
-        self.text_budget = self.text_budget.saturating_sub(text.len().min(room).max(added));
+        self.text_budget = self
+            .text_budget
+            .saturating_sub(text.len().min(room).max(added));
         if flags & F_LINK != 0 {
             self.cur.link_bytes += added;
         }
@@ -266,7 +388,12 @@ fn space_len(b: &[u8], i: usize) -> usize {
     match b[i] {
         b' ' | b'\n' | b'\t' | b'\r' | 0x0c => 1,
         0xC2 if b.get(i + 1) == Some(&0xA0) => 2,
-        0xE2 if b.get(i + 1) == Some(&0x80) && b.get(i + 2).is_some_and(|&c| (0x80..=0x8A).contains(&c) || c == 0xAF) => 3,
+        0xE2 if b.get(i + 1) == Some(&0x80)
+            && b.get(i + 2)
+                .is_some_and(|&c| (0x80..=0x8A).contains(&c) || c == 0xAF) =>
+        {
+            3
+        }
         0xE3 if b.get(i + 1) == Some(&0x80) && b.get(i + 2) == Some(&0x80) => 3,
         _ => 0,
     }
@@ -318,10 +445,14 @@ pub(crate) fn scan(doc: &Html) -> Scan {
         out: Scan::default(),
         cur: Block::default(),
         cur_flags: None,
+        cur_region: 0,
         text_budget: MAX_TEXT,
         ld_budget: MAX_JSONLD,
         seen_h1: false,
-        stack: vec![0],
+        h1_region: None,
+        clean_h1: false,
+        regions: 0,
+        stack: vec![(0, 0)],
         ld_buf: String::new(),
     };
     let root = doc.tree.root();
@@ -358,6 +489,12 @@ pub(crate) fn scan(doc: &Html) -> Scan {
         }
     }
     w.flush();
+    // A page whose only headline sits in a "noise" region (an <aside> used as the article) has
+    // its content there.
+    let keep = if w.clean_h1 { None } else { w.h1_region };
+    w.out
+        .blocks
+        .retain(|b| b.region == 0 || Some(b.region) == keep);
     w.out
 }
 
@@ -365,13 +502,14 @@ impl Walker {
     fn open(&mut self, el: ElementRef<'_>) {
         let el = el.value();
         let name = el.name();
-        let parent = *self.stack.last().unwrap_or(&0);
+        let (parent, parent_region) = *self.stack.last().unwrap_or(&(0, 0));
         let mut f = parent & !(F_LDJSON | F_TIME);
         if is_block_tag(name) {
             self.flush();
         }
         // One pass over the attributes (looking each up by name costs an atom per call).
-        let (mut class, mut id, mut role, mut itemprop, mut content, mut datetime) = (None, None, None, None, None, None);
+        let (mut class, mut id, mut role, mut itemprop, mut content, mut datetime) =
+            (None, None, None, None, None, None);
         let (mut key, mut lang, mut ty, mut pubdate) = (None, None, None, false);
         for (k, v) in el.attrs() {
             match k {
@@ -400,7 +538,11 @@ impl Walker {
                     let k = k.trim().to_ascii_lowercase();
                     if let Some((published, rank)) = meta_rank(&k) {
                         if self.out.metas.len() < 64 {
-                            self.out.metas.push(MetaDate { published, rank, value: content.trim().to_owned() });
+                            self.out.metas.push(MetaDate {
+                                published,
+                                rank,
+                                value: content.trim().to_owned(),
+                            });
                         }
                     } else if matches!(k.as_str(), "content-language" | "og:locale" | "language")
                         && self.out.lang.is_none()
@@ -415,8 +557,8 @@ impl Walker {
                     f |= F_LDJSON;
                 }
             }
-            "style" | "noscript" | "template" | "svg" | "iframe" | "textarea" | "select" | "button"
-            | "object" | "canvas" | "math" => f |= F_SKIP,
+            "style" | "title" | "noscript" | "template" | "svg" | "iframe" | "textarea"
+            | "select" | "button" | "object" | "canvas" | "math" => f |= F_SKIP,
             "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => f |= F_HEADING,
             "article" | "main" => f |= F_ARTICLE,
             "aside" | "nav" | "footer" | "dialog" | "menu" => f |= F_NOISE,
@@ -427,7 +569,9 @@ impl Walker {
         }
         match role {
             Some("main" | "article") => f |= F_ARTICLE,
-            Some("complementary" | "navigation" | "contentinfo" | "dialog" | "alert") => f |= F_NOISE,
+            Some("complementary" | "navigation" | "contentinfo" | "dialog" | "alert") => {
+                f |= F_NOISE
+            }
             Some("banner") if parent & F_ARTICLE == 0 => f |= F_WEAK,
             _ => {}
         }
@@ -435,16 +579,16 @@ impl Walker {
             Some("articleBody") => f |= F_ARTICLE,
             Some(ip @ ("datePublished" | "dateModified")) => {
                 f |= F_DATEISH;
-                if name != "meta" && name != "time" {
-                    if let Some(v) = content.or(datetime) {
-                        if self.out.metas.len() < 64 {
-                            self.out.metas.push(MetaDate {
-                                published: ip == "datePublished",
-                                rank: 3,
-                                value: v.trim().to_owned(),
-                            });
-                        }
-                    }
+                if name != "meta"
+                    && name != "time"
+                    && let Some(v) = content.or(datetime)
+                    && self.out.metas.len() < 64
+                {
+                    self.out.metas.push(MetaDate {
+                        published: ip == "datePublished",
+                        rank: 3,
+                        value: v.trim().to_owned(),
+                    });
                 }
             }
             _ => {}
@@ -459,9 +603,15 @@ impl Walker {
                 f |= F_DATEISH;
             }
         }
-        if name == "time" && f & (F_NOISE | F_SKIP) == 0 {
+        let mut region = parent_region;
+        if f & F_NOISE != 0 && parent & F_NOISE == 0 {
+            self.regions += 1;
+            region = self.regions;
+        }
+        if name == "time" && f & F_SKIP == 0 {
             if self.cur_flags.is_none() {
                 self.cur_flags = Some(f);
+                self.cur_region = region;
             }
             let published_hint = match itemprop {
                 Some("datePublished") => Some(true),
@@ -493,14 +643,19 @@ impl Walker {
         if name == "br" && self.cur_flags.is_some() && !self.cur.text.ends_with(' ') {
             self.cur.text.push(' ');
         }
-        if name == "h1" && f & (F_NOISE | F_SKIP) == 0 {
+        if name == "h1" && f & F_SKIP == 0 {
             self.seen_h1 = true;
+            if f & F_NOISE == 0 {
+                self.clean_h1 = true;
+            } else if self.h1_region.is_none() {
+                self.h1_region = Some(region);
+            }
         }
-        self.stack.push(f);
+        self.stack.push((f, region));
     }
 
     fn text(&mut self, t: &scraper::node::Text) {
-        let f = *self.stack.last().unwrap_or(&0);
+        let (f, region) = *self.stack.last().unwrap_or(&(0, 0));
         if f & F_LDJSON != 0 {
             let mut take = t.len().min(self.ld_budget);
             while !t.is_char_boundary(take) {
@@ -508,18 +663,19 @@ impl Walker {
             }
             self.ld_buf.push_str(&t[..take]);
             self.ld_budget -= take;
-        } else if f & (F_SKIP | F_NOISE) == 0 {
-            self.push_text(t, f);
+        } else if f & F_SKIP == 0 && (f & F_NOISE == 0 || !self.clean_h1) {
+            // Noise text is only worth reading while it may turn out to hold the headline.
+            self.push_text(t, f, region);
         }
     }
 
     fn close(&mut self, el: ElementRef<'_>) {
-        let f = self.stack.pop().unwrap_or(0);
+        let (f, _) = self.stack.pop().unwrap_or((0, 0));
         let name = el.value().name();
         if f & F_LDJSON != 0 && !self.ld_buf.is_empty() {
             self.out.jsonld.push(std::mem::take(&mut self.ld_buf));
         }
-        if name == "time" && f & (F_NOISE | F_SKIP) == 0 {
+        if name == "time" && f & F_SKIP == 0 {
             let len = self.cur.text.len();
             if let Some(t) = self.cur.times.last_mut() {
                 t.end = len;

@@ -23,13 +23,19 @@ pub fn bin() -> PathBuf {
 
 /// A fresh directory under the system temp dir, removed by the OS eventually.
 pub fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("newswire-{name}-{}-{}", std::process::id(), fastrand::u64(..)));
+    let d = std::env::temp_dir().join(format!(
+        "newswire-{name}-{}-{}",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
 
 pub fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
 }
 
 /// A unique name for an exchange or queue, so tests never see each other's messages.
@@ -39,7 +45,12 @@ pub fn unique(name: &str) -> String {
 
 /// A connection to the local broker, or a panic that says how to start it.
 pub async fn broker() -> Connection {
-    match tokio::time::timeout(Duration::from_secs(10), Connection::connect(BROKER, ConnectionProperties::default())).await {
+    match tokio::time::timeout(
+        Duration::from_secs(10),
+        Connection::connect(BROKER, ConnectionProperties::default()),
+    )
+    .await
+    {
         Ok(Ok(c)) => c,
         other => panic!(
             "RabbitMQ is not reachable at 127.0.0.1:5672 ({}). Start it with `rabbitmq-server -detached && rabbitmqctl await_startup` (or run .ci/run, which does).",
@@ -78,20 +89,39 @@ pub async fn take(conn: &Connection, queue: &str, n: usize, deadline: Duration) 
     let start = Instant::now();
     let mut out = Vec::new();
     while out.len() < n && start.elapsed() < deadline {
-        match ch.basic_get(queue.into(), BasicGetOptions { no_ack: true }).await {
-            Ok(Some(m)) => out.push(Message { body: m.delivery.data.clone(), properties: m.delivery.properties.clone() }),
+        match ch
+            .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+            .await
+        {
+            Ok(Some(m)) => out.push(Message {
+                body: m.delivery.data.clone(),
+                properties: m.delivery.properties.clone(),
+            }),
             Ok(None) => tokio::time::sleep(Duration::from_millis(50)).await,
             // The queue may not exist until newswire declares it.
             Err(_) => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                return Box::pin(take_rest(conn, queue, n, deadline.saturating_sub(start.elapsed()), out)).await;
+                return Box::pin(take_rest(
+                    conn,
+                    queue,
+                    n,
+                    deadline.saturating_sub(start.elapsed()),
+                    out,
+                ))
+                .await;
             }
         }
     }
     out
 }
 
-async fn take_rest(conn: &Connection, queue: &str, n: usize, deadline: Duration, mut got: Vec<Message>) -> Vec<Message> {
+async fn take_rest(
+    conn: &Connection,
+    queue: &str,
+    n: usize,
+    deadline: Duration,
+    mut got: Vec<Message>,
+) -> Vec<Message> {
     let more = take(conn, queue, n - got.len(), deadline).await;
     got.extend(more);
     got
@@ -100,10 +130,14 @@ async fn take_rest(conn: &Connection, queue: &str, n: usize, deadline: Duration,
 /// Deletes a test queue and exchange.
 pub async fn cleanup(conn: &Connection, exchange: &str, queue: &str) {
     let ch = conn.create_channel().await.unwrap();
-    let _ = ch.queue_purge(queue.into(), QueuePurgeOptions::default()).await;
+    let _ = ch
+        .queue_purge(queue.into(), QueuePurgeOptions::default())
+        .await;
     let _ = ch.queue_delete(queue.into(), Default::default()).await;
     let ch = conn.create_channel().await.unwrap();
-    let _ = ch.exchange_delete(exchange.into(), Default::default()).await;
+    let _ = ch
+        .exchange_delete(exchange.into(), Default::default())
+        .await;
     let _ = QueueDeclareOptions::default();
     let _ = FieldTable::default();
 }
@@ -118,7 +152,11 @@ pub struct Canned {
 
 impl Canned {
     pub fn ok(content_type: &str, body: impl Into<Vec<u8>>) -> Self {
-        Canned { status: 200, headers: vec![("Content-Type".into(), content_type.into())], body: body.into() }
+        Canned {
+            status: 200,
+            headers: vec![("Content-Type".into(), content_type.into())],
+            body: body.into(),
+        }
     }
 
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
@@ -147,7 +185,9 @@ impl Site {
         let s = site.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((mut sock, _)) = listener.accept().await else { return };
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
                 let s = s.clone();
                 tokio::spawn(async move {
                     let mut buf = Vec::new();
@@ -160,23 +200,41 @@ impl Site {
                     }
                     let head = String::from_utf8_lossy(&buf).to_string();
                     let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-                    let inm = head
-                        .lines()
-                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("if-none-match:").map(|v| v.trim().to_string()));
+                    let inm = head.lines().find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("if-none-match:")
+                            .map(|v| v.trim().to_string())
+                    });
                     *s.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
                     let canned = s.routes.lock().unwrap().get(&path).cloned();
                     let resp = match canned {
-                        None => Canned { status: 404, headers: vec![], body: b"not found".to_vec() },
+                        None => Canned {
+                            status: 404,
+                            headers: vec![],
+                            body: b"not found".to_vec(),
+                        },
                         Some(c) => {
-                            let etag = c.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("etag")).map(|(_, v)| v.clone());
+                            let etag = c
+                                .headers
+                                .iter()
+                                .find(|(k, _)| k.eq_ignore_ascii_case("etag"))
+                                .map(|(_, v)| v.clone());
                             if etag.is_some() && etag.map(|e| e.to_ascii_lowercase()) == inm {
-                                Canned { status: 304, headers: vec![], body: vec![] }
+                                Canned {
+                                    status: 304,
+                                    headers: vec![],
+                                    body: vec![],
+                                }
                             } else {
                                 c
                             }
                         }
                     };
-                    let mut out = format!("HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n", resp.status, resp.body.len());
+                    let mut out = format!(
+                        "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+                        resp.status,
+                        resp.body.len()
+                    );
                     for (k, v) in &resp.headers {
                         out.push_str(&format!("{k}: {v}\r\n"));
                     }
@@ -217,7 +275,9 @@ pub async fn wait_for(deadline: Duration, mut cond: impl FnMut() -> bool) -> boo
 
 /// A small RSS feed listing `items` as (guid, link, title).
 pub fn rss(items: &[(&str, &str, &str)]) -> String {
-    let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel><title>Loopback Ledger</title><link>http://ledger.test/</link><description>Test feed</description>\n");
+    let mut s = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel><title>Loopback Ledger</title><link>http://ledger.test/</link><description>Test feed</description>\n",
+    );
     for (guid, link, title) in items {
         s.push_str(&format!("<item><title>{title}</title><link>{link}</link><guid isPermaLink=\"false\">{guid}</guid></item>\n"));
     }
