@@ -30,6 +30,7 @@ use crate::schedule::{self, FeedHints, HttpHints};
 use crate::schedule::{Clock, SystemClock};
 use crate::scrape::{self, Page};
 use crate::store::{Recheck, Store};
+use crate::throttle::LogThrottle;
 use crate::track::{self, Decision, Snapshot};
 use crate::transport::{Capture, Fetched, Live, Recorder, Transport};
 use crate::websub::WebSub;
@@ -76,6 +77,10 @@ pub struct PollInfo {
     pub gate_wait: Duration,
 }
 
+/// New or changed entries scraped in one poll. The rest are not marked seen, so the next poll
+/// takes them up: a feed of thousands of new items cannot hold its poll slot for hours.
+const MAX_SCRAPES_PER_POLL: usize = 100;
+
 /// What one scrape of an article page came to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ScrapeOutcome {
@@ -107,6 +112,8 @@ pub struct Pipeline {
     scrape_slots: Semaphore,
     stop: CancellationToken,
     metrics: Arc<Metrics>,
+    /// Failures the web can cause in bulk are logged at most once per feed and kind per window.
+    log_throttle: LogThrottle,
 }
 
 impl Pipeline {
@@ -127,6 +134,7 @@ impl Pipeline {
             scrape_slots: Semaphore::new(slots),
             stop,
             metrics: Arc::new(Metrics::new()),
+            log_throttle: LogThrottle::new(Duration::from_secs(600)),
         }
     }
 
@@ -211,7 +219,16 @@ impl Pipeline {
         }
         if !(200..300).contains(&resp.status) {
             let why = format!("HTTP {}", resp.status);
-            tracing::warn!(feed.url = %feed_url, status = resp.status, "feed answered with an error");
+            let retry_after = info.http.retry_after_secs;
+            let kind = "http_status";
+            match self.log_throttle.admit(feed_url.as_str(), kind) {
+                Some(suppressed) => {
+                    tracing::warn!(feed.url = %feed_url, status = resp.status, retry_after = ?retry_after, kind, suppressed, "feed answered with an error")
+                }
+                None => {
+                    tracing::debug!(feed.url = %feed_url, status = resp.status, kind, "feed answered with an error")
+                }
+            }
             let _ = store.record_poll(feed_url.as_str(), fetched.fetched_at, None, Some(&why));
             return (PollOutcome::Failed(why), info);
         }
@@ -248,8 +265,16 @@ impl Pipeline {
         let entries = match feed::parse(body, base) {
             Ok(e) => e,
             Err(e) => {
-                tracing::warn!(feed.url = %feed_url, error = %e, "feed unreadable");
-                self.metrics.error("feed_parse");
+                let kind = e.kind();
+                match self.log_throttle.admit(feed_url.as_str(), kind) {
+                    Some(suppressed) => {
+                        tracing::warn!(feed.url = %feed_url, error = %e, kind, suppressed, "feed unreadable")
+                    }
+                    None => {
+                        tracing::debug!(feed.url = %feed_url, error = %e, kind, "feed unreadable")
+                    }
+                }
+                self.metrics.error(kind);
                 let _ =
                     store.record_poll(feed_url.as_str(), fetched_at, None, Some(&e.to_string()));
                 return (PollOutcome::Failed(e.to_string()), info);
@@ -259,6 +284,7 @@ impl Pipeline {
         info.entry_dates = entries.iter().filter_map(|e| e.updated).collect();
         let _ = store.record_poll(feed_url.as_str(), fetched_at, validators, None);
         let mut scraped = 0;
+        let mut deferred = 0;
         let mut links = Vec::with_capacity(entries.len());
         for entry in entries {
             links.push(entry.link.clone());
@@ -271,6 +297,11 @@ impl Pipeline {
             }
             if seen.is_none() {
                 info.new_entries += 1;
+            }
+            if scraped >= MAX_SCRAPES_PER_POLL {
+                // Not marked seen: a later poll scrapes it.
+                deferred += 1;
+                continue;
             }
             if self.stop.is_cancelled() {
                 // Not marked seen: the next start scrapes it.
@@ -293,6 +324,9 @@ impl Pipeline {
                 );
             }
         }
+        if deferred > 0 {
+            tracing::info!(feed.url = %feed_url, scraped, deferred, "more new entries than one poll scrapes; the rest wait for the next poll");
+        }
         (PollOutcome::Entries { links, scraped }, info)
     }
 
@@ -304,6 +338,8 @@ impl Pipeline {
             .acquire()
             .await
             .expect("semaphore never closed");
+        // Page failures are throttled per feed, so a feed of broken links logs a line, not a flood.
+        let source = format!("{feed_url} pages");
         let fetched = match self.fetch(link, Kind::Page, &Validators::default()).await {
             Ok(f) => f,
             Err(FetchError::Robots(_)) => {
@@ -311,14 +347,30 @@ impl Pipeline {
                 return (ScrapeOutcome::Disallowed, link.clone());
             }
             Err(e) => {
-                tracing::warn!(article.url = %link, error = %e, kind = e.kind(), "page fetch failed");
+                let kind = e.kind();
+                match self.log_throttle.admit(&source, kind) {
+                    Some(suppressed) => {
+                        tracing::warn!(article.url = %link, feed.url = %feed_url, error = %e, kind, suppressed, "page fetch failed")
+                    }
+                    None => {
+                        tracing::debug!(article.url = %link, error = %e, kind, "page fetch failed")
+                    }
+                }
                 return (ScrapeOutcome::Failed(e.to_string()), link.clone());
             }
         };
         let resp = fetched.response;
         let final_url = resp.url.clone();
         if resp.status != 200 {
-            tracing::info!(article.url = %link, status = resp.status, "page not available");
+            let kind = "http_status";
+            match self.log_throttle.admit(&source, kind) {
+                Some(suppressed) => {
+                    tracing::info!(article.url = %link, status = resp.status, kind, suppressed, "page not available")
+                }
+                None => {
+                    tracing::debug!(article.url = %link, status = resp.status, kind, "page not available")
+                }
+            }
             return (ScrapeOutcome::Missing(resp.status), final_url);
         }
         let html = resp.text();
@@ -348,7 +400,14 @@ impl Pipeline {
             }
         };
         if !page.is_article() {
-            tracing::info!(article.url = %final_url, "not an article page; no event");
+            match self.log_throttle.admit(&source, "not_article") {
+                Some(suppressed) => {
+                    tracing::info!(article.url = %final_url, kind = "not_article", suppressed, "not an article page; no event")
+                }
+                None => {
+                    tracing::debug!(article.url = %final_url, kind = "not_article", "not an article page; no event")
+                }
+            }
             return (ScrapeOutcome::NotArticle, final_url);
         }
         let outcome = self.track(page, feed_url, fetched.fetched_at);

@@ -470,21 +470,48 @@ fn redirect_target(
 }
 
 /// Reads the (already decompressed) body, stopping as soon as it passes `cap`.
+///
+/// Memory: a declared length (at most `cap`) is allocated once; a body of unknown length is
+/// gathered in 1 MiB blocks and joined at the end, so a body that grows to the cap never holds
+/// more than the cap (a doubling `Vec` would hold up to 1.5 times it, plus the copy), and many
+/// tiny chunks cost no more than their bytes.
 async fn read_capped(response: reqwest::Response, cap: u64) -> Result<Vec<u8>, FetchError> {
+    const BLOCK: usize = 1024 * 1024;
     let too_large = FetchError::TooLarge { limit: cap };
     let declared = response.content_length();
     if declared.is_some_and(|len| len > cap) {
         return Err(too_large);
     }
-    let capacity = declared.unwrap_or(0).min(cap).min(1024 * 1024);
-    let mut body = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
     let mut stream = response.bytes_stream();
+    let mut blocks: Vec<Vec<u8>> = Vec::new();
+    if let Some(len) = declared {
+        // A server that sends more than it declared is cut off by the HTTP layer.
+        blocks.push(Vec::with_capacity(usize::try_from(len).unwrap_or(0)));
+    }
+    let mut total: u64 = 0;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(map_reqwest_error)?;
-        if (body.len() + chunk.len()) as u64 > cap {
+        total += chunk.len() as u64;
+        if total > cap {
             return Err(too_large);
         }
-        body.extend_from_slice(&chunk);
+        let mut data = &chunk[..];
+        while !data.is_empty() {
+            if blocks.last().is_none_or(|b| b.len() == b.capacity()) {
+                blocks.push(Vec::with_capacity(BLOCK));
+            }
+            let block = blocks.last_mut().expect("a block was just pushed");
+            let n = (block.capacity() - block.len()).min(data.len());
+            block.extend_from_slice(&data[..n]);
+            data = &data[n..];
+        }
+    }
+    if blocks.len() <= 1 {
+        return Ok(blocks.pop().unwrap_or_default());
+    }
+    let mut body = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+    for block in blocks {
+        body.extend_from_slice(&block);
     }
     Ok(body)
 }

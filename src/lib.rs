@@ -25,7 +25,8 @@
 //!   `/readyz`;
 //! - [`subscriptions`] and [`opml`]: where polled feeds come from, `feeds import/list/export`;
 //! - [`telemetry`]: logs; [`progress`]: progress bars of long terminal commands;
-//! - [`tail`]: `newswire tail`, a person's view of the event stream.
+//! - [`tail`]: `newswire tail`, a person's view of the event stream;
+//! - [`throttle`]: rate-limited failure logs, so a hostile feed cannot flood the log.
 
 pub mod app;
 pub mod charset;
@@ -37,8 +38,8 @@ pub mod feed;
 pub mod fetch;
 pub mod metrics;
 pub mod opml;
-pub mod progress;
 pub mod poller;
+pub mod progress;
 pub mod publish;
 pub mod schedule;
 pub mod scrape;
@@ -48,6 +49,7 @@ pub mod store;
 pub mod subscriptions;
 pub mod tail;
 pub mod telemetry;
+pub mod throttle;
 pub mod track;
 pub mod transport;
 pub mod warc;

@@ -170,10 +170,33 @@ fn load(config: Option<&Path>) -> anyhow::Result<Settings> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tune_allocator();
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
 }
+
+/// Keeps resident memory close to what is in use. The daemon's big buffers (bodies up to the
+/// fetch caps, parsed pages) are short-lived and made on many threads; by default glibc raises
+/// its mmap threshold after the first such buffer is freed, so later ones come from per-thread
+/// arenas that keep the memory after it is freed, and RSS creeps towards threads × largest
+/// buffer. A fixed threshold sends every large buffer back to the system when it is freed.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator() {
+    const M_MMAP_THRESHOLD: i32 = -3;
+    const M_ARENA_MAX: i32 = -8;
+    unsafe extern "C" {
+        fn mallopt(param: i32, value: i32) -> i32;
+    }
+    // SAFETY: mallopt only sets allocator parameters; called before any other thread exists.
+    unsafe {
+        mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+        mallopt(M_ARENA_MAX, 4);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}
 
 fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {

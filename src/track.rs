@@ -10,6 +10,8 @@
 //! - flip-flop guard: a fetch that reverts to an earlier revision's content is only emitted when
 //!   the next fetch confirms it, so a page alternating between two versions yields no event per flip.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -103,22 +105,36 @@ const COUNTERS: &[&str] = &[
     "views", "view", "comments", "comment", "shares", "share", "likes", "reads", "readers",
 ];
 
-fn comparable_words(body: &str) -> Vec<String> {
-    let tokens: Vec<String> = body
+/// The body's words, lower-cased, without the noise that changes between fetches. Words that
+/// are already lower case are borrowed, and the noise is dropped in place, so a 5 MB body costs
+/// one slice per word rather than two owned copies of every word.
+fn comparable_words(body: &str) -> Vec<Cow<'_, str>> {
+    let mut tokens: Vec<Cow<'_, str>> = body
         .split(|c: char| !c.is_alphanumeric())
         .filter(|t| !t.is_empty())
-        .map(|t| t.to_lowercase())
+        .map(|t| {
+            let lower = t.chars().all(|c| {
+                let mut l = c.to_lowercase();
+                l.next() == Some(c) && l.next().is_none()
+            });
+            if lower {
+                Cow::Borrowed(t)
+            } else {
+                Cow::Owned(t.to_lowercase())
+            }
+        })
         .collect();
     let is_num = |t: &str| t.chars().all(|c| c.is_ascii_digit());
-    let mut out = Vec::with_capacity(tokens.len());
+    // Kept words are moved down to `kept`; what is at `i` and beyond is still untouched.
+    let mut kept = 0;
     let mut i = 0;
     while i < tokens.len() {
-        let t = tokens[i].as_str();
+        let t = tokens[i].as_ref();
         // "5 minutes ago", "an hour ago"
         if (is_num(t) || t == "a" || t == "an")
             && tokens
                 .get(i + 1)
-                .is_some_and(|u| TIME_UNITS.contains(&u.as_str()))
+                .is_some_and(|u| TIME_UNITS.contains(&u.as_ref()))
             && tokens.get(i + 2).is_some_and(|a| a == "ago")
         {
             i += 3;
@@ -132,7 +148,7 @@ fn comparable_words(body: &str) -> Vec<String> {
             }
             if tokens
                 .get(j)
-                .is_some_and(|w| COUNTERS.contains(&w.as_str()))
+                .is_some_and(|w| COUNTERS.contains(&w.as_ref()))
             {
                 i = j + 1;
                 continue;
@@ -142,10 +158,12 @@ fn comparable_words(body: &str) -> Vec<String> {
             i += 2;
             continue;
         }
-        out.push(tokens[i].clone());
+        tokens.swap(kept, i);
+        kept += 1;
         i += 1;
     }
-    out
+    tokens.truncate(kept);
+    tokens
 }
 
 /// The parts of a revision that decide whether it differs from another.

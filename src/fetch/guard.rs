@@ -393,6 +393,136 @@ mod tests {
         }
     }
 
+    /// The first and last address of every non-public IPv4 range, and their public neighbours.
+    #[test]
+    fn ipv4_range_boundaries() {
+        use AddrClass::*;
+        let cases = [
+            ("0.255.255.255", Unspecified),
+            ("1.0.0.0", Public),
+            ("9.255.255.255", Public),
+            ("10.0.0.0", Private),
+            ("11.0.0.0", Public),
+            ("100.64.0.0", Shared),
+            ("126.255.255.255", Public),
+            ("127.0.0.0", Loopback),
+            ("127.255.255.255", Loopback),
+            ("128.0.0.0", Public),
+            ("169.253.255.255", Public),
+            ("169.254.0.0", LinkLocal),
+            ("169.254.255.255", LinkLocal),
+            ("169.255.0.0", Public),
+            ("172.16.0.0", Private),
+            ("191.255.255.255", Public),
+            ("192.0.0.0", Reserved),
+            ("192.0.0.255", Reserved),
+            ("192.0.1.0", Public),
+            ("192.0.2.0", Documentation),
+            ("192.0.2.255", Documentation),
+            ("192.0.3.0", Public),
+            ("192.88.98.255", Public),
+            ("192.88.99.0", Reserved),
+            ("192.88.100.0", Public),
+            ("192.167.255.255", Public),
+            ("192.168.0.0", Private),
+            ("192.168.255.255", Private),
+            ("192.169.0.0", Public),
+            ("198.17.255.255", Public),
+            ("198.18.0.0", Benchmarking),
+            ("198.51.99.255", Public),
+            ("198.51.100.0", Documentation),
+            ("198.51.101.0", Public),
+            ("203.0.112.255", Public),
+            ("203.0.113.0", Documentation),
+            ("203.0.114.0", Public),
+            ("223.255.255.255", Public),
+            ("224.0.0.0", Multicast),
+            ("239.255.255.255", Multicast),
+            ("240.0.0.0", Reserved),
+        ];
+        for (ip, want) in cases {
+            assert_eq!(class(ip), want, "{ip}");
+        }
+    }
+
+    #[test]
+    fn ipv6_range_boundaries() {
+        use AddrClass::*;
+        let cases = [
+            ("::0.0.0.2", Unspecified),
+            ("::ffff:255.255.255.255", Broadcast),
+            ("::ffff:224.0.0.1", Multicast),
+            ("::ffff:192.0.2.1", Documentation),
+            ("::ffff:198.18.0.1", Benchmarking),
+            ("::ffff:240.0.0.1", Reserved),
+            ("::ffff:172.16.0.1", Private),
+            ("::ffff:192.168.0.1", Private),
+            ("64:ff9b::ffff:ffff", Broadcast),
+            ("64:ff9b::100.64.0.1", Shared),
+            ("2002:a00:1::", Private),
+            ("2002:6440:1::", Shared),
+            ("1fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", Reserved),
+            ("2000::", Public),
+            ("3ffe:ffff::1", Public),
+            ("3fff::", Documentation),
+            ("3fff:fff:ffff::1", Documentation),
+            ("3fff:1000::1", Public),
+            ("fbff:ffff::1", Reserved),
+            ("fc00::", UniqueLocal),
+            ("fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", UniqueLocal),
+            ("fe7f:ffff::1", Reserved),
+            ("fe80::", LinkLocal),
+            ("feff:ffff::1", Private),
+            ("ff00::", Multicast),
+            ("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", Multicast),
+            ("2001:db8:ffff::1", Documentation),
+            ("2001:db9::1", Public),
+            ("2001:1ff:ffff::1", Reserved),
+            ("2001:200::", Public),
+            ("2001:2:0:ffff::1", Benchmarking),
+            ("2001:3::1", Reserved),
+        ];
+        for (ip, want) in cases {
+            assert_eq!(class(ip), want, "{ip}");
+        }
+    }
+
+    /// Every spelling of a loopback alias that a URL can carry is an IP literal to the URL
+    /// parser, so the guard decides it before any resolution or connection.
+    #[test]
+    fn url_spellings_of_addresses_are_decided_before_resolution() {
+        let g = guard(&["127.0.0.1/32"]);
+        for spelled in [
+            "http://127.0.0.3/",
+            "http://2130706435/",
+            "http://0177.0.0.03/",
+            "http://0x7f000003/",
+            "http://0x7f.0.0.3/",
+            "http://127.3/",
+            "http://0.0.0.0/",
+            "http://0/",
+            "http://[::1]/",
+            "http://[::ffff:127.0.0.3]/",
+            "http://[::ffff:7f00:3]/",
+            "http://[::127.0.0.1]/",
+            "http://[64:ff9b::7f00:1]/",
+            "http://[2002:7f00:3::]/",
+            "http://[::]/",
+            "http://169.254.169.254/",
+            "http://[fe80::1]/",
+            "http://10.0.0.1/",
+        ] {
+            let url = url::Url::parse(spelled).unwrap();
+            assert!(
+                g.check_host(&url.host().unwrap()).is_err(),
+                "{spelled} -> {:?}",
+                url.host()
+            );
+        }
+        let ok = url::Url::parse("http://[::ffff:127.0.0.1]/").unwrap();
+        assert_eq!(g.check_host(&ok.host().unwrap()), Ok(HostVerdict::Allowed));
+    }
+
     fn guard(allow: &[&str]) -> Guard {
         Guard::new(&allow.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
     }
