@@ -9,8 +9,9 @@
 //! story, and keeps a lede just before it. `render` turns the winner into paragraphs, dropping
 //! furniture inside it (share bars, link lists, hidden text) and judging each line (link-only
 //! lines, credits, bylines, datelines, boilerplate phrases). Last, trailing headings, widget
-//! labels and everything after a "Related"/"Comments" marker near the end are cut. When a pass
-//! yields little, it retries with less cleaning, then without class hints. A page whose best
+//! labels, everything after a "Related"/"Comments" marker near the end, closing calls to
+//! action ("follow us", "get our app"), a closing author's note and affiliate disclosures are
+//! cut. When a pass yields little, it retries with less cleaning, then without class hints. A page whose best
 //! body is still tiny (front page, 404, login or paywall stub) gets an empty `body_text`.
 //!
 //! Guarantees: never panics on any input, never recurses over the DOM (100,000-deep nesting is
@@ -333,6 +334,25 @@ fn assemble(mut b: Body, title: &str, authors: &mut Vec<String>) -> String {
             k += 1;
             keep[k - 1]
         });
+    }
+    // Affiliate and advertising disclosures at either end of the story.
+    let n = b.paras.len();
+    if n > 1 {
+        let mut k = 0;
+        b.paras.retain(|p| {
+            k += 1;
+            !((k <= 2 || k + 2 > n) && render::is_disclosure(p))
+        });
+    }
+    // Calls to action closing the story ("Follow us on Twitter", "Get our app").
+    let mut cut = 0;
+    while cut < 2 && b.paras.len() > 1 && b.paras.last().is_some_and(|p| render::is_promo(p)) {
+        b.paras.pop();
+        cut += 1;
+    }
+    // A closing note about the author.
+    if b.paras.len() > 1 && b.paras.last().is_some_and(|p| render::is_author_note(p)) {
+        b.paras.pop();
     }
     // The headline repeated at the top of the body is not body text.
     let tn: String = title

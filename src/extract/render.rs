@@ -657,6 +657,131 @@ pub(crate) fn ends_story(text: &str) -> bool {
     STORY_END.iter().any(|p| starts_word(l, p))
 }
 
+/// Words of the calls to action that close many stories: follow us, get the app, subscribe,
+/// log in to comment. Matched at the start of a word; the short ones (`app`, `ios`) whole.
+const PROMO: &[&str] = &[
+    "twitter",
+    "instagram",
+    "facebook",
+    "telegram",
+    "youtube",
+    "whatsapp",
+    "newsletter",
+    "subscri",
+    "suscri",
+    "abonn",
+    "inscri",
+    "download",
+    "kommentar",
+    "eingeloggt",
+    "log in",
+    "sign up",
+    "registri",
+    "melde dich",
+    "síguenos",
+    "siguenos",
+    "follow",
+    "join",
+    "únete",
+];
+const PROMO_WORDS: &[&str] = &["app", "apps", "ios", "android"];
+
+/// Is this short line a call to action rather than story? Two promo words, or one in a line
+/// of at most 120 characters ("¡Mira lo que tiene nuestro canal de YouTube!").
+pub(crate) fn is_promo(text: &str) -> bool {
+    let n = text.chars().count();
+    if n >= 250 {
+        return false;
+    }
+    let lower = text.to_lowercase();
+    let hits = PROMO.iter().filter(|w| at_word(&lower, w, false)).count()
+        + PROMO_WORDS
+            .iter()
+            .filter(|w| at_word(&lower, w, true))
+            .count();
+    hits >= 2 || (hits == 1 && n <= 120)
+}
+
+/// Is this short line an affiliate or advertising disclosure ("Für Links auf dieser Seite
+/// erhält ... eine Provision", "We may receive compensation from our advertisers")? It needs
+/// both a word about links or ads and a word about payment or disclaiming.
+pub(crate) fn is_disclosure(text: &str) -> bool {
+    if text.chars().count() >= 300 {
+        return false;
+    }
+    let lower = text.to_lowercase();
+    let ads = ["link", "advertis", "werbe", "anzeige"]
+        .iter()
+        .any(|w| at_word(&lower, w, false));
+    ads && [
+        "affiliate",
+        "provision",
+        "compensation",
+        "commission",
+        "disclaimer",
+        "disclosure",
+    ]
+    .iter()
+    .any(|w| at_word(&lower, w, false))
+}
+
+/// Words that make "Jane Doe is ..." an author's note rather than story.
+const AUTHOR_ROLES: &[&str] = &[
+    "editor",
+    "reporter",
+    "writer",
+    "journalist",
+    "correspondent",
+    "columnist",
+    "blogger",
+    "founder",
+    "consultant",
+    "writes",
+    "head of",
+    "autor",
+    "redakteur",
+    "gründer",
+    "schreibt",
+    "fotograf",
+];
+
+/// Is this an author's note ("Jane Doe is a reporter covering ...", "Die Autorin ist ...")?
+/// One to three capitalised words, then "is"/"ist"/"est"/"es"/"was"/"war", and a role word.
+pub(crate) fn is_author_note(text: &str) -> bool {
+    if text.chars().count() >= 500 {
+        return false;
+    }
+    let mut words = text.split_whitespace();
+    let mut names = 0;
+    let verb = loop {
+        let Some(w) = words.next() else { return false };
+        if names >= 1 && matches!(w, "is" | "ist" | "est" | "es" | "was" | "war") {
+            break true;
+        }
+        if names == 3 || !w.starts_with(|c: char| c.is_uppercase()) {
+            break false;
+        }
+        names += 1;
+    };
+    let lower = text.to_lowercase();
+    verb && AUTHOR_ROLES.iter().any(|r| at_word(&lower, r, false))
+}
+
+/// Does `w` occur in `s` at the start of a word (and, if `whole`, as a whole word)?
+fn at_word(s: &str, w: &str, whole: bool) -> bool {
+    s.match_indices(w).any(|(i, _)| {
+        s[..i]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric())
+            && (!whole
+                || s[i + w.len()..]
+                    .chars()
+                    .next()
+                    .is_none_or(|c| !c.is_alphanumeric()))
+    })
+}
+
 /// `s` starts with the phrase `w` as whole words ("mail" is not the start of "Mailand").
 fn starts_word(s: &str, w: &str) -> bool {
     s.starts_with(w)

@@ -358,3 +358,40 @@ fn lede_before_body_container_is_kept_and_orphan_heading_dropped() {
     );
     assert!(b.ends_with(STORY3), "{b}");
 }
+
+#[test]
+fn calls_to_action_disclosures_and_author_notes_are_recognised() {
+    assert!(render::is_promo(
+        "Follow The Gazette on Twitter and Instagram @gazette."
+    ));
+    assert!(render::is_promo(
+        "¡Mira lo que tiene nuestro canal de YouTube!"
+    ));
+    assert!(!render::is_promo(STORY));
+    assert!(!render::is_promo(
+        "Officials declined to comment on the apparent contradiction."
+    ));
+    assert!(render::is_disclosure(
+        "This post contains links to products from our advertisers. We may receive compensation."
+    ));
+    assert!(!render::is_disclosure(
+        "The paper describes vibration-induced error compensation for 3D printers."
+    ));
+    assert!(render::is_author_note(
+        "Jane Roe is a reporter covering city hall."
+    ));
+    assert!(!render::is_author_note(
+        "The mayor is expected to sign the bill on Friday."
+    ));
+}
+
+#[test]
+fn closing_call_to_action_is_cut() {
+    let html = format!(
+        "<html><body><article><p>{STORY}</p><p>{STORY2}</p><p>{STORY3}</p>\
+         <p>Get the latest stories straight to your phone: download our app for iOS and Android.</p></article></body></html>"
+    );
+    let body = run(&html).body_text;
+    assert!(body.contains("the mayor said."), "{body}");
+    assert!(!body.contains("download our app"), "{body}");
+}
