@@ -242,4 +242,79 @@ mod tests {
             "https://news.test/a"
         );
     }
+
+    /// Found by the `page` fuzz target: a revision label followed, 40 bytes on, by the middle
+    /// of a multi-byte character panicked in `stamps::labels` (a str sliced off a char
+    /// boundary).
+    #[test]
+    fn fuzz_regression_label_text_cut_inside_a_character() {
+        let url = Url::parse("http://news.test/story").unwrap();
+        for pad in 30..50 {
+            let html = format!(
+                "<html><body><article><h1>T</h1><p>Updated {}ééééééééééééééééééééé</p></article></body></html>",
+                "x".repeat(pad)
+            );
+            let _ = extract_page(&html, &url, None);
+        }
+        let crash = include_bytes!("../tests/fixtures/fuzz/page-label-char-boundary.html");
+        let _ = extract_page(
+            &crate::charset::decode(crash, Some("text/html")),
+            &url,
+            None,
+        );
+    }
+
+    /// Pages a hostile site may send: extraction ends, quickly, without a panic or a stack
+    /// overflow, and a canonical link never leaves the page's own http(s) site.
+    #[test]
+    fn hostile_pages_are_extracted_without_harm() {
+        let url = Url::parse("http://news.test/story").unwrap();
+        let para = "<p>The bottom of a deep page, where a paragraph of ordinary text waits for a reader.</p>";
+        let deep = format!(
+            "<html><body><article>{}{para}{}</article></body></html>",
+            "<div>".repeat(MAX_NESTING),
+            "</div>".repeat(MAX_NESTING)
+        );
+        assert!(
+            extract_page(&deep, &url, None)
+                .body_text
+                .contains("bottom of a deep page")
+        );
+        let text = format!(
+            "<html><body><article><p>{}</p></article></body></html>",
+            "lorem ipsum dolor sit amet ".repeat(185_000)
+        );
+        assert!(extract_page(&text, &url, None).word_count > 100_000);
+        let scripts: String = (0..10_000)
+            .map(|i| format!("<script>var x{i} = '</p><p>{i}';</script>"))
+            .collect();
+        let page = extract_page(
+            &format!("<html><head>{scripts}</head><body><article>{para}</article></body></html>"),
+            &url,
+            None,
+        );
+        assert!(!page.body_text.contains("var x"), "{:.200}", page.body_text);
+        let _ = extract_page(
+            "<p>a\0b</p><meta name=\"x\0\" content=\"\0\">\0",
+            &url,
+            None,
+        );
+        let soup = "<html><p><b><i>soup</b></i><table><tr><td><p>cell<div></table></p><<<>>><a href=\"/x\"<img src=x><article><h1>Soup<h2>x</h1></h2><p>Words<p>More <script>unclosed".repeat(200);
+        let _ = extract_page(&soup, &url, None);
+        for canonical in [
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "http://bücher.example/x",
+            "file:///etc/passwd",
+        ] {
+            let html = format!(
+                "<html><head><link rel=\"canonical\" href=\"{canonical}\"></head><body>{para}</body></html>"
+            );
+            assert_eq!(
+                extract_page(&html, &url, None).canonical_url,
+                "http://news.test/story",
+                "{canonical}"
+            );
+        }
+    }
 }
