@@ -329,6 +329,11 @@ pub(crate) fn add_author(out: &mut Vec<String>, raw: &str) {
         if n.chars().any(|c| c.is_ascii_digit()) {
             continue;
         }
+        // "By Jane Doe, City Hall reporter": a part ending in a lower-case word is a role.
+        let last = n.split_whitespace().last().and_then(|w| w.chars().next());
+        if last.is_some_and(char::is_lowercase) {
+            continue;
+        }
         if !out.iter().any(|o| o.eq_ignore_ascii_case(n)) {
             out.push(n.to_owned());
         }

@@ -395,3 +395,21 @@ fn closing_call_to_action_is_cut() {
     assert!(body.contains("the mayor said."), "{body}");
     assert!(!body.contains("download our app"), "{body}");
 }
+
+#[test]
+fn byline_roles_are_not_authors() {
+    let mut authors = Vec::new();
+    super::meta::add_author(&mut authors, "By Theo Brannigan, City Hall reporter");
+    super::meta::add_author(&mut authors, "Jane Doe and Ravi Patel, staff writers");
+    super::meta::add_author(&mut authors, "Mara Quell, Reuters");
+    assert_eq!(
+        authors,
+        [
+            "Theo Brannigan",
+            "Jane Doe",
+            "Ravi Patel",
+            "Mara Quell",
+            "Reuters"
+        ]
+    );
+}
