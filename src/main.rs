@@ -205,25 +205,6 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             let dir = dir.unwrap_or_else(|| PathBuf::from("newswire-capture"));
             daemon(config, Some(dir))
         }
-        Command::Feeds {
-            command: FeedsCommand::Discover { url, config },
-        } => {
-            let settings = load(config.as_deref())?;
-            let fetcher = newswire::fetch::Fetcher::new(&settings.fetch.to_fetch_settings())?;
-            let found = runtime()?.block_on(newswire::discover::discover(&fetcher, &url))?;
-            if found.is_empty() {
-                anyhow::bail!("{url}: the page announces no feeds");
-            }
-            for d in found {
-                println!(
-                    "{}  # {}{}",
-                    d.url,
-                    d.format,
-                    d.title.map(|t| format!(": {t}")).unwrap_or_default()
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
         Command::Replay {
             captures,
             feeds,
@@ -326,7 +307,23 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
 
 fn feeds(command: FeedsCommand) -> anyhow::Result<ExitCode> {
     match command {
-        FeedsCommand::Discover { .. } => unreachable!("dispatched before"),
+        FeedsCommand::Discover { url, config } => {
+            let settings = load(config.as_deref())?;
+            let fetcher = newswire::fetch::Fetcher::new(&settings.fetch.to_fetch_settings())?;
+            let found = runtime()?.block_on(newswire::discover::discover(&fetcher, &url))?;
+            if found.is_empty() {
+                anyhow::bail!("{url}: the page announces no feeds");
+            }
+            for d in found {
+                println!(
+                    "{}  # {}{}",
+                    d.url,
+                    d.format,
+                    d.title.map(|t| format!(": {t}")).unwrap_or_default()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         FeedsCommand::Import { file, config } => {
             let settings = load(config.as_deref())?;
             let text = std::fs::read_to_string(&file)
