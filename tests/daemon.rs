@@ -243,6 +243,9 @@ async fn events_wait_in_the_outbox_while_the_broker_is_unreachable() {
         .arg("run")
         .env("NEWSWIRE__AMQP__URL", "amqp://guest:guest@127.0.0.1:1/%2f")
         .env("NEWSWIRE__AMQP__RETRY_MIN", "100ms")
+        // First polls are spread over up to one interval: keep it short.
+        .env("NEWSWIRE__POLL__INTERVAL", "1s")
+        .env("NEWSWIRE__POLL__MIN_INTERVAL", "1s")
         .env("NEWSWIRE__STATE__PATH", &state)
         .env(
             "NEWSWIRE__FEEDS__URLS",
