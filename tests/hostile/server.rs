@@ -203,6 +203,8 @@ pub struct Hostile {
     pub throttled_addr: SocketAddr,
     /// The page that answers 503 with Retry-After, on a third site of its own.
     pub throttled_page_addr: SocketAddr,
+    /// The feed that answers 429, on a fourth: each site's hold must not hide the others.
+    pub throttled_429_addr: SocketAddr,
     pub trap_v4: SocketAddr,
     pub trap_v6: Option<SocketAddr>,
     pub stats: Arc<Stats>,
@@ -252,6 +254,9 @@ impl Hostile {
         let throttled_page_listener = TcpListener::bind("127.0.0.6:0")
             .await
             .expect("bind the 127.0.0.6 throttled page site");
+        let throttled_429_listener = TcpListener::bind("127.0.0.7:0")
+            .await
+            .expect("bind the 127.0.0.7 throttled site");
         let trap4 = TcpListener::bind("127.0.0.3:0")
             .await
             .expect("bind the 127.0.0.3 trap");
@@ -262,6 +267,7 @@ impl Hostile {
             control_addr: control_listener.local_addr().unwrap(),
             throttled_addr: throttled_listener.local_addr().unwrap(),
             throttled_page_addr: throttled_page_listener.local_addr().unwrap(),
+            throttled_429_addr: throttled_429_listener.local_addr().unwrap(),
             trap_v4: trap4.local_addr().unwrap(),
             trap_v6: trap6.as_ref().map(|l| l.local_addr().unwrap()),
             stats: stats.clone(),
@@ -283,6 +289,7 @@ impl Hostile {
             control_listener,
             throttled_listener,
             throttled_page_listener,
+            throttled_429_listener,
         ] {
             let s = server.clone();
             tokio::spawn(async move {
@@ -296,8 +303,10 @@ impl Hostile {
     }
 
     pub fn url(&self, path: &str) -> String {
-        let addr = if path.starts_with("/f/status-503") || path.starts_with("/f/status-429") {
+        let addr = if path.starts_with("/f/status-503") {
             self.throttled_addr
+        } else if path.starts_with("/f/status-429") {
+            self.throttled_429_addr
         } else if path.starts_with("/p/status-503") {
             self.throttled_page_addr
         } else {
