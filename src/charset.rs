@@ -12,6 +12,11 @@
 //!    by a cheap byte scan, not a parse;
 //! 5. otherwise UTF-8 if the bytes are valid UTF-8, else windows-1252.
 //!
+//! A declaration of another encoding (from any of 2–4) is overruled when the body is valid UTF-8
+//! and has non-ASCII text: pages re-encoded by a CMS, proxy or archiver keep their old label, while
+//! legacy-encoded text practically never forms valid multi-byte UTF-8 by chance. A body cut off
+//! inside its last character still counts as valid when the text before it has UTF-8.
+//!
 //! Labels are resolved the WHATWG way (`encoding_rs`), so `iso-8859-1` and `latin1` mean
 //! windows-1252, `gb2312` means GBK, and so on. A label that resolves to nothing, or to WHATWG's
 //! "replacement" encoding, is ignored and the next source is tried. An in-document declaration of
@@ -46,29 +51,38 @@ pub fn decode_with_encoding(
 }
 
 fn detect_without_bom(body: &[u8], content_type: Option<&str>) -> &'static Encoding {
+    match declared(body, content_type) {
+        Some(encoding) if encoding != UTF_8 && !body.is_ascii() && is_utf8(body) => UTF_8,
+        Some(encoding) => encoding,
+        None if is_utf8(body) => UTF_8,
+        None => WINDOWS_1252,
+    }
+}
+
+/// Valid UTF-8, allowing a last character cut off by a size limit when the text before it already
+/// shows UTF-8 (a lone high byte after plain ASCII is more likely Latin-1).
+fn is_utf8(body: &[u8]) -> bool {
+    match std::str::from_utf8(body) {
+        Ok(_) => true,
+        Err(e) => e.error_len().is_none() && !body[..e.valid_up_to()].is_ascii(),
+    }
+}
+
+/// The encoding the headers or the document itself declare, if any (steps 2–4).
+fn declared(body: &[u8], content_type: Option<&str>) -> Option<&'static Encoding> {
     if let Some(encoding) = content_type.and_then(content_type_charset) {
-        return encoding;
+        return Some(encoding);
     }
     let head = &body[..body.len().min(SCAN_LIMIT)];
     if let Some(encoding) = utf16_xml_without_bom(head) {
-        return encoding;
+        return Some(encoding);
     }
     match xml_declaration(head) {
         // An XML declaration makes this XML: no meta scan, and without `encoding` it is UTF-8
-        // (or the fallback below when the bytes say otherwise).
-        Some(Some(encoding)) => return encoding,
-        Some(None) => {}
-        None if !content_type.is_some_and(is_xml_type) => {
-            if let Some(encoding) = meta_charset(head) {
-                return encoding;
-            }
-        }
-        None => {}
-    }
-    if std::str::from_utf8(body).is_ok() {
-        UTF_8
-    } else {
-        WINDOWS_1252
+        // (or the fallback when the bytes say otherwise).
+        Some(declared) => declared,
+        None if !content_type.is_some_and(is_xml_type) => meta_charset(head),
+        None => None,
     }
 }
 
@@ -325,6 +339,22 @@ mod tests {
         let (text, enc) = decode_with_encoding(&body, Some("text/html;charset=euc-kr"));
         assert!(text.contains("한국어"), "{text}");
         assert_eq!(enc.name(), "EUC-KR");
+    }
+
+    #[test]
+    fn valid_utf8_overrules_a_stale_declaration() {
+        // A UTF-8 page that kept its old gb2312 meta, and a header that says Latin-1.
+        let body = html_with_meta(r#"<meta charset="gb2312">"#, "中文新闻".as_bytes());
+        let (text, enc) = decode_with_encoding(&body, None);
+        assert!(text.contains("中文新闻"), "{text}");
+        assert_eq!(enc, UTF_8);
+        let latin = decode_with_encoding("café".as_bytes(), Some("text/html; charset=iso-8859-1"));
+        assert_eq!(latin, ("café".to_owned(), UTF_8));
+        // Cut off inside the last character by a size limit: still UTF-8.
+        let cut = &"naïve é".as_bytes()[..8];
+        assert_eq!(name(cut, Some("text/html; charset=windows-1252")), "UTF-8");
+        // Pure ASCII keeps the declared encoding (same text either way, but the name is honest).
+        assert_eq!(name(b"plain", Some("text/html; charset=koi8-r")), "KOI8-R");
     }
 
     #[test]

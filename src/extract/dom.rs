@@ -208,6 +208,12 @@ pub(crate) fn count_chars(s: &str) -> (u32, u32) {
     (chars, commas)
 }
 
+/// Whether a node sits between words: a sibling next to it is text with more than whitespace.
+fn in_running_text(prev: Option<&HtmlNode>, next: Option<&HtmlNode>) -> bool {
+    let words = |n: Option<&HtmlNode>| matches!(n, Some(HtmlNode::Text(t)) if !t.trim().is_empty());
+    words(prev) || words(next)
+}
+
 /// Builds the flat tree. Never recurses; cost is linear in the number of nodes.
 pub(crate) fn build(doc: &Html) -> Dom<'_> {
     let mut nodes: Vec<Node> = Vec::with_capacity(1024);
@@ -273,7 +279,15 @@ pub(crate) fn build(doc: &Html) -> Dom<'_> {
                     body = nodes.len() as u32;
                 }
                 if tag != Tag::Junk {
-                    let c = super::hints::classify(e, tag);
+                    let mut c = super::hints::classify(e, tag);
+                    // Furniture comes in blocks; a classed inline element between words (a
+                    // formula whose class names a context menu, say) is part of the sentence.
+                    let (prev, next) = (cur.prev_sibling(), cur.next_sibling());
+                    if !tag.is_block()
+                        && in_running_text(prev.map(|n| n.value()), next.map(|n| n.value()))
+                    {
+                        c.flags &= !F_BOILER;
+                    }
                     flags |= c.flags;
                     weight = c.weight;
                     descend = true;

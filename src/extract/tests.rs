@@ -413,3 +413,20 @@ fn byline_roles_are_not_authors() {
         ]
     );
 }
+
+#[test]
+fn classed_inline_elements_between_words_are_kept() {
+    // MathJax wraps each formula in a span-like element whose class names its context menu.
+    let html = format!(
+        r#"<html><body><article><p>{STORY}</p>
+<div>When <mjx-container class="MathJax CtxtMenu_Attached_0"><math><mi>a</mi><mo>≠</mo><mn>0</mn></math></mjx-container>, there are two solutions, and the council's engineers said both were tested.</div>
+<p>{STORY2}</p><div class="menu"><a href="/">Home</a> Archive of all older stories and sections</div>
+</article></body></html>"#
+    );
+    let body = run(&html).body_text;
+    assert!(
+        body.contains("When a ≠ 0, there are two solutions"),
+        "{body}"
+    );
+    assert!(!body.contains("Archive of all"), "{body}");
+}
