@@ -1,8 +1,9 @@
 //! Article-extraction benchmark: newswire vs rs-trafilatura vs dom_smoothie (plus a "whole page
 //! text" baseline) on the shared corpora, in one process, single-threaded.
 //!
-//! For each extractor and corpus it times read + charset-decode + parse + extract per page,
-//! writes the bodies as NDJSON and scores them with `shared/tools/score_extraction.py` (so the
+//! For each corpus it times read + charset-decode + parse + extract per page, the extractors
+//! taking turns page by page (so drift in a shared machine's speed hits them alike), writes the
+//! bodies as NDJSON and scores them with `shared/tools/score_extraction.py` (so the
 //! numbers are exactly the project's scorer). Pages/s and the slowest page are measured on the
 //! trafilatura-eval pages, both as thread CPU time (stable on a shared machine) and wall time.
 //! An optional argument runs one extractor only: `newswire`, `rs-trafilatura`, `dom_smoothie`,
@@ -106,6 +107,7 @@ fn decode_page(bytes: &[u8]) -> String {
     newswire::charset::decode(bytes, None)
 }
 
+#[derive(Default)]
 struct Timing {
     pages: usize,
     /// Wall-clock seconds, summed over pages.
@@ -141,45 +143,53 @@ fn thread_cpu_secs() -> Option<f64> {
     None
 }
 
-/// Extracts every file and writes `{"source", "body_text"}` lines to `out`.
-fn run_corpus(x: Extractor, files: &[String], out: &Path) -> std::io::Result<Timing> {
-    let mut w = std::io::BufWriter::new(std::fs::File::create(out)?);
-    let mut t = Timing {
-        pages: 0,
-        secs: 0.0,
-        cpu_secs: 0.0,
-        slowest_ms: 0.0,
-        slowest_cpu_ms: 0.0,
-        slowest: String::new(),
-    };
-    for f in files {
-        let start = Instant::now();
-        let cpu0 = thread_cpu_secs();
-        let bytes = std::fs::read(f)?;
-        let html = decode_page(&bytes);
-        let body = x.run(&html);
-        let el = start.elapsed().as_secs_f64();
-        let cpu = match (cpu0, thread_cpu_secs()) {
-            (Some(a), Some(b)) => b - a,
-            _ => el,
-        };
-        t.pages += 1;
-        t.secs += el;
-        t.cpu_secs += cpu;
-        t.slowest_ms = t.slowest_ms.max(el * 1e3);
-        if cpu * 1e3 > t.slowest_cpu_ms {
-            t.slowest_cpu_ms = cpu * 1e3;
-            t.slowest = f.clone();
-        }
-        writeln!(
-            w,
-            "{{\"source\":{},\"body_text\":{}}}",
-            json_str(f),
-            json_str(&body)
-        )?;
+/// Extracts every file with every extractor and writes `{"source", "body_text"}` lines to
+/// `out(extractor)`. Extractors take turns page by page, the order rotating, so a machine whose
+/// speed drifts during the run (a shared VM) slows them all alike and the ratios stay fair.
+fn run_corpus(
+    xs: &[Extractor],
+    files: &[String],
+    out: impl Fn(Extractor) -> PathBuf,
+) -> std::io::Result<Vec<Timing>> {
+    let mut writers = Vec::new();
+    for &x in xs {
+        writers.push(std::io::BufWriter::new(std::fs::File::create(out(x))?));
     }
-    w.flush()?;
-    Ok(t)
+    let mut timings: Vec<Timing> = xs.iter().map(|_| Timing::default()).collect();
+    for (n, f) in files.iter().enumerate() {
+        for k in 0..xs.len() {
+            let i = (n + k) % xs.len();
+            let t = &mut timings[i];
+            let start = Instant::now();
+            let cpu0 = thread_cpu_secs();
+            let bytes = std::fs::read(f)?;
+            let html = decode_page(&bytes);
+            let body = xs[i].run(&html);
+            let el = start.elapsed().as_secs_f64();
+            let cpu = match (cpu0, thread_cpu_secs()) {
+                (Some(a), Some(b)) => b - a,
+                _ => el,
+            };
+            t.pages += 1;
+            t.secs += el;
+            t.cpu_secs += cpu;
+            t.slowest_ms = t.slowest_ms.max(el * 1e3);
+            if cpu * 1e3 > t.slowest_cpu_ms {
+                t.slowest_cpu_ms = cpu * 1e3;
+                t.slowest = f.clone();
+            }
+            writeln!(
+                writers[i],
+                "{{\"source\":{},\"body_text\":{}}}",
+                json_str(f),
+                json_str(&body)
+            )?;
+        }
+    }
+    for w in &mut writers {
+        w.flush()?;
+    }
+    Ok(timings)
 }
 
 fn json_str(s: &str) -> String {
@@ -285,23 +295,31 @@ fn main() {
         read: Option<Score>,
         t: Timing,
     }
-    let mut rows = Vec::new();
-    for x in Extractor::ALL {
-        if only.as_deref().is_some_and(|o| o != x.slug()) {
-            continue;
-        }
-        eprintln!("extract-bench: running {} ...", x.name());
-        let traf_out = tmp.join(format!("{}-traf.ndjson", x.slug()));
-        let read_out = tmp.join(format!("{}-read.ndjson", x.slug()));
-        let t = run_corpus(x, &traf_files, &traf_out).expect("trafilatura-eval run");
-        run_corpus(x, &read_files, &read_out).expect("readability run");
-        rows.push(Row {
+    let xs: Vec<Extractor> = Extractor::ALL
+        .into_iter()
+        .filter(|x| only.as_deref().is_none_or(|o| o == x.slug()))
+        .collect();
+    let out = |corpus: &'static str| {
+        let tmp = tmp.clone();
+        move |x: Extractor| tmp.join(format!("{}-{corpus}.ndjson", x.slug()))
+    };
+    eprintln!(
+        "extract-bench: trafilatura-eval, {} extractors in turn ...",
+        xs.len()
+    );
+    let timings = run_corpus(&xs, &traf_files, out("traf")).expect("trafilatura-eval run");
+    eprintln!("extract-bench: readability-test-pages ...");
+    run_corpus(&xs, &read_files, out("read")).expect("readability run");
+    let rows: Vec<Row> = xs
+        .iter()
+        .zip(timings)
+        .map(|(&x, t)| Row {
             x,
-            traf: score(&scorer, "trafilatura-eval", &traf, &traf_out),
-            read: score(&scorer, "readability", &read, &read_out),
+            traf: score(&scorer, "trafilatura-eval", &traf, &out("traf")(x)),
+            read: score(&scorer, "readability", &read, &out("read")(x)),
             t,
-        });
-    }
+        })
+        .collect();
 
     let base = rows.iter().find(|r| r.x == Extractor::Newswire).map(|r| {
         (
