@@ -56,7 +56,8 @@ impl Extractor {
     fn run(self, html: &str) -> String {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match self {
             Extractor::Newswire => {
-                let doc = scraper::Html::parse_document(html);
+                // As the daemon parses pages (scripts and styles emptied, deep nesting cut).
+                let doc = newswire::scrape::parse_page(html);
                 newswire::extract::extract(&doc, None, None).body_text
             }
             Extractor::RsTrafilatura => rs_trafilatura::extract(html)
