@@ -41,15 +41,7 @@ async fn replay_to_rabbitmq_delivers_the_stdout_events_with_cloudevents_headers(
         .collect();
     assert_eq!(expected.len(), 2);
 
-    let out = replay_cmd("revision", &exchange, &queue)
-        .args(["--sink", "amqp"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = common::run_ok(replay_cmd("revision", &exchange, &queue).args(["--sink", "amqp"]));
     assert!(
         out.stdout.is_empty(),
         "the amqp sink writes nothing to stdout"
@@ -99,15 +91,7 @@ async fn republishing_keeps_ids_so_consumers_can_deduplicate() {
     let conn = common::broker().await;
     let (exchange, queue) = (common::unique("x"), common::unique("q"));
     for _ in 0..2 {
-        let out = replay_cmd("atom-json", &exchange, &queue)
-            .args(["--sink", "amqp"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::run_ok(replay_cmd("atom-json", &exchange, &queue).args(["--sink", "amqp"]));
     }
     let got = common::take(&conn, &queue, 5, Duration::from_secs(3)).await;
     assert_eq!(got.len(), 4);
@@ -146,17 +130,12 @@ async fn optional_stream_and_dead_letter_exchange_are_declared_and_get_every_eve
         common::unique("s"),
         common::unique("dlx"),
     );
-    let out = replay_cmd("revision", &exchange, &queue)
-        .args(["--sink", "amqp"])
-        .env("NEWSWIRE__AMQP__STREAM", &stream)
-        .env("NEWSWIRE__AMQP__STREAM_MAX_AGE", "1h")
-        .env("NEWSWIRE__AMQP__DEAD_LETTER_EXCHANGE", &dlx)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    common::run_ok(
+        replay_cmd("revision", &exchange, &queue)
+            .args(["--sink", "amqp"])
+            .env("NEWSWIRE__AMQP__STREAM", &stream)
+            .env("NEWSWIRE__AMQP__STREAM_MAX_AGE", "1h")
+            .env("NEWSWIRE__AMQP__DEAD_LETTER_EXCHANGE", &dlx),
     );
     let ch = conn.create_channel().await.unwrap();
     let passive = lapin::options::QueueDeclareOptions {

@@ -395,20 +395,15 @@ async fn tail_shows_what_a_replay_publishes() {
     stderr.read_line(&mut line).unwrap();
     assert!(line.contains("tailing exchange"), "{line}");
 
-    let replay = Command::new(common::bin())
-        .arg("replay")
-        .arg(common::fixture("captures/revision/capture.warc.gz"))
-        .args(["--sink", "amqp"])
-        .env("NEWSWIRE__AMQP__URL", common::BROKER)
-        .env("NEWSWIRE__AMQP__EXCHANGE", &exchange)
-        .env("NEWSWIRE__AMQP__QUEUE", "")
-        .env_remove("NEWSWIRE_CONFIG")
-        .output()
-        .unwrap();
-    assert!(
-        replay.status.success(),
-        "{}",
-        String::from_utf8_lossy(&replay.stderr)
+    common::run_ok(
+        Command::new(common::bin())
+            .arg("replay")
+            .arg(common::fixture("captures/revision/capture.warc.gz"))
+            .args(["--sink", "amqp"])
+            .env("NEWSWIRE__AMQP__URL", common::BROKER)
+            .env("NEWSWIRE__AMQP__EXCHANGE", &exchange)
+            .env("NEWSWIRE__AMQP__QUEUE", "")
+            .env_remove("NEWSWIRE_CONFIG"),
     );
     let out = tail.0.wait_with_output_ref();
     let text = String::from_utf8_lossy(&out);

@@ -438,15 +438,10 @@ async fn feeds_discover_prints_the_announced_feeds() {
             <link rel="alternate" type="application/atom+xml" href="/atom.xml"></head><body></body></html>"#,
         ),
     );
-    let out = std::process::Command::new(common::bin())
-        .args(["feeds", "discover", &site.url("/")])
-        .env("NEWSWIRE__FETCH__ALLOW", "[\"127.0.0.1/32\"]")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = common::run_ok(
+        std::process::Command::new(common::bin())
+            .args(["feeds", "discover", &site.url("/")])
+            .env("NEWSWIRE__FETCH__ALLOW", "[\"127.0.0.1/32\"]"),
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(

@@ -183,16 +183,11 @@ flush = "5s"
                 .all(|f| f.to_string_lossy().ends_with(".warc.gz")),
         "{files:?}"
     );
-    let replayed = Command::new(common::bin())
-        .arg("replay")
-        .args(&files)
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    assert!(
-        replayed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&replayed.stderr)
+    let replayed = common::run_ok(
+        Command::new(common::bin())
+            .arg("replay")
+            .args(&files)
+            .stderr(Stdio::piped()),
     );
     let replay = events(&String::from_utf8(replayed.stdout).unwrap());
 
