@@ -38,12 +38,7 @@ impl<W: Write> Writer<W> {
         date: DateTime<Utc>,
         fields: &[(&str, &str)],
     ) -> io::Result<()> {
-        let mut block = Vec::new();
-        for (name, value) in fields {
-            check_field(name)?;
-            check_field(value)?;
-            block.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
-        }
+        let block = warc_fields(fields)?;
         self.write_record(
             "warcinfo",
             None,
@@ -62,12 +57,7 @@ impl<W: Write> Writer<W> {
         date: DateTime<Utc>,
         fields: &[(&str, &str)],
     ) -> io::Result<()> {
-        let mut block = Vec::new();
-        for (name, value) in fields {
-            check_field(name)?;
-            check_field(value)?;
-            block.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
-        }
+        let block = warc_fields(fields)?;
         self.write_record(
             "metadata",
             Some(uri),
@@ -254,4 +244,16 @@ fn split_uri(uri: &str) -> (&str, String) {
         Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
         None => (rest, "/".to_owned()),
     }
+}
+
+/// `name: value` lines (`application/warc-fields`), refusing names or values that would break
+/// the record (a line break).
+fn warc_fields(fields: &[(&str, &str)]) -> io::Result<Vec<u8>> {
+    let mut block = Vec::new();
+    for (name, value) in fields {
+        check_field(name)?;
+        check_field(value)?;
+        block.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    }
+    Ok(block)
 }
