@@ -282,9 +282,12 @@ pub(crate) fn build(doc: &Html) -> Dom<'_> {
                     let mut c = super::hints::classify(e, tag);
                     // Furniture comes in blocks; a classed inline element between words (a
                     // formula whose class names a context menu, say) is part of the sentence.
-                    let (prev, next) = (cur.prev_sibling(), cur.next_sibling());
-                    if !tag.is_block()
-                        && in_running_text(prev.map(|n| n.value()), next.map(|n| n.value()))
+                    if c.flags & F_BOILER != 0
+                        && !tag.is_block()
+                        && in_running_text(
+                            cur.prev_sibling().map(|n| n.value()),
+                            cur.next_sibling().map(|n| n.value()),
+                        )
                     {
                         c.flags &= !F_BOILER;
                     }
