@@ -172,7 +172,7 @@ async fn outbox(
     publisher.drain().await.unwrap(); // connect and declare outside the timing
     let t = Instant::now();
     for chunk in evs.chunks(1000) {
-        store.outbox_append(chunk).unwrap();
+        store.outbox_append(chunk.to_vec()).await.unwrap();
     }
     let append = evs.len() as f64 / t.elapsed().as_secs_f64();
     let status = publisher.status();
@@ -180,7 +180,7 @@ async fn outbox(
     let sent = publisher.drain().await.unwrap();
     let secs = start.elapsed().as_secs_f64();
     assert_eq!(sent as usize, evs.len());
-    assert_eq!(store.outbox_len().unwrap(), 0);
+    assert_eq!(store.outbox_len(), 0);
     cleanup(conn, &exchange, &queue).await;
     let h = &status.confirm_latency;
     (

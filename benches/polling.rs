@@ -17,9 +17,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use newswire::app::{RunOptions, run_with};
 use newswire::config::{Dur, Settings, SinkKind};
-use newswire::poller::PollStats;
+use newswire::daemon::{RunOptions, run_with};
+use newswire::frontier::PollStats;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -132,10 +132,6 @@ fn main() {
     println!(
         "  lateness p50/p99/max {} / {} / {} ms  (due -> request sent, politeness waits included)",
         snap.lateness_p50_ms, snap.lateness_p99_ms, snap.lateness_max_ms
-    );
-    println!(
-        "  dispatch p50/p99/max {} / {} / {} ms  (due -> poll started: the scheduler alone)",
-        snap.dispatch_p50_ms, snap.dispatch_p99_ms, snap.dispatch_max_ms
     );
     println!(
         "  CPU                  {:.1}% of one core ({cpu:.1} s in {elapsed:.0} s; feed server {server_cpu:.1} s, not counted)",

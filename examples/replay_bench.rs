@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use chrono::{Duration, TimeZone, Utc};
-use newswire::app;
 use newswire::config::Settings;
 use newswire::publish::Sink;
+use newswire::replay;
 use newswire::warc::Writer;
 
 /// A `Write` that keeps what it was given, so the sink costs what a pipe would.
@@ -107,7 +107,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let summary = runtime.block_on(app::replay(
+    let summary = runtime.block_on(replay::replay(
         settings,
         &[capture],
         None,

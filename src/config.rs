@@ -437,10 +437,10 @@ impl Settings {
             if let Err(why) = crate::extract::validate_rule(&rules.rule()) {
                 return bad(&format!("sites.{site:?}"), why);
             }
-            if let Some(zone) = &rules.zone {
-                if let Err(why) = crate::stamps::validate_zone(zone) {
-                    return bad(&format!("sites.{site:?}.zone"), why);
-                }
+            if let Some(zone) = &rules.zone
+                && let Err(why) = crate::stamps::validate_zone(zone)
+            {
+                return bad(&format!("sites.{site:?}.zone"), why);
             }
         }
         Ok(())

@@ -11,14 +11,17 @@
 //! - [`scrape`]: a page → [`extract`] (body, title, authors, language, canonical URL) and
 //!   [`stamps`] (published, updated, revision notes);
 //! - [`track`]: article identity, fingerprints, revision decisions;
-//! - [`store`]: durable state and the outbox (SQLite);
+//! - [`store`]: durable state behind one seam (SQLite): feeds, entries, articles, page jobs,
+//!   the outbox;
 //! - [`event`]: the CloudEvents shape of a revision;
 //! - [`publish`]: draining the outbox to RabbitMQ or stdout;
 //! - [`schedule`]: when each feed is polled next (hints, adaptive interval, backoff) on a
-//!   [`schedule::Clock`], and politeness per site;
-//! - [`poller`]: one loop per feed, added and removed live as the feed list changes;
+//!   [`schedule::Clock`], and the politeness gate of each site;
+//! - [`pipeline`]: the stages wired once: a poll queues page jobs, a page job fetches, extracts
+//!   (on the [`cpu`] pool) and tracks;
+//! - [`frontier`]: one scheduler per site running its feed polls and page jobs;
 //! - [`websub`]: subscribing to hubs, verifying intents, taking pushed feed content;
-//! - [`app`]: the pipeline and its drivers, the daemon (`run`) and `replay`.
+//! - [`daemon`] and [`replay`]: the two drivers, live and on a capture's clock.
 //!
 //! Operations, beside the data flow:
 //! - [`metrics`]: the registry the stages record into; [`server`]: `/metrics`, `/healthz`,
@@ -28,19 +31,22 @@
 //! - [`tail`]: `newswire tail`, a person's view of the event stream;
 //! - [`throttle`]: rate-limited failure logs, so a hostile feed cannot flood the log.
 
-pub mod app;
 pub mod charset;
 pub mod config;
+pub mod cpu;
+pub mod daemon;
 pub mod discover;
 pub mod event;
 pub mod extract;
 pub mod feed;
 pub mod fetch;
+pub mod frontier;
 pub mod metrics;
 pub mod opml;
-pub mod poller;
+pub mod pipeline;
 pub mod progress;
 pub mod publish;
+pub mod replay;
 pub mod schedule;
 pub mod scrape;
 pub mod server;

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use newswire::config::{Settings, SinkKind};
 use newswire::progress::Progress;
 use newswire::store::Store;
-use newswire::{app, charset, opml, scrape, server, subscriptions, tail, telemetry};
+use newswire::{charset, daemon, opml, replay, scrape, server, subscriptions, tail, telemetry};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -112,7 +112,7 @@ enum Command {
 
 #[derive(Subcommand)]
 enum FeedsCommand {
-    /// Add the feeds of an OPML file to the state store (restart the daemon to poll them).
+    /// Add the feeds of an OPML file to the state store (a running daemon picks them up on SIGHUP).
     Import {
         file: PathBuf,
         #[arg(long, env = "NEWSWIRE_CONFIG")]
@@ -217,13 +217,13 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 SinkArg::Stdout => SinkKind::Stdout,
                 SinkArg::Amqp => SinkKind::Amqp,
             };
-            let sink = app::sink_for(&settings, kind);
+            let sink = daemon::sink_for(&settings, kind);
             let mut bar: Option<Progress> = None;
             let mut progress = |done: usize, total: usize| {
                 bar.get_or_insert_with(|| Progress::new("replay", total))
                     .set(done)
             };
-            let summary = runtime()?.block_on(app::replay_with_progress(
+            let summary = runtime()?.block_on(replay::replay_with_progress(
                 settings,
                 &captures,
                 feeds.as_deref(),
@@ -331,12 +331,13 @@ fn feeds(command: FeedsCommand) -> anyhow::Result<ExitCode> {
             let outlines =
                 opml::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             let store = Store::open(&settings.state.path)?;
-            let report = subscriptions::import(&settings, &store, &outlines)?;
+            let report =
+                runtime()?.block_on(subscriptions::import(&settings, &store, &outlines))?;
             for why in &report.rejected {
                 eprintln!("newswire: skipped {why}");
             }
             eprintln!(
-                "newswire: {} feeds imported into {}, {} already present, {} skipped; restart the daemon to poll them",
+                "newswire: {} feeds imported into {}, {} already present, {} skipped; send a running daemon SIGHUP to poll them",
                 report.added,
                 settings.state.path.display(),
                 report.present,
@@ -352,7 +353,7 @@ fn feeds(command: FeedsCommand) -> anyhow::Result<ExitCode> {
             let settings = load(config.as_deref())?;
             let store = Store::open(&settings.state.path)?;
             let mut out = std::io::stdout().lock();
-            for f in subscriptions::all(&settings, &store)? {
+            for f in runtime()?.block_on(subscriptions::all(&settings, &store))? {
                 writeln!(
                     out,
                     "{}\t{}\t{}",
@@ -366,7 +367,7 @@ fn feeds(command: FeedsCommand) -> anyhow::Result<ExitCode> {
         FeedsCommand::Export { config } => {
             let settings = load(config.as_deref())?;
             let store = Store::open(&settings.state.path)?;
-            let all = subscriptions::all(&settings, &store)?;
+            let all = runtime()?.block_on(subscriptions::all(&settings, &store))?;
             print!(
                 "{}",
                 opml::write("newswire feeds", &subscriptions::outlines(&all))
@@ -377,8 +378,10 @@ fn feeds(command: FeedsCommand) -> anyhow::Result<ExitCode> {
             let settings = load(config.as_deref())?;
             let store = Store::open(&settings.state.path)?;
             let url = url::Url::parse(&url).map_err(|e| anyhow::anyhow!("{url:?}: {e}"))?;
-            if store.remove_subscription(url.as_str())? {
-                eprintln!("newswire: removed {url}; restart the daemon to stop polling it");
+            if runtime()?.block_on(store.remove_subscription(url.as_str()))? {
+                eprintln!(
+                    "newswire: removed {url}; send a running daemon SIGHUP to stop polling it"
+                );
                 Ok(ExitCode::SUCCESS)
             } else {
                 anyhow::bail!(
@@ -396,13 +399,13 @@ fn daemon(config: Option<PathBuf>, record: Option<PathBuf>) -> anyhow::Result<Ex
         tokio::spawn(cancel_on_signal(shutdown.clone()));
         let reload = std::sync::Arc::new(tokio::sync::Notify::new());
         tokio::spawn(reload_on_sighup(reload.clone()));
-        let options = app::RunOptions {
+        let options = daemon::RunOptions {
             config_path: config,
             reload: Some(reload),
             record,
             ..Default::default()
         };
-        app::run_with(settings, shutdown, options).await
+        daemon::run_with(settings, shutdown, options).await
     })?;
     Ok(ExitCode::SUCCESS)
 }

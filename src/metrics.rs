@@ -2,7 +2,7 @@
 //! the Prometheus text exposition format (version 0.0.4) by [`Metrics::render`].
 //!
 //! One [`Metrics`] is made per process by the daemon and passed to the stages (in
-//! [`crate::app::Pipeline`], the publisher and the HTTP listener) as an `Arc`; there is no global.
+//! [`crate::pipeline::Pipeline`], the publisher and the HTTP listener) as an `Arc`; there is no global.
 //! Recording is lock-free for unlabelled series; a labelled series takes a read lock on its
 //! family to find its cell (a write lock only the first time a label set is seen).
 //!
@@ -244,6 +244,10 @@ pub struct Metrics {
     pub polling_paused_seconds: SecondsCounter,
     /// Feeds being polled.
     pub feeds: Gauge,
+    /// Page jobs waiting in the frontier (new entries, retries, re-checks).
+    pub page_jobs: Gauge,
+    /// Sites with a running scheduler.
+    pub sites: Gauge,
     broker: Mutex<Option<BrokerStatus>>,
     blocked_since: Mutex<Option<Instant>>,
     paused_since: Mutex<Option<Instant>>,
@@ -276,6 +280,8 @@ impl Metrics {
             broker_blocked_seconds: SecondsCounter::default(),
             polling_paused_seconds: SecondsCounter::default(),
             feeds: Gauge::default(),
+            page_jobs: Gauge::default(),
+            sites: Gauge::default(),
             broker: Mutex::new(None),
             blocked_since: Mutex::new(None),
             paused_since: Mutex::new(None),
@@ -365,6 +371,18 @@ impl Metrics {
             self.started.elapsed().as_secs() as i64,
         );
         gauge(w, "newswire_feeds", "Feeds being polled.", self.feeds.get());
+        gauge(
+            w,
+            "newswire_page_jobs",
+            "Page jobs waiting in the frontier (new entries, retries, re-checks).",
+            self.page_jobs.get(),
+        );
+        gauge(
+            w,
+            "newswire_sites",
+            "Sites with a running scheduler.",
+            self.sites.get(),
+        );
         counters(
             w,
             "newswire_feed_polls_total",

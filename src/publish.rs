@@ -227,7 +227,7 @@ impl Publisher {
         retry_max: Duration,
     ) -> Self {
         let status = Arc::new(Status::default());
-        status.set_depth(store.outbox_len().unwrap_or(0));
+        status.set_depth(store.outbox_len());
         Publisher {
             store,
             sink,
@@ -259,10 +259,10 @@ impl Publisher {
     /// The sink failed or did not confirm everything; what it did not confirm stays in the outbox.
     pub async fn drain(&mut self) -> Result<u64, PublishError> {
         let res = match &mut self.sink {
-            Sink::Stdout(out) => drain_stdout(out, &self.store, self.window, &self.status),
+            Sink::Stdout(out) => drain_stdout(out, &self.store, self.window, &self.status).await,
             Sink::Amqp(amqp) => amqp.drain(&self.store, self.window, &self.status).await,
         };
-        self.status.set_depth(self.store.outbox_len().unwrap_or(0));
+        self.status.set_depth(self.store.outbox_len());
         if let Some(m) = &self.metrics {
             match &res {
                 Ok(n) => m.events_published.add(*n),
@@ -323,10 +323,10 @@ impl Publisher {
         match tokio::time::timeout(flush, self.drain()).await {
             Ok(Ok(_)) => tracing::info!("outbox flushed"),
             Ok(Err(e)) => {
-                tracing::warn!(error = %e, outbox = self.store.outbox_len().unwrap_or(0), "could not flush; events stay in the outbox")
+                tracing::warn!(error = %e, outbox = self.store.outbox_len(), "could not flush; events stay in the outbox")
             }
             Err(_) => tracing::warn!(
-                outbox = self.store.outbox_len().unwrap_or(0),
+                outbox = self.store.outbox_len(),
                 "flush deadline passed; events stay in the outbox"
             ),
         }
@@ -336,7 +336,7 @@ impl Publisher {
     }
 }
 
-fn drain_stdout(
+async fn drain_stdout(
     out: &mut Box<dyn Write + Send>,
     store: &Store,
     batch: usize,
@@ -344,7 +344,7 @@ fn drain_stdout(
 ) -> Result<u64, PublishError> {
     let mut sent = 0;
     loop {
-        let rows = store.outbox_batch(0, batch)?;
+        let rows = store.outbox_batch(0, batch).await?;
         if rows.is_empty() {
             return Ok(sent);
         }
@@ -353,7 +353,7 @@ fn drain_stdout(
         }
         out.flush()?;
         let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
-        store.outbox_delete(&seqs)?;
+        store.outbox_delete(seqs.clone()).await?;
         status
             .published
             .fetch_add(seqs.len() as u64, Ordering::Relaxed);
@@ -550,7 +550,7 @@ impl AmqpSink {
                     if exhausted {
                         break;
                     }
-                    rows = store.outbox_batch(cursor, window.max(64))?.into();
+                    rows = store.outbox_batch(cursor, window.max(64)).await?.into();
                     if rows.is_empty() {
                         exhausted = true;
                         break;
@@ -654,13 +654,13 @@ impl AmqpSink {
                 next = inflight.next().now_or_never().flatten();
             }
             if acked.len() >= delete_every || inflight.is_empty() {
-                sent += self.settle(store, &mut acked, status)?;
+                sent += self.settle(store, &mut acked, status).await?;
             }
         }
-        sent += self.settle(store, &mut acked, status)?;
+        sent += self.settle(store, &mut acked, status).await?;
         let Some(halt) = halt else { return Ok(sent) };
         failed.sort_unstable();
-        store.outbox_failed(&failed)?;
+        store.outbox_failed(failed.clone()).await?;
         match halt {
             Halt::Blocked => {
                 status.set_blocked(true);
@@ -684,7 +684,7 @@ impl AmqpSink {
         }
     }
 
-    fn settle(
+    async fn settle(
         &self,
         store: &Store,
         acked: &mut Vec<i64>,
@@ -693,7 +693,7 @@ impl AmqpSink {
         if acked.is_empty() {
             return Ok(0);
         }
-        store.outbox_delete(acked)?;
+        store.outbox_delete(acked.clone()).await?;
         let n = acked.len() as u64;
         status.published.fetch_add(n, Ordering::Relaxed);
         status.removed(n);

@@ -42,10 +42,12 @@ pub enum Readiness {
 impl Health {
     /// Reads the outbox and the broker connection into the gauges. Called every second by the
     /// daemon and on every scrape.
-    pub fn refresh(&self) -> Result<u64, String> {
+    pub async fn refresh(&self) -> Result<u64, String> {
         self.metrics.sample_broker();
-        match self.store.outbox_stats() {
-            Ok((depth, oldest)) => {
+        self.metrics.page_jobs.set(self.store.pending_jobs() as i64);
+        let depth = self.store.outbox_len();
+        match self.store.outbox_oldest().await {
+            Ok(oldest) => {
                 let age = oldest
                     .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
                     .map_or(0, |t| {
@@ -58,8 +60,8 @@ impl Health {
         }
     }
 
-    pub fn readiness(&self) -> Readiness {
-        let depth = match self.refresh() {
+    pub async fn readiness(&self) -> Readiness {
+        let depth = match self.refresh().await {
             Ok(d) => d,
             Err(e) => return Readiness::NotReady(format!("state store not answering: {e}")),
         };
@@ -132,7 +134,7 @@ async fn handle(mut sock: TcpStream, health: &Health) -> std::io::Result<()> {
     .await
     .unwrap_or(false);
     let reply = if complete {
-        respond(&buf, health)
+        respond(&buf, health).await
     } else {
         Reply::text(400, "bad request\n")
     };
@@ -187,7 +189,7 @@ impl Reply {
 }
 
 /// The reply to a request head.
-pub fn respond(head: &[u8], health: &Health) -> Reply {
+pub async fn respond(head: &[u8], health: &Health) -> Reply {
     let head = String::from_utf8_lossy(head);
     let mut parts = head.lines().next().unwrap_or("").split(' ');
     let (Some(method), Some(target), Some(version), None) =
@@ -206,7 +208,7 @@ pub fn respond(head: &[u8], health: &Health) -> Reply {
     let path = target.split('?').next().unwrap_or(target);
     let mut reply = match path {
         "/metrics" => {
-            let _ = health.refresh();
+            let _ = health.refresh().await;
             Reply {
                 status: 200,
                 content_type: "text/plain; version=0.0.4; charset=utf-8",
@@ -215,7 +217,7 @@ pub fn respond(head: &[u8], health: &Health) -> Reply {
             }
         }
         "/healthz" => Reply::text(200, "ok\n"),
-        "/readyz" => match health.readiness() {
+        "/readyz" => match health.readiness().await {
             Readiness::Ready => Reply::text(200, "ready\n"),
             Readiness::NotReady(why) => Reply::text(503, &format!("not ready: {why}\n")),
         },
@@ -280,24 +282,31 @@ mod tests {
         }
     }
 
-    #[test]
-    fn routes_methods_and_bad_requests() {
+    #[tokio::test]
+    async fn routes_methods_and_bad_requests() {
         let h = health(10);
-        let r = respond(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", &h);
+        let r = respond(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", &h).await;
         assert_eq!((r.status, r.body.as_str()), (200, "ok\n"));
-        let r = respond(b"GET /metrics?x=1 HTTP/1.1\r\n\r\n", &h);
+        let r = respond(b"GET /metrics?x=1 HTTP/1.1\r\n\r\n", &h).await;
         assert_eq!(r.status, 200);
         assert!(r.content_type.starts_with("text/plain; version=0.0.4"));
         assert!(r.body.contains("# TYPE newswire_outbox_depth gauge"));
-        assert_eq!(respond(b"GET /nope HTTP/1.1\r\n\r\n", &h).status, 404);
-        assert_eq!(respond(b"POST /metrics HTTP/1.1\r\n\r\n", &h).status, 405);
-        assert_eq!(respond(b"GET\r\n\r\n", &h).status, 400);
+        assert_eq!(respond(b"GET /nope HTTP/1.1\r\n\r\n", &h).await.status, 404);
         assert_eq!(
-            respond(b"GET http://evil/ HTTP/1.1\r\n\r\n", &h).status,
+            respond(b"POST /metrics HTTP/1.1\r\n\r\n", &h).await.status,
+            405
+        );
+        assert_eq!(respond(b"GET\r\n\r\n", &h).await.status, 400);
+        assert_eq!(
+            respond(b"GET http://evil/ HTTP/1.1\r\n\r\n", &h)
+                .await
+                .status,
             400
         );
-        assert_eq!(respond(b"GET / SPDY/3\r\n\r\n", &h).status, 400);
-        let head = respond(b"HEAD /healthz HTTP/1.1\r\n\r\n", &h).into_bytes();
+        assert_eq!(respond(b"GET / SPDY/3\r\n\r\n", &h).await.status, 400);
+        let head = respond(b"HEAD /healthz HTTP/1.1\r\n\r\n", &h)
+            .await
+            .into_bytes();
         let text = String::from_utf8(head).unwrap();
         assert!(
             text.starts_with("HTTP/1.1 200 OK\r\n")
@@ -307,21 +316,27 @@ mod tests {
         );
     }
 
-    #[test]
-    fn readiness_needs_the_broker_only_when_the_outbox_is_full() {
+    #[tokio::test]
+    async fn readiness_needs_the_broker_only_when_the_outbox_is_full() {
         let h = health(0);
         assert_eq!(
-            h.readiness(),
+            h.readiness().await,
             Readiness::Ready,
             "stdout sink: no broker needed"
         );
         h.metrics.set_sink_is_broker(true);
-        assert!(matches!(h.readiness(), Readiness::NotReady(why) if why.contains("broker")));
+        assert!(matches!(h.readiness().await, Readiness::NotReady(why) if why.contains("broker")));
         let h = health(1);
         h.metrics.set_sink_is_broker(true);
-        assert_eq!(h.readiness(), Readiness::Ready, "outbox below its bound");
         assert_eq!(
-            respond(b"GET /readyz HTTP/1.1\r\n\r\n", &health(1)).status,
+            h.readiness().await,
+            Readiness::Ready,
+            "outbox below its bound"
+        );
+        assert_eq!(
+            respond(b"GET /readyz HTTP/1.1\r\n\r\n", &health(1))
+                .await
+                .status,
             200
         );
     }

@@ -5,7 +5,7 @@
 //! `subscriptions` table of the state store, which `newswire feeds import` writes. Imported
 //! feeds live in the state store because it is the one place newswire always may write (the
 //! container's volume, systemd's StateDirectory), and they survive restarts and upgrades with
-//! the rest of the state. The daemon reads them at start: restart it after an import.
+//! the rest of the state. The daemon reads them at start and on every reload (SIGHUP).
 
 use chrono::Utc;
 use url::Url;
@@ -55,7 +55,7 @@ pub enum SubscriptionError {
 ///
 /// # Errors
 /// An unreadable feeds file, or a state store that does not answer.
-pub fn all(settings: &Settings, store: &Store) -> Result<Vec<Subscribed>, SubscriptionError> {
+pub async fn all(settings: &Settings, store: &Store) -> Result<Vec<Subscribed>, SubscriptionError> {
     let mut out: Vec<Subscribed> = Vec::new();
     let inline: Vec<Url> = settings
         .feeds
@@ -75,7 +75,7 @@ pub fn all(settings: &Settings, store: &Store) -> Result<Vec<Subscribed>, Subscr
             origin,
         });
     }
-    for (url, title) in store.subscriptions()? {
+    for (url, title) in store.subscriptions().await? {
         let Ok(url) = Url::parse(&url) else { continue };
         if !out.iter().any(|s| s.url == url) {
             out.push(Subscribed {
@@ -102,7 +102,7 @@ pub struct ImportReport {
 ///
 /// # Errors
 /// The state store cannot be written; what was added before stays added.
-pub fn import(
+pub async fn import(
     settings: &Settings,
     store: &Store,
     outlines: &[Outline],
@@ -118,7 +118,9 @@ pub fn import(
             }
         };
         if configured.contains(&url)
-            || !store.add_subscription(url.as_str(), o.title.as_deref(), Utc::now())?
+            || !store
+                .add_subscription(url.as_str(), o.title.as_deref(), Utc::now())
+                .await?
         {
             report.present += 1;
         } else {

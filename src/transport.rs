@@ -6,15 +6,17 @@
 //! capture; and honours conditional-GET validators against a record's `ETag`/`Last-Modified`
 //! with a 304, as a server would.
 //!
-//! Live fetching passes every request through the per-site politeness gate
-//! ([`crate::schedule::politeness`]) and, when recording, writes every response to WARC
-//! ([`Recorder`]). Replay has neither: the capture decides when things were fetched.
+//! Live fetching reports every answer to the per-site politeness gates
+//! ([`crate::schedule::politeness`]; the site schedulers start requests there) and, when
+//! recording, writes every response to WARC ([`Recorder`]). Replay has neither: the capture
+//! decides when things were fetched.
 
 mod record;
 mod robots;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,7 +28,7 @@ use url::Url;
 
 use crate::fetch::{FetchError, Fetcher, Hop, Kind, Response, Validators};
 use crate::schedule::HttpHints;
-use crate::schedule::politeness::Politeness;
+use crate::schedule::politeness::{Politeness, site_of};
 use crate::track::normalize_url;
 use crate::warc;
 
@@ -35,8 +37,6 @@ use crate::warc;
 pub struct Fetched {
     pub response: Response,
     pub fetched_at: DateTime<Utc>,
-    /// How long the request waited at the site's politeness gate.
-    pub waited: Duration,
 }
 
 pub enum Transport {
@@ -44,8 +44,8 @@ pub enum Transport {
     Replay(Capture),
 }
 
-/// Live fetching: the fetcher behind the per-site politeness gate, optionally recording every
-/// response to WARC.
+/// Live fetching: the fetcher, reporting answers to the per-site politeness gates, optionally
+/// recording every response to WARC.
 pub struct Live {
     fetcher: Fetcher,
     politeness: Option<Arc<Politeness>>,
@@ -64,7 +64,8 @@ impl Live {
         }
     }
 
-    /// Every fetch passes this gate first (per registrable domain).
+    /// Every answer is reported to these gates (a 429 holds its whole site back), and a
+    /// robots.txt fetched before a page takes its own turn at the page's gate.
     pub fn with_politeness(mut self, politeness: Arc<Politeness>) -> Self {
         self.politeness = Some(politeness);
         self
@@ -97,12 +98,22 @@ impl Live {
         validators: &Validators,
     ) -> Result<Fetched, FetchError> {
         if let (Kind::Page, Some(robots)) = (kind, &self.robots) {
-            let fetch_robots = |u: Url| async move {
-                self.fetch_once(&u, Kind::Page, &Validators::default())
-                    .await
+            let asked = AtomicBool::new(false);
+            let fetch_robots = |u: Url| {
+                asked.store(true, Ordering::Relaxed);
+                async move {
+                    self.fetch_once(&u, Kind::Page, &Validators::default())
+                        .await
+                }
             };
             if !robots.allowed(url, fetch_robots).await {
                 return Err(FetchError::Robots(url.to_string()));
+            }
+            if let (true, Some(p)) = (asked.load(Ordering::Relaxed), &self.politeness) {
+                // robots.txt took this job's start; the page waits for the next one.
+                p.gate(&site_of(url.host_str().unwrap_or_default()))
+                    .wait_turn()
+                    .await;
             }
         }
         self.fetch_once(url, kind, validators).await
@@ -115,11 +126,6 @@ impl Live {
         validators: &Validators,
     ) -> Result<Fetched, FetchError> {
         let host = url.host_str().unwrap_or_default();
-        let pass = match &self.politeness {
-            Some(p) => Some(p.enter(host).await),
-            None => None,
-        };
-        let waited = pass.as_ref().map_or(Duration::ZERO, |p| p.waited);
         let result = self.fetcher.get(url, kind, validators).await;
         let fetched_at = Utc::now();
         if let (Some(p), Ok(r)) = (&self.politeness, &result) {
@@ -131,11 +137,9 @@ impl Live {
         if let Some(rec) = &self.recorder {
             rec.record(url, fetched_at, &result);
         }
-        drop(pass);
         Ok(Fetched {
             response: result?,
             fetched_at,
-            waited,
         })
     }
 }
@@ -322,7 +326,6 @@ impl Capture {
                 return Ok(Fetched {
                     response,
                     fetched_at: self.cursor_time(),
-                    waited: Duration::ZERO,
                 });
             };
             self.served.lock().expect("served lock").insert(pos);
@@ -375,7 +378,6 @@ impl Capture {
             return Ok(Fetched {
                 response,
                 fetched_at: rec.date,
-                waited: Duration::ZERO,
             });
         }
     }

@@ -6,8 +6,8 @@
 //! POSTs `hub.mode=subscribe` with a callback `websub.callback_url/<id>` and a fresh secret.
 //! The hub verifies with a GET carrying `hub.challenge`: answered (echoing the challenge) only
 //! for a topic and mode we asked for. Content the hub POSTs is accepted only with a valid
-//! `X-Hub-Signature` (HMAC-SHA1 or HMAC-SHA256 of the body with our secret), and goes through
-//! the same pipeline as a polled body ([`Pipeline::read_feed`]) at once. Leases are renewed at
+//! `X-Hub-Signature` (HMAC-SHA1 or HMAC-SHA256 of the body with our secret), and is handed to
+//! the scheduler ([`Feeds::pushed`]), which queues its new entries at once. Leases are renewed at
 //! 90% of their time; while a subscription is active the feed is polled only every
 //! `websub.poll_interval`, as a safety net.
 //!
@@ -27,11 +27,17 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use crate::app::Pipeline;
 use crate::config::WebSubSettings;
 use crate::fetch::Fetcher;
-use crate::poller::Poller;
 use crate::store::{Store, Subscription};
+
+/// What WebSub needs of the scheduler, and all it may touch.
+pub trait Feeds: Send + Sync {
+    /// A hub pushes (or no longer pushes) this feed: polling slows to a safety net (or resumes).
+    fn set_pushed(&self, polled_url: &str, pushed: bool);
+    /// A hub pushed this content for the feed: its new entries are queued at once.
+    fn pushed(&self, feed_url: Url, body: Vec<u8>);
+}
 
 /// A feed advertised a hub.
 #[derive(Debug, Clone)]
@@ -52,8 +58,7 @@ pub struct WebSub {
     callback: Url,
     fetcher: Fetcher,
     store: Store,
-    pipeline: Arc<Pipeline>,
-    poller: Arc<Poller>,
+    feeds: Arc<dyn Feeds>,
     max_body: usize,
     wake: Notify,
 }
@@ -62,19 +67,17 @@ impl WebSub {
     pub fn new(
         settings: WebSubSettings,
         fetcher: Fetcher,
-        pipeline: Arc<Pipeline>,
-        poller: Arc<Poller>,
+        store: Store,
+        feeds: Arc<dyn Feeds>,
         max_body: u64,
     ) -> anyhow::Result<Arc<Self>> {
         let callback = Url::parse(&settings.callback_url)?;
-        let store = pipeline.store().clone();
         Ok(Arc::new(WebSub {
             settings,
             callback,
             fetcher,
             store,
-            pipeline,
-            poller,
+            feeds,
             max_body: usize::try_from(max_body).unwrap_or(usize::MAX),
             wake: Notify::new(),
         }))
@@ -95,9 +98,9 @@ impl WebSub {
         let addr = listener.local_addr()?;
         tracing::info!(listen = %addr, callback = %self.callback, "WebSub callback listening");
         // Subscriptions active before a restart still push.
-        for sub in self.store.websub_subscriptions().unwrap_or_default() {
+        for sub in self.store.websub_subscriptions().await.unwrap_or_default() {
             if sub.state == "active" && sub.lease_until.is_some_and(|t| t > Utc::now()) {
-                self.poller.set_pushed(&sub.feed_url, true);
+                self.feeds.set_pushed(&sub.feed_url, true);
             }
         }
         tokio::spawn(self.clone().serve(listener, stop.clone()));
@@ -137,13 +140,13 @@ impl WebSub {
     async fn renew_due(&self) -> Option<Duration> {
         let now = Utc::now();
         let mut next: Option<Duration> = None;
-        for sub in self.store.websub_subscriptions().unwrap_or_default() {
+        for sub in self.store.websub_subscriptions().await.unwrap_or_default() {
             if sub.state != "active" {
                 continue;
             }
             if sub.lease_until.is_some_and(|t| t <= now) {
                 tracing::warn!(topic = %sub.topic, hub = %sub.hub, "WebSub lease expired; polling at the normal pace");
-                self.poller.set_pushed(&sub.feed_url, false);
+                self.feeds.set_pushed(&sub.feed_url, false);
             }
             match sub.renew_at {
                 Some(t) if t <= now => {
@@ -161,7 +164,7 @@ impl WebSub {
     }
 
     async fn on_advert(&self, a: Advert) {
-        match self.store.subscription_by_topic(&a.topic) {
+        match self.store.subscription_by_topic(&a.topic).await {
             Ok(Some(sub))
                 if sub.hub == a.hub && matches!(sub.state.as_str(), "active" | "pending") => {}
             Ok(existing) => {
@@ -194,7 +197,7 @@ impl WebSub {
         }
         // Until the hub verifies, try again after an hour.
         sub.renew_at = Some(Utc::now() + chrono::Duration::hours(1));
-        let _ = self.store.save_subscription(&sub);
+        let _ = self.store.save_subscription(&sub).await;
         let callback = self.callback_for(&sub.callback_id);
         let lease = self.settings.lease.0.as_secs().to_string();
         let form = [
@@ -271,19 +274,19 @@ impl WebSub {
             .next()
             .unwrap_or("")
             .to_string();
-        let sub = match self.store.subscription_by_callback(&id) {
+        let sub = match self.store.subscription_by_callback(&id).await {
             Ok(Some(s)) => s,
             _ => return (404, String::new()),
         };
         match req.method.as_str() {
-            "GET" => self.verify(sub, &req.query()),
+            "GET" => self.verify(sub, &req.query()).await,
             "POST" => self.content(sub, &req).await,
             _ => (405, String::new()),
         }
     }
 
     /// A hub's verification of intent (or its notice of a denial).
-    fn verify(&self, mut sub: Subscription, q: &[(String, String)]) -> (u16, String) {
+    async fn verify(&self, mut sub: Subscription, q: &[(String, String)]) -> (u16, String) {
         let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         let (mode, topic) = (
             get("hub.mode").unwrap_or(""),
@@ -307,8 +310,8 @@ impl WebSub {
                 sub.lease_until = Some(now + chrono::Duration::seconds(lease as i64));
                 // Renew at 90% of the lease.
                 sub.renew_at = Some(now + chrono::Duration::milliseconds((lease * 900) as i64));
-                let _ = self.store.save_subscription(&sub);
-                self.poller.set_pushed(&sub.feed_url, true);
+                let _ = self.store.save_subscription(&sub).await;
+                self.feeds.set_pushed(&sub.feed_url, true);
                 self.wake.notify_one();
                 tracing::info!(topic = %sub.topic, lease_secs = lease, "WebSub subscription verified; pushed updates are processed at once, polling slows to a safety net");
                 (200, challenge.to_string())
@@ -316,8 +319,8 @@ impl WebSub {
             "denied" => {
                 sub.state = "denied".into();
                 sub.renew_at = None;
-                let _ = self.store.save_subscription(&sub);
-                self.poller.set_pushed(&sub.feed_url, false);
+                let _ = self.store.save_subscription(&sub).await;
+                self.feeds.set_pushed(&sub.feed_url, false);
                 tracing::warn!(topic = %sub.topic, reason = get("hub.reason").unwrap_or(""), "WebSub hub denied the subscription; polling continues");
                 (200, String::new())
             }
@@ -346,18 +349,7 @@ impl WebSub {
             return (202, String::new());
         };
         tracing::info!(topic = %sub.topic, bytes = req.body.len(), "WebSub content received; processing at once");
-        let pipeline = self.pipeline.clone();
-        let body = req.body.clone();
-        let span = tracing::info_span!("push", feed.url = %feed_url);
-        tokio::spawn(tracing::Instrument::instrument(
-            async move {
-                let (outcome, _) = pipeline
-                    .read_feed(&feed_url, &body, &feed_url, Utc::now(), None)
-                    .await;
-                tracing::info!(outcome = ?outcome, "pushed content processed");
-            },
-            span,
-        ));
+        self.feeds.pushed(feed_url, req.body.clone());
         (202, String::new())
     }
 }

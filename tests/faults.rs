@@ -68,7 +68,7 @@ fn events(tag: &str, n: usize) -> Vec<Event> {
 
 /// Writes the events into the outbox: `prefill` at once, the rest in chunks over `over`, as the
 /// pipeline would while polling. `written` tracks progress so faults can be timed mid-stream.
-fn feed_outbox(
+async fn feed_outbox(
     state: &Path,
     events: Vec<Event>,
     prefill: usize,
@@ -76,7 +76,10 @@ fn feed_outbox(
     written: Arc<AtomicUsize>,
 ) -> tokio::task::JoinHandle<()> {
     let store = Store::open(state).unwrap();
-    store.outbox_append(&events[..prefill]).unwrap();
+    store
+        .outbox_append(events[..prefill].to_vec())
+        .await
+        .unwrap();
     written.store(prefill, Ordering::SeqCst);
     let rest = events[prefill..].to_vec();
     tokio::spawn(async move {
@@ -84,7 +87,7 @@ fn feed_outbox(
         let per = rest.len().div_ceil(chunks).max(1);
         for chunk in rest.chunks(per) {
             tokio::time::sleep(over / chunks as u32).await;
-            store.outbox_append(chunk).unwrap();
+            store.outbox_append(chunk.to_vec()).await.unwrap();
             written.fetch_add(chunk.len(), Ordering::SeqCst);
         }
     })
@@ -92,7 +95,7 @@ fn feed_outbox(
 
 fn outbox_len(state: &Path) -> u64 {
     Store::open(state)
-        .and_then(|s| s.outbox_len())
+        .map(|s| s.outbox_len())
         .unwrap_or(u64::MAX)
 }
 
@@ -587,7 +590,8 @@ async fn private_scenario(
         PREFILL,
         Duration::from_secs(6),
         written,
-    );
+    )
+    .await;
     let daemon = d.start(0);
     wait_publishing(&d, &daemon).await;
     fault(node, &daemon).await;
@@ -701,7 +705,8 @@ async fn proxy_scenario(
         PREFILL,
         Duration::from_secs(6),
         written,
-    );
+    )
+    .await;
     let daemon = d.start(0);
     wait_publishing(&d, &daemon).await;
     fault(&proxy).await;
@@ -770,7 +775,8 @@ async fn sigkill_mid_stream_then_restart() {
         N / 2,
         Duration::from_secs(3),
         written.clone(),
-    );
+    )
+    .await;
     let daemon = d.start(0);
     // Killed once publishing is under way but before everything is out.
     let midway = common::wait_for(Duration::from_secs(30), || {
@@ -842,7 +848,7 @@ async fn queue_limit_nacks_until_a_consumer_frees_space() {
     .await
     .unwrap();
     let written = Arc::new(AtomicUsize::new(0));
-    let feeder = feed_outbox(&d.state, events("reject", N), N, Duration::ZERO, written);
+    let feeder = feed_outbox(&d.state, events("reject", N), N, Duration::ZERO, written).await;
     let daemon = d.start(0);
     let nacked = common::wait_for(Duration::from_secs(20), || {
         daemon.log().contains("nacked by the broker")
@@ -879,7 +885,8 @@ async fn exchange_deleted_mid_run() {
         0,
         Duration::from_secs(6),
         written.clone(),
-    );
+    )
+    .await;
     let daemon = d.start(0);
     for at in [N / 4, N / 2] {
         wait_written(&written, at).await;

@@ -1,7 +1,9 @@
 //! The poller against a loopback site, in real (but short) time: a permanent redirect moves the
 //! subscription and a 410 retires it (both remembered across restarts), a failing feed backs off
 //! and recovers on its first success, politeness spaces requests to one site and a 429 holds
-//! the whole site back, and a changed feeds file adds and removes feed loops without a restart.
+//! the whole site back, a changed feeds file adds and removes feeds without a restart (keeping
+//! the feeds imported into the store), and a re-check whose article changed identity is not
+//! fetched again and again.
 //! The schedule's arithmetic (each hint, the backoff curve) is tested on a virtual clock in
 //! `src/schedule/tests.rs`; these tests check the wiring.
 
@@ -11,8 +13,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{Canned, Site};
-use newswire::app::{RunOptions, run_with};
 use newswire::config::{Dur, Settings, SinkKind};
+use newswire::daemon::{RunOptions, run_with};
 use newswire::store::{FeedStatus, Store};
 use tokio_util::sync::CancellationToken;
 
@@ -46,6 +48,7 @@ struct Running {
 
 impl Running {
     fn start(settings: Settings) -> Running {
+        common::init_logs();
         let stop = CancellationToken::new();
         let task = tokio::spawn(run_with(settings, stop.clone(), RunOptions::default()));
         Running { stop, task }
@@ -95,9 +98,9 @@ async fn permanent_redirect_moves_and_410_retires_the_subscription_for_good() {
         site.url("/gone.xml"),
     );
     let settled = common::wait_for(Duration::from_secs(10), || {
-        store.feed_status(&old).unwrap() == FeedStatus::Moved(new.clone())
+        common::block(store.feed_status(&old)).unwrap() == FeedStatus::Moved(new.clone())
             && matches!(
-                store.feed_status(&gone).unwrap(),
+                common::block(store.feed_status(&gone)).unwrap(),
                 FeedStatus::Retired { .. }
             )
             && site.hits("/new.xml") >= 4
@@ -106,8 +109,8 @@ async fn permanent_redirect_moves_and_410_retires_the_subscription_for_good() {
     assert!(
         settled,
         "old {:?} gone {:?} new hits {}",
-        store.feed_status(&old),
-        store.feed_status(&gone),
+        common::block(store.feed_status(&old)),
+        common::block(store.feed_status(&gone)),
         site.hits("/new.xml")
     );
     // After the move the old URL is not asked again; the gone feed not at all.
@@ -162,8 +165,7 @@ async fn failing_feed_backs_off_exponentially_and_recovers_on_first_success() {
         "back to the 100 ms interval after recovery: {last_gap} ms"
     );
     let sched: serde_json::Value = serde_json::from_str(
-        &store
-            .feed_schedule(&site.url("/flaky.xml"))
+        &common::block(store.feed_schedule(&site.url("/flaky.xml")))
             .unwrap()
             .unwrap(),
     )
@@ -265,6 +267,108 @@ async fn a_changed_feeds_file_adds_and_removes_feeds_without_restart() {
 }
 
 #[tokio::test]
+async fn a_reload_keeps_the_feeds_imported_into_the_store_and_counts_them() {
+    let site = Site::start().await;
+    for p in ["/file.xml", "/more.xml", "/imported.xml"] {
+        site.set(p, empty_feed());
+    }
+    let dir = common::tempdir("poll-reload-imported");
+    let list = dir.join("feeds.txt");
+    std::fs::write(&list, format!("{}\n", site.url("/file.xml"))).unwrap();
+    let mut s = settings(&dir, &[]);
+    s.feeds.file = list.display().to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    s.server.listen = format!("127.0.0.1:{port}");
+    let store = Store::open(&s.state.path).unwrap();
+    assert!(
+        store
+            .add_subscription(&site.url("/imported.xml"), None, chrono::Utc::now())
+            .await
+            .unwrap()
+    );
+    let run = Running::start(s);
+    assert!(common::wait_for(Duration::from_secs(10), || site.hits("/imported.xml") >= 2).await);
+
+    // The feeds file gains a feed: a reload.
+    std::fs::write(
+        &list,
+        format!("{}\n{}\n", site.url("/file.xml"), site.url("/more.xml")),
+    )
+    .unwrap();
+    let f = std::fs::File::options().write(true).open(&list).unwrap();
+    f.set_modified(std::time::SystemTime::now() + Duration::from_secs(1))
+        .unwrap();
+    assert!(common::wait_for(Duration::from_secs(10), || site.hits("/more.xml") >= 2).await);
+    let imported = site.hits("/imported.xml");
+    assert!(
+        common::wait_for(Duration::from_secs(10), || site.hits("/imported.xml")
+            >= imported + 3)
+        .await,
+        "the imported feed is still polled after the reload"
+    );
+    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.lines().any(|l| l == "newswire_feeds 3"),
+        "the gauge follows the reload:\n{metrics}"
+    );
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn a_recheck_whose_page_now_names_another_article_is_not_fetched_again_and_again() {
+    let site = Site::start().await;
+    let story = site.url("/news/slug-one");
+    let page = |canonical: &str| {
+        let paras = [
+            "The harbour ferry will add an early sailing on weekdays from next month, the operator said on Tuesday.",
+            "Commuters had asked for a crossing before seven for years, and the council agreed to pay for the extra crew.",
+            "The first boat will leave the north pier at a quarter past six and return at seven.",
+        ];
+        Canned::ok(
+            "text/html",
+            common::article(
+                "Ferry adds an early sailing",
+                &paras,
+                &format!("<link rel=\"canonical\" href=\"{canonical}\">"),
+            ),
+        )
+    };
+    site.set("/news/slug-one", page(&story));
+    site.set(
+        "/feed.xml",
+        Canned::ok(
+            "application/rss+xml",
+            common::rss(&[("g1", &story, "Ferry adds an early sailing")]),
+        ),
+    );
+    let dir = common::tempdir("poll-recheck-moved");
+    let mut s = settings(&dir, &[site.url("/feed.xml")]);
+    s.poll.interval = ms(1000);
+    s.scrape.recheck = vec![(ms(3_600_000), ms(300))];
+    let run = Running::start(s);
+    assert!(common::wait_for(Duration::from_secs(10), || site.hits("/news/slug-one") >= 2).await);
+    // The slug is edited: the same URL now names another canonical article.
+    site.set("/news/slug-one", page(&site.url("/news/slug-one-edited")));
+    let before = site.hits("/news/slug-one");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let during = site.hits("/news/slug-one") - before;
+    run.stop().await;
+    assert!(
+        (2..=10).contains(&during),
+        "re-checked every 300 ms, not in a loop: {during} fetches in 2 s"
+    );
+}
+
+#[tokio::test]
 async fn schedule_hints_reach_the_store_and_survive_a_restart() {
     let site = Site::start().await;
     let feed = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>T</title><ttl>60</ttl>\
@@ -279,15 +383,21 @@ async fn schedule_hints_reach_the_store_and_survive_a_restart() {
     let store = Store::open(&s.state.path).unwrap();
     let run = Running::start(s.clone());
     assert!(
-        common::wait_for(Duration::from_secs(10), || store
-            .feed_schedule(&site.url("/ttl.xml"))
-            .unwrap()
-            .is_some())
+        common::wait_for(Duration::from_secs(10), || common::block(
+            store.feed_schedule(&site.url("/ttl.xml"))
+        )
+        .unwrap()
+        .is_some())
         .await
     );
-    let sched: serde_json::Value =
-        serde_json::from_str(&store.feed_schedule(&site.url("/ttl.xml")).unwrap().unwrap())
-            .unwrap();
+    let sched: serde_json::Value = serde_json::from_str(
+        &store
+            .feed_schedule(&site.url("/ttl.xml"))
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(sched["feed"]["ttl_secs"], 3600, "{sched}");
     assert_eq!(
         sched["feed"]["skip_days"],

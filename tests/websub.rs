@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use common::{Canned, Site};
 use hmac::{Hmac, Mac};
-use newswire::app::{RunOptions, run_with};
 use newswire::config::{Dur, Settings, SinkKind};
+use newswire::daemon::{RunOptions, run_with};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;

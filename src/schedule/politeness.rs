@@ -1,10 +1,15 @@
-//! Politeness per site: every live fetch (feed polls, page scrapes and re-checks alike) passes a
-//! gate per registrable domain (`news.example.co.uk` for `www.news.example.co.uk`, from the public
-//! suffix list compiled into the `psl` crate; an IP address is its own site). The gate keeps at
-//! most `per_site` requests in flight and starts them at least `spacing` apart. A 429 (or a 503
-//! with `Retry-After`) from any host of a site holds every request to that site back for the
+//! Politeness per site: every live fetch (feed polls, page jobs and re-checks alike) passes a
+//! [`Gate`] per registrable domain (`news.example.co.uk` for `www.news.example.co.uk`, from the
+//! public suffix list compiled into the `psl` crate; an IP address is its own site). A gate keeps
+//! at most `per_site` requests in flight and starts them at least `spacing` apart. A 429 (or a
+//! 503 with `Retry-After`) from any host of a site holds every request to that site back for the
 //! `Retry-After` time (else `slowdown`) and doubles its spacing (up to 64 times); each later
 //! successful answer halves it back.
+//!
+//! The site's scheduler is the only one that starts requests at its gate: it takes an in-flight
+//! slot, waits until [`Gate::ready_at`], and claims the start with [`Gate::try_start`], so
+//! nothing else waits there. A second request inside one job (robots.txt before its page) waits
+//! its turn with [`Gate::wait_turn`].
 //!
 //! Time is tokio's, so tests with a paused clock check spacing without waiting.
 
@@ -12,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 /// The `[politeness]` settings.
@@ -24,31 +29,26 @@ pub struct PolitenessSettings {
     pub slowdown: Duration,
 }
 
-/// The per-site gates. Shared by every fetch of the daemon.
+/// The gates of every site seen. Shared by every fetch of the daemon.
 pub struct Politeness {
     settings: PolitenessSettings,
-    sites: Mutex<HashMap<String, Arc<Site>>>,
+    sites: Mutex<HashMap<String, Arc<Gate>>>,
 }
 
-struct Site {
+/// One site's gate.
+pub struct Gate {
     slots: Arc<Semaphore>,
-    state: Mutex<SiteState>,
+    spacing: Duration,
+    state: Mutex<GateState>,
 }
 
-struct SiteState {
+struct GateState {
     /// The earliest start of the next request.
     next_at: Instant,
     /// Spacing is multiplied by 2^penalty after 429s.
     penalty: u32,
     /// No request starts before this (set by a 429's `Retry-After`).
     hold_until: Instant,
-}
-
-/// Held while a request is in flight; dropping it frees the site's slot.
-pub struct Pass {
-    _permit: OwnedSemaphorePermit,
-    /// How long the request waited at the gate.
-    pub waited: Duration,
 }
 
 const MAX_PENALTY: u32 = 6;
@@ -66,6 +66,86 @@ pub fn site_of(host: &str) -> String {
     }
 }
 
+impl Gate {
+    /// The site's in-flight slots: a request holds one until its response has arrived.
+    pub fn slots(&self) -> &Arc<Semaphore> {
+        &self.slots
+    }
+
+    /// The spacing the site gets now (doubled per 429 penalty).
+    pub fn spacing(&self) -> Duration {
+        spacing(self.spacing, self.state.lock().expect("gate lock").penalty)
+    }
+
+    /// When the next request may start.
+    pub fn ready_at(&self) -> Instant {
+        let st = self.state.lock().expect("gate lock");
+        st.next_at.max(st.hold_until)
+    }
+
+    /// Claims a start now if the gate is open, pushing the next start a spacing later.
+    pub fn try_start(&self) -> bool {
+        let now = Instant::now();
+        let mut st = self.state.lock().expect("gate lock");
+        if st.next_at.max(st.hold_until) > now {
+            return false;
+        }
+        st.next_at = now + spacing(self.spacing, st.penalty);
+        true
+    }
+
+    /// Waits for the next start and claims it, for one more request of a job that already holds
+    /// an in-flight slot. Returns how long it waited.
+    pub async fn wait_turn(&self) -> Duration {
+        let started = Instant::now();
+        loop {
+            let start_at = {
+                let mut st = self.state.lock().expect("gate lock");
+                let at = st.next_at.max(st.hold_until).max(Instant::now());
+                st.next_at = at + spacing(self.spacing, st.penalty);
+                at
+            };
+            tokio::time::sleep_until(start_at).await;
+            // A 429 that arrived while we waited holds us back too.
+            if self.state.lock().expect("gate lock").hold_until <= Instant::now() {
+                return started.elapsed();
+            }
+        }
+    }
+
+    /// Tells the gate how a request was answered. Returns the hold a throttling answer set.
+    fn observe(
+        &self,
+        status: u16,
+        retry_after: Option<Duration>,
+        slowdown: Duration,
+    ) -> Option<Duration> {
+        let mut st = self.state.lock().expect("gate lock");
+        let throttled = status == 429 || (status == 503 && retry_after.is_some());
+        if throttled {
+            let hold = retry_after.unwrap_or(slowdown);
+            st.penalty = (st.penalty + 1).min(MAX_PENALTY);
+            let until = Instant::now() + hold;
+            st.hold_until = st.hold_until.max(until);
+            st.next_at = st.next_at.max(until);
+            return Some(hold);
+        }
+        if st.penalty > 0 && status < 500 {
+            st.penalty -= 1;
+        }
+        None
+    }
+}
+
+fn spacing(base: Duration, penalty: u32) -> Duration {
+    if penalty == 0 {
+        base
+    } else {
+        base.max(Duration::from_secs(1))
+            .saturating_mul(1 << penalty)
+    }
+}
+
 impl Politeness {
     pub fn new(settings: PolitenessSettings) -> Self {
         Politeness {
@@ -74,14 +154,20 @@ impl Politeness {
         }
     }
 
-    fn site(&self, key: &str) -> Arc<Site> {
+    pub fn settings(&self) -> &PolitenessSettings {
+        &self.settings
+    }
+
+    /// The gate of a site (a key from [`site_of`]).
+    pub fn gate(&self, site: &str) -> Arc<Gate> {
         let mut sites = self.sites.lock().expect("sites lock");
         sites
-            .entry(key.to_string())
+            .entry(site.to_string())
             .or_insert_with(|| {
-                Arc::new(Site {
+                Arc::new(Gate {
                     slots: Arc::new(Semaphore::new(self.settings.per_site.max(1))),
-                    state: Mutex::new(SiteState {
+                    spacing: self.settings.spacing,
+                    state: Mutex::new(GateState {
                         next_at: Instant::now(),
                         penalty: 0,
                         hold_until: Instant::now(),
@@ -91,70 +177,24 @@ impl Politeness {
             .clone()
     }
 
-    fn spacing(&self, penalty: u32) -> Duration {
-        if penalty == 0 {
-            self.settings.spacing
-        } else {
-            self.settings
-                .spacing
-                .max(Duration::from_secs(1))
-                .saturating_mul(1 << penalty)
-        }
-    }
-
-    /// Waits for a slot and the site's spacing; the request may start when this returns.
-    pub async fn enter(&self, host: &str) -> Pass {
-        let started = Instant::now();
-        let site = self.site(&site_of(host));
-        let permit = site
-            .slots
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("semaphore never closed");
-        loop {
-            let start_at = {
-                let mut st = site.state.lock().expect("site lock");
-                let at = st.next_at.max(st.hold_until).max(Instant::now());
-                st.next_at = at + self.spacing(st.penalty);
-                at
-            };
-            tokio::time::sleep_until(start_at).await;
-            // A 429 that arrived while we waited holds us back too.
-            if site.state.lock().expect("site lock").hold_until <= Instant::now() {
-                return Pass {
-                    _permit: permit,
-                    waited: started.elapsed(),
-                };
-            }
-        }
-    }
-
-    /// Tells the gate how a request to `host` was answered.
+    /// Tells the gate of `host`'s site how a request to `host` was answered.
     pub fn observe(&self, host: &str, status: u16, retry_after: Option<Duration>) {
         let key = site_of(host);
-        let site = self.site(&key);
-        let mut st = site.state.lock().expect("site lock");
-        let throttled = status == 429 || (status == 503 && retry_after.is_some());
-        if throttled {
-            let hold = retry_after.unwrap_or(self.settings.slowdown);
-            st.penalty = (st.penalty + 1).min(MAX_PENALTY);
-            let until = Instant::now() + hold;
-            st.hold_until = st.hold_until.max(until);
-            st.next_at = st.next_at.max(until);
-            tracing::warn!(site = %key, status, hold_secs = hold.as_secs(), spacing_ms = self.spacing(st.penalty).as_millis() as u64, "site asks us to slow down; holding back every fetch to it");
-        } else if st.penalty > 0 && status < 500 {
-            st.penalty -= 1;
-            if st.penalty == 0 {
-                tracing::info!(site = %key, "site no longer throttled; normal spacing again");
+        let gate = self.gate(&key);
+        let was = gate.spacing();
+        match gate.observe(status, retry_after, self.settings.slowdown) {
+            Some(hold) => {
+                tracing::warn!(site = %key, status, hold_secs = hold.as_secs(), spacing_ms = gate.spacing().as_millis() as u64, "site asks us to slow down; holding back every fetch to it")
             }
+            None if was > self.settings.spacing && gate.spacing() == self.settings.spacing => {
+                tracing::info!(site = %key, "site no longer throttled; normal spacing again")
+            }
+            None => {}
         }
     }
 
     /// The spacing a site currently gets (for tests and logs).
     pub fn current_spacing(&self, host: &str) -> Duration {
-        let site = self.site(&site_of(host));
-        let st = site.state.lock().expect("site lock");
-        self.spacing(st.penalty)
+        self.gate(&site_of(host)).spacing()
     }
 }

@@ -435,10 +435,22 @@ fn polite(per_site: usize, spacing_ms: u64) -> Politeness {
 // Politeness runs on tokio's clock; these use tens of milliseconds of real time (enabling
 // tokio's `test-util` for a paused clock would rebuild every tokio dependant for tests).
 
+/// Starts a request at `host`'s gate the way a site scheduler does: a slot, then the gate.
+async fn start(p: &Politeness, host: &str) -> tokio::sync::OwnedSemaphorePermit {
+    let gate = p.gate(&site_of(host));
+    let permit = gate.slots().clone().acquire_owned().await.unwrap();
+    loop {
+        tokio::time::sleep_until(gate.ready_at()).await;
+        if gate.try_start() {
+            return permit;
+        }
+    }
+}
+
 #[tokio::test]
 async fn politeness_spaces_requests_per_site_not_per_host() {
     let p = polite(4, 60);
-    let start = tokio::time::Instant::now();
+    let begin = tokio::time::Instant::now();
     let mut starts = Vec::new();
     for host in [
         "a.example.com",
@@ -446,8 +458,8 @@ async fn politeness_spaces_requests_per_site_not_per_host() {
         "example.com",
         "other.test",
     ] {
-        let _pass = p.enter(host).await;
-        starts.push(start.elapsed().as_millis());
+        let _pass = start(&p, host).await;
+        starts.push(begin.elapsed().as_millis());
     }
     // Three hosts of one site, 60 ms apart; another site at once.
     assert!(
@@ -463,10 +475,14 @@ async fn politeness_spaces_requests_per_site_not_per_host() {
 #[tokio::test]
 async fn politeness_caps_requests_in_flight() {
     let p = std::sync::Arc::new(polite(2, 0));
-    let a = p.enter("news.test").await;
-    let _b = p.enter("news.test").await;
+    let a = start(&p, "news.test").await;
+    let _b = start(&p, "news.test").await;
     let p2 = p.clone();
-    let third = tokio::spawn(async move { p2.enter("news.test").await.waited });
+    let third = tokio::spawn(async move {
+        let t = tokio::time::Instant::now();
+        drop(start(&p2, "news.test").await);
+        t.elapsed()
+    });
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(
         !third.is_finished(),
@@ -478,12 +494,12 @@ async fn politeness_caps_requests_in_flight() {
 }
 
 #[tokio::test]
-async fn a_429_from_one_host_slows_the_whole_site() {
+async fn a_429_from_one_host_slows_the_whole_site_and_a_second_request_waits_its_turn() {
     let p = polite(2, 20);
-    drop(p.enter("www.news.test").await);
+    drop(start(&p, "www.news.test").await);
     p.observe("feeds.news.test", 429, Some(Duration::from_millis(150)));
     let t = tokio::time::Instant::now();
-    drop(p.enter("www.news.test").await);
+    drop(start(&p, "www.news.test").await);
     assert!(
         t.elapsed() >= Duration::from_millis(150),
         "held back by Retry-After: {:?}",
@@ -493,6 +509,16 @@ async fn a_429_from_one_host_slows_the_whole_site() {
     // Successes relax it again.
     p.observe("www.news.test", 200, None);
     assert_eq!(p.current_spacing("news.test"), Duration::from_millis(20));
+    // A job's second request (robots.txt, then the page) keeps the spacing too.
+    let gate = p.gate("other.test");
+    let t = tokio::time::Instant::now();
+    gate.wait_turn().await;
+    gate.wait_turn().await;
+    assert!(
+        t.elapsed() >= Duration::from_millis(20),
+        "{:?}",
+        t.elapsed()
+    );
 }
 
 /// A simulated day on the manual clock (milliseconds of test time): a feed polled every 5 min

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -19,6 +19,8 @@ pub(super) struct Robots {
     /// Our product token, lower case (`newswire` for `newswire/0.1 (...)`).
     token: String,
     cache: Mutex<HashMap<String, (Instant, Rules)>>,
+    /// One fetch of an origin's robots.txt at a time: concurrent pages wait for its answer.
+    fetching: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// The rules of the group that applies to us: (allow, pattern).
@@ -38,6 +40,7 @@ impl Robots {
         Robots {
             token,
             cache: Mutex::new(HashMap::new()),
+            fetching: Mutex::new(HashMap::new()),
         }
     }
 
@@ -47,6 +50,14 @@ impl Robots {
         Fut: Future<Output = Result<Fetched, FetchError>>,
     {
         let origin = url.origin().ascii_serialization();
+        let lock = self
+            .fetching
+            .lock()
+            .expect("robots lock")
+            .entry(origin.clone())
+            .or_default()
+            .clone();
+        let _one_at_a_time = lock.lock().await;
         let cached = self
             .cache
             .lock()

@@ -327,3 +327,36 @@ pub fn article(title: &str, paragraphs: &[&str], extra_head: &str) -> String {
 <footer><p>© 2026 Loopback Ledger. All rights reserved.</p></footer></body></html>"
     )
 }
+
+/// Runs a state-store call to completion from synchronous test code, such as a `wait_for`
+/// condition. The store answers from a thread of its own, so this needs no runtime.
+pub fn block<T>(fut: impl std::future::Future<Output = T>) -> T {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Arc::new(Unpark(std::thread::current())).into();
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
+/// Logs of the library under test, on stderr, when `TEST_LOG` is set (its value is the level,
+/// as in `RUST_LOG`); quiet otherwise.
+pub fn init_logs() {
+    if let Ok(level) = std::env::var("TEST_LOG") {
+        let level = if level == "1" {
+            "debug".to_string()
+        } else {
+            level
+        };
+        newswire::telemetry::init(newswire::config::LogFormat::Text, &level);
+    }
+}

@@ -1,0 +1,322 @@
+//! The daemon (`newswire run`): the pipeline driven live by the frontier's site schedulers, the
+//! publisher draining the outbox, the operator's listener, WebSub, and the reload of the feed
+//! list (SIGHUP, a changed feeds file).
+//!
+//! Shutdown: the token stops every site scheduler; in-flight work finishes within
+//! `shutdown.drain` (a page job not finished stays in the store and runs at the next start);
+//! the publisher then flushes the outbox within `shutdown.flush`. Nothing accepted is lost:
+//! what was not published stays in the outbox.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::config::{Settings, SinkKind};
+use crate::fetch::Fetcher;
+use crate::frontier::{Frontier, FrontierConfig, PollStats};
+use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
+use crate::publish::{AmqpSink, Publisher, Sink};
+use crate::schedule::politeness::Politeness;
+use crate::schedule::{Clock, SystemClock};
+use crate::store::Store;
+use crate::transport::{Live, Recorder, Transport};
+use crate::websub::WebSub;
+
+/// The sink chosen in the settings.
+pub fn sink_for(settings: &Settings, kind: SinkKind) -> Sink {
+    match kind {
+        SinkKind::Stdout => Sink::Stdout(Box::new(std::io::stdout())),
+        SinkKind::Amqp => Sink::Amqp(Box::new(AmqpSink::new(settings.amqp.clone()))),
+    }
+}
+
+pub(crate) fn publisher(settings: &Settings, store: Store, sink: Sink) -> Publisher {
+    Publisher::new(
+        store,
+        sink,
+        settings.amqp.window,
+        settings.amqp.retry_min.0,
+        settings.amqp.retry_max.0,
+    )
+}
+
+/// How `run` is driven beyond its settings.
+#[derive(Default)]
+pub struct RunOptions {
+    /// The settings file, re-read on reload for `feeds.urls` (with the environment on top).
+    pub config_path: Option<PathBuf>,
+    /// Notified on SIGHUP: the feed list is reloaded.
+    pub reload: Option<Arc<Notify>>,
+    /// Record every fetch to WARC files in this directory (overrides `record.dir`).
+    pub record: Option<PathBuf>,
+    /// Poll counts and lateness, for the caller to read (a benchmark, a test).
+    pub stats: Option<Arc<PollStats>>,
+    /// The scheduler's wall clock (default: the system clock).
+    pub clock: Option<Arc<dyn Clock>>,
+    /// Where events go instead of `publish.sink` (a benchmark's in-memory writer).
+    pub sink: Option<Sink>,
+}
+
+/// The daemon: polls every feed on its schedule until `shutdown`, then shuts down gracefully.
+///
+/// # Errors
+/// Start-up failures: the state store cannot be opened, the feeds file is unreadable, or the
+/// HTTP client cannot be built. Failures after start-up are logged and retried, never fatal.
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    run_with(settings, shutdown, RunOptions::default()).await
+}
+
+/// [`run`] with options: reload signal, recording, stats, clock.
+///
+/// # Errors
+/// As [`run`]; also a recording directory that cannot be created.
+pub async fn run_with(
+    settings: Settings,
+    shutdown: CancellationToken,
+    mut options: RunOptions,
+) -> anyhow::Result<()> {
+    let settings = Arc::new(settings);
+    let store = Store::open(&settings.state.path)?;
+    let feeds: Vec<Url> = crate::subscriptions::all(&settings, &store)
+        .await?
+        .into_iter()
+        .map(|f| f.url)
+        .collect();
+    let fetcher = Fetcher::new(&settings.fetch.to_fetch_settings())?;
+    let politeness = Arc::new(Politeness::new(settings.politeness_settings()));
+    let mut live = Live::new(fetcher.clone()).with_politeness(politeness.clone());
+    let record_dir = options
+        .record
+        .clone()
+        .or_else(|| (!settings.record.dir.is_empty()).then(|| PathBuf::from(&settings.record.dir)));
+    if let Some(dir) = &record_dir {
+        let recorder = Recorder::new(dir, settings.record.max_bytes)
+            .map_err(|e| anyhow::anyhow!("record: {}: {e}", dir.display()))?;
+        tracing::info!(dir = %dir.display(), "recording every fetch to WARC");
+        live = live.with_recorder(Arc::new(recorder));
+    }
+    if settings.politeness.robots {
+        live = live.with_robots(&settings.fetch.user_agent);
+    }
+    let clock: Arc<dyn Clock> = options
+        .clock
+        .clone()
+        .unwrap_or_else(|| Arc::new(SystemClock));
+    let stop_intake = CancellationToken::new();
+    let metrics = Arc::new(Metrics::new());
+    metrics.set_sink_is_broker(settings.publish.sink == SinkKind::Amqp);
+    let pipeline = Arc::new(
+        Pipeline::new(settings.clone(), Transport::Live(live), store.clone())
+            .with_metrics(metrics.clone())
+            .with_clock(clock.clone()),
+    );
+    let stop_server = CancellationToken::new();
+    let server_task = start_server(&settings, &store, &metrics, &stop_server).await?;
+
+    let stop_publisher = CancellationToken::new();
+    tracing::info!(feeds = feeds.len(), state = %settings.state.path.display(), outbox = store.outbox_len(), page_jobs = store.pending_jobs(), sink = ?settings.publish.sink, "newswire started");
+    let sink = options
+        .sink
+        .take()
+        .unwrap_or_else(|| sink_for(&settings, settings.publish.sink));
+    let publisher = publisher(&settings, store.clone(), sink).with_metrics(metrics.clone());
+    let status = publisher.status();
+    let publisher_task = tokio::spawn(publisher.run(
+        pipeline.publisher_wake(),
+        stop_publisher.clone(),
+        settings.shutdown.flush.0,
+    ));
+
+    let frontier = Frontier::new(
+        pipeline.clone(),
+        FrontierConfig {
+            policy: settings.schedule_policy(),
+            clock,
+            politeness,
+            poll_concurrency: settings.poll.concurrency,
+            page_concurrency: settings.scrape.concurrency,
+            outbox_limit: settings.publish.outbox_limit,
+            stop: stop_intake.clone(),
+            stats: options.stats.clone().unwrap_or_default(),
+        },
+    );
+    if settings.websub.enabled() {
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        frontier.set_adverts(tx);
+        let websub = WebSub::new(
+            settings.websub.clone(),
+            fetcher,
+            store.clone(),
+            frontier.clone(),
+            settings.fetch.max_feed_bytes,
+        )?;
+        websub.start(rx, stop_intake.clone()).await?;
+    }
+    frontier.sync(&feeds).await;
+    let waiting = frontier.resume().await?;
+    if waiting > 0 {
+        tracing::info!(
+            sites = waiting,
+            page_jobs = store.pending_jobs(),
+            "page jobs from an earlier run resume"
+        );
+    }
+    let tracker = frontier.tracker().clone();
+    tracker.spawn(reload_loop(
+        frontier.clone(),
+        store.clone(),
+        settings.clone(),
+        options.config_path.clone(),
+        options.reload.clone(),
+        stop_intake.clone(),
+    ));
+
+    shutdown.cancelled().await;
+    tracing::info!("shutting down: no new polls or page jobs; finishing in-flight work");
+    stop_intake.cancel();
+    tracker.close();
+    if tokio::time::timeout(settings.shutdown.drain.0, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "in-flight work did not finish within shutdown.drain; its page jobs run again at the next start"
+        );
+    }
+    stop_publisher.cancel();
+    let _ = publisher_task.await;
+    stop_server.cancel();
+    let _ = server_task.await;
+    let st = status.snapshot();
+    tracing::info!(
+        outbox = store.outbox_len(),
+        page_jobs = store.pending_jobs(),
+        published = st.published,
+        nacked = st.nacked,
+        returned = st.returned,
+        timed_out = st.timed_out,
+        errored = st.errored,
+        connects = st.connects,
+        "newswire stopped"
+    );
+    Ok(())
+}
+
+/// The `/metrics`, `/healthz`, `/readyz` listener if `server.listen` is set, and the task that
+/// samples the outbox and the broker connection into the gauges every second.
+async fn start_server(
+    settings: &Settings,
+    store: &Store,
+    metrics: &Arc<Metrics>,
+    stop: &CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let health = Arc::new(crate::server::Health {
+        metrics: metrics.clone(),
+        store: store.clone(),
+        outbox_limit: settings.publish.outbox_limit,
+    });
+    let listener = if settings.server.listen.is_empty() {
+        None
+    } else {
+        let l = crate::server::bind(&settings.server.listen)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "server.listen: cannot listen on {}: {e}",
+                    settings.server.listen
+                )
+            })?;
+        tracing::info!(addr = %l.local_addr()?, "serving /metrics, /healthz and /readyz");
+        Some(l)
+    };
+    let stop = stop.clone();
+    Ok(tokio::spawn(async move {
+        let sampler = {
+            let (health, stop) = (health.clone(), stop.clone());
+            async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = tick.tick() => { let _ = health.refresh().await; }
+                        _ = stop.cancelled() => return,
+                    }
+                }
+            }
+        };
+        match listener {
+            Some(l) => {
+                tokio::join!(sampler, crate::server::serve(l, health, stop));
+            }
+            None => sampler.await,
+        }
+    }))
+}
+
+/// Reloads the feed list on `reload` (SIGHUP: the settings file and the feeds file) and when the
+/// feeds file changes (checked every `feeds.watch`): the settings, the feeds file and the feeds
+/// imported into the store, as at start. A list that cannot be read is logged and the running
+/// feeds stay as they are.
+async fn reload_loop(
+    frontier: Arc<Frontier>,
+    store: Store,
+    settings: Arc<Settings>,
+    config_path: Option<PathBuf>,
+    reload: Option<Arc<Notify>>,
+    stop: CancellationToken,
+) {
+    let reload = reload.unwrap_or_default();
+    let watch = settings.feeds.watch.0;
+    let stamp = |path: &str| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let mut current = (*settings).clone();
+    let mut feeds_file = current.feeds.file.clone();
+    let mut last = stamp(&feeds_file);
+    loop {
+        let why = tokio::select! {
+            _ = reload.notified() => "reload requested",
+            _ = tokio::time::sleep(if watch.is_zero() { Duration::from_secs(86_400) } else { watch }) => {
+                if watch.is_zero() || feeds_file.is_empty() {
+                    continue;
+                }
+                let now = stamp(&feeds_file);
+                if now == last {
+                    continue;
+                }
+                "feeds file changed"
+            }
+            _ = stop.cancelled() => return,
+        };
+        if why == "reload requested" {
+            match Settings::load(config_path.as_deref()) {
+                Ok(s) => current = s,
+                Err(e) => {
+                    tracing::error!(reason = why, error = %e, "settings unreadable; feed list not reloaded, the running feeds stay");
+                    continue;
+                }
+            }
+        }
+        feeds_file = current.feeds.file.clone();
+        last = stamp(&feeds_file);
+        match crate::subscriptions::all(&current, &store).await {
+            Ok(all) => {
+                let feeds: Vec<Url> = all.into_iter().map(|f| f.url).collect();
+                let (added, removed) = frontier.sync(&feeds).await;
+                tracing::info!(
+                    reason = why,
+                    feeds = feeds.len(),
+                    added,
+                    removed,
+                    "feed list reloaded"
+                );
+            }
+            Err(e) => {
+                tracing::error!(reason = why, error = %e, "feed list not reloaded; the running feeds stay")
+            }
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Replay (`newswire replay`, `../shared/contracts/REPLAY.md`): a capture's timeline played
+//! through the same pipeline and frontier as the daemon, on the capture's clock.
+//!
+//! At a feed record the feed is polled (its new entries become page jobs) and the frontier is
+//! drained; at a page record that a polled feed lists and that no job has fetched yet, the page
+//! is queued as a re-check and the frontier drained again. Pages are extracted concurrently but
+//! tracked in frontier order, so the same capture always gives byte-identical output.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use url::Url;
+
+use crate::config::Settings;
+use crate::daemon::publisher;
+use crate::feed;
+use crate::frontier;
+use crate::pipeline::{Pipeline, PollOutcome};
+use crate::publish::Sink;
+use crate::schedule::politeness::site_of;
+use crate::store::{JobKind, PageJob, Store};
+use crate::track;
+use crate::transport::{Capture, Transport};
+
+/// What a replay did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReplaySummary {
+    pub records: usize,
+    pub feeds_polled: usize,
+    pub pages_scraped: usize,
+    pub events: u64,
+}
+
+/// Replays captures through the pipeline (REPLAY.md) and delivers every event to `sink`.
+///
+/// # Errors
+/// An unreadable capture or feeds file, a state store that cannot be opened, or a sink that
+/// cannot deliver (the events then stay in the replay's state store).
+pub async fn replay(
+    settings: Settings,
+    captures: &[PathBuf],
+    feeds_file: Option<&Path>,
+    state: Option<&Path>,
+    sink: Sink,
+) -> anyhow::Result<ReplaySummary> {
+    replay_with_progress(settings, captures, feeds_file, state, sink, &mut |_, _| {}).await
+}
+
+/// As [`replay`], calling `progress(done, total)` as the capture's records are replayed.
+///
+/// # Errors
+/// As [`replay`].
+pub async fn replay_with_progress(
+    settings: Settings,
+    captures: &[PathBuf],
+    feeds_file: Option<&Path>,
+    state: Option<&Path>,
+    sink: Sink,
+    progress: &mut (dyn FnMut(usize, usize) + Send),
+) -> anyhow::Result<ReplaySummary> {
+    let settings = Arc::new(settings);
+    let capture = Capture::load(
+        captures,
+        settings
+            .fetch
+            .max_page_bytes
+            .max(settings.fetch.max_feed_bytes),
+        settings.fetch.max_redirects,
+    )?;
+    let feeds: HashSet<String> = match feeds_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            feed::parse_feed_list(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+                .iter()
+                .filter_map(|u| Url::parse(u).ok())
+                .map(|u| key(&u))
+                .collect()
+        }
+        // Without a list, every URL whose response parses as a feed is one.
+        None => capture
+            .records
+            .iter()
+            .filter(|r| r.status == 200 && feed::parse(&r.body, &r.url).is_ok())
+            .map(|r| key(&r.url))
+            .collect(),
+    };
+    let store = Store::open(state.unwrap_or(Path::new(":memory:")))?;
+    let records: Vec<Url> = capture.records.iter().map(|r| r.url.clone()).collect();
+    let pipeline = Pipeline::new(settings.clone(), Transport::Replay(capture), store.clone());
+    let Transport::Replay(capture) = pipeline.transport() else {
+        unreachable!("built as replay")
+    };
+
+    let mut summary = ReplaySummary {
+        records: records.len(),
+        ..Default::default()
+    };
+    // Page URL (normalised) → the feed that lists it.
+    let mut listed: HashMap<String, Url> = HashMap::new();
+    for (pos, url) in records.iter().enumerate() {
+        progress(pos, records.len());
+        capture.set_cursor(pos);
+        let k = key(url);
+        if feeds.contains(&k) {
+            summary.feeds_polled += 1;
+            if let PollOutcome::Entries { links, .. } = pipeline.poll_feed(url).await {
+                for link in links {
+                    listed.entry(key(&link)).or_insert_with(|| url.clone());
+                }
+            }
+        } else if let Some(feed_url) = listed.get(&k).cloned() {
+            if capture.was_served(pos) {
+                continue;
+            }
+            let job = PageJob {
+                url: url.to_string(),
+                generation: 0,
+                site: site_of(url.host_str().unwrap_or_default()),
+                feed_url: feed_url.to_string(),
+                kind: JobKind::Recheck,
+                rank_ms: pipeline.now().timestamp_millis(),
+                attempts: 0,
+                article_id: None,
+                meta: None,
+            };
+            store.enqueue_jobs(vec![job]).await?;
+        } else {
+            continue;
+        }
+        for (job, found) in frontier::drain(&pipeline).await? {
+            summary.pages_scraped += 1;
+            // A page reached through a redirect is listed under its own URL too.
+            if let Some(found) = found.and_then(|f| Url::parse(&f).ok())
+                && let Ok(feed_url) = Url::parse(&job.feed_url)
+            {
+                listed.entry(key(&found)).or_insert(feed_url);
+            }
+        }
+    }
+    progress(records.len(), records.len());
+    let mut publisher = publisher(&settings, store.clone(), sink);
+    summary.events = publisher.drain().await?;
+    Ok(summary)
+}
+
+fn key(url: &Url) -> String {
+    track::normalize_url(url).to_string()
+}
