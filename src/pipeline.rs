@@ -510,15 +510,17 @@ impl Pipeline {
         Ok(fetched)
     }
 
-    /// Extracts a fetched page on the CPU pool.
+    /// Decodes and extracts a fetched page on the CPU pool.
     pub async fn extract(&self, job: &PageJob, fetched: Fetched) -> Scraped {
-        let html = fetched.response.text();
-        let url = fetched.response.url;
+        let response = fetched.response;
         let settings = self.settings.clone();
         let started = Instant::now();
         let page = self
             .cpu
-            .run(move || scrape::extract_page(&html, &url, Some(&settings)))
+            .run(move || {
+                let html = response.text();
+                scrape::extract_page(&html, &response.url, Some(&settings))
+            })
             .await;
         let page = match page {
             Ok(p) => {

@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::config::Settings;
@@ -83,20 +84,64 @@ pub async fn replay_with_progress(
         None => capture
             .records
             .iter()
-            .filter(|r| r.status == 200 && feed::parse(&r.body, &r.url).is_ok())
+            .filter(|r| r.status == 200 && may_be_feed(&r.body))
+            .filter(|r| feed::parse(&r.body, &r.url).is_ok())
             .map(|r| key(&r.url))
             .collect(),
     };
     let store = Store::open(state.unwrap_or(Path::new(":memory:")))?;
     let records: Vec<Url> = capture.records.iter().map(|r| r.url.clone()).collect();
-    let pipeline = Pipeline::new(settings.clone(), Transport::Replay(capture), store.clone());
-    let Transport::Replay(capture) = pipeline.transport() else {
-        unreachable!("built as replay")
-    };
-
+    let pipeline = Arc::new(Pipeline::new(
+        settings.clone(),
+        Transport::Replay(capture),
+        store.clone(),
+    ));
     let mut summary = ReplaySummary {
         records: records.len(),
         ..Default::default()
+    };
+    // The sink takes events while the timeline plays; it sees them in outbox order either way.
+    let mut publisher = publisher(&settings, store.clone(), sink);
+    let wake = pipeline.publisher_wake();
+    let played = CancellationToken::new();
+    let publishing = async {
+        let mut sent = 0;
+        loop {
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = played.cancelled() => break,
+            }
+            match publisher.drain().await {
+                Ok(n) => sent += n,
+                // Tried again at the end, where a failure is the replay's.
+                Err(_) => break,
+            }
+        }
+        played.cancelled().await;
+        Ok::<u64, anyhow::Error>(sent + publisher.drain().await?)
+    };
+    let timeline = async {
+        let result = play(&pipeline, &records, &feeds, progress, &mut summary).await;
+        played.cancel();
+        result
+    };
+    let (played_result, events) = tokio::join!(timeline, publishing);
+    played_result?;
+    summary.events = events?;
+    Ok(summary)
+}
+
+/// Plays the timeline: polls at feed records, re-fetches at later records of listed pages, and
+/// drains the frontier after each.
+async fn play(
+    pipeline: &Arc<Pipeline>,
+    records: &[Url],
+    feeds: &HashSet<String>,
+    progress: &mut (dyn FnMut(usize, usize) + Send),
+    summary: &mut ReplaySummary,
+) -> anyhow::Result<()> {
+    let Transport::Replay(capture) = pipeline.transport() else {
+        unreachable!("built as replay")
     };
     // Page URL (normalised) → the feed that lists it.
     let mut listed: HashMap<String, Url> = HashMap::new();
@@ -126,11 +171,11 @@ pub async fn replay_with_progress(
                 article_id: None,
                 meta: None,
             };
-            store.enqueue_jobs(vec![job]).await?;
+            pipeline.store().enqueue_jobs(vec![job]).await?;
         } else {
             continue;
         }
-        for (job, found) in frontier::drain(&pipeline).await? {
+        for (job, found) in frontier::drain(pipeline).await? {
             summary.pages_scraped += 1;
             // A page reached through a redirect is listed under its own URL too.
             if let Some(found) = found.and_then(|f| Url::parse(&f).ok())
@@ -141,9 +186,16 @@ pub async fn replay_with_progress(
         }
     }
     progress(records.len(), records.len());
-    let mut publisher = publisher(&settings, store.clone(), sink);
-    summary.events = publisher.drain().await?;
-    Ok(summary)
+    Ok(())
+}
+
+/// Whether a response body may be a feed: documents that open as HTML never are, and parsing
+/// every page of a capture as a feed would cost as much as extracting it.
+fn may_be_feed(body: &[u8]) -> bool {
+    let head = &body[..body.len().min(1024)];
+    let head = String::from_utf8_lossy(head).to_ascii_lowercase();
+    let html = head.contains("<html") || head.contains("<!doctype html");
+    !html || head.contains("<rss") || head.contains("<feed") || head.contains("<rdf")
 }
 
 fn key(url: &Url) -> String {

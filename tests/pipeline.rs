@@ -77,7 +77,7 @@ async fn polls_queue_new_and_changed_entries_and_never_fetch_pages_themselves() 
             .with_header("ETag", etag)
     };
     site.set("/feed.xml", rss("Storage yard opens early", "\"1\""));
-    let p = pipeline();
+    let p = Arc::new(pipeline());
 
     assert_eq!(
         p.poll_feed(&feed).await,

@@ -373,11 +373,13 @@ impl Feeds for Frontier {
 /// # Errors
 /// The state store does not answer, or keeps a job it was told to end.
 pub async fn drain(
-    pipeline: &Pipeline,
+    pipeline: &Arc<Pipeline>,
 ) -> Result<Vec<(crate::store::PageJob, Option<String>)>, crate::store::StoreError> {
+    use crate::pipeline::{ScrapeOutcome, Scraped};
     use futures_util::StreamExt;
 
-    let width = 2 * std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Enough pages in hand that the CPU pool never waits while a page is being tracked.
+    let width = 4 * std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut ran: HashSet<(String, i64)> = HashSet::new();
     let mut out = Vec::new();
     loop {
@@ -395,19 +397,24 @@ pub async fn drain(
                 "page jobs that ran could not be ended".into(),
             ));
         }
-        let mut scraped = futures_util::stream::iter(&jobs)
-            .map(|job| async move {
-                match pipeline.fetch_page(job).await {
-                    Ok(f) => pipeline.extract(job, f).await,
-                    Err(outcome) => crate::pipeline::Scraped::Nothing(outcome),
-                }
+        let mut scraped = futures_util::stream::iter(jobs.clone())
+            .map(|job| {
+                let pipeline = pipeline.clone();
+                tokio::spawn(async move {
+                    match pipeline.fetch_page(&job).await {
+                        Ok(f) => pipeline.extract(&job, f).await,
+                        Err(outcome) => Scraped::Nothing(outcome),
+                    }
+                })
             })
             .buffered(width);
         for job in &jobs {
             let Some(s) = scraped.next().await else { break };
+            let s =
+                s.unwrap_or_else(|_| Scraped::Nothing(ScrapeOutcome::Failed("panicked".into())));
             let found = match &s {
-                crate::pipeline::Scraped::Article { page, .. } => Some(page.url.clone()),
-                crate::pipeline::Scraped::Nothing(_) => None,
+                Scraped::Article { page, .. } => Some(page.url.clone()),
+                Scraped::Nothing(_) => None,
             };
             pipeline.finish(job, s).await;
             ran.insert((job.url.clone(), job.generation));

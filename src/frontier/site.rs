@@ -264,6 +264,7 @@ impl Frontier {
         global: OwnedSemaphorePermit,
     ) {
         let key = work.key().to_string();
+        site.gate.started();
         // A panic in one feed's or one page's work never takes the daemon down.
         let run = std::panic::AssertUnwindSafe(async {
             match work {

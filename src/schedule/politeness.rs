@@ -94,6 +94,15 @@ impl Gate {
         true
     }
 
+    /// The request a [`Gate::try_start`] claimed is going out now. Its task may have started a
+    /// little late (a busy machine), so the next start moves to a spacing after this moment.
+    pub fn started(&self) {
+        let mut st = self.state.lock().expect("gate lock");
+        st.next_at = st
+            .next_at
+            .max(Instant::now() + spacing(self.spacing, st.penalty));
+    }
+
     /// Waits for the next start and claims it, for one more request of a job that already holds
     /// an in-flight slot. Returns how long it waited.
     pub async fn wait_turn(&self) -> Duration {
