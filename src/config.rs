@@ -69,6 +69,10 @@ pub enum QueueType {
 #[serde(deny_unknown_fields)]
 pub struct StateSettings {
     pub path: PathBuf,
+    /// PostgreSQL, shared by several replicas; empty: SQLite at `path`.
+    pub url: String,
+    /// How long a replica's lease on a site, or on the outbox relay, lasts.
+    pub lease: Dur,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -329,6 +333,21 @@ impl Settings {
                     self.server.listen
                 ),
             );
+        }
+        if !self.state.url.is_empty() {
+            match url::Url::parse(&self.state.url) {
+                Ok(u) if matches!(u.scheme(), "postgres" | "postgresql") => {}
+                Ok(u) => {
+                    return bad(
+                        "state.url",
+                        format!("scheme {:?} is not postgres or postgresql", u.scheme()),
+                    );
+                }
+                Err(e) => return bad("state.url", e.to_string()),
+            }
+        }
+        if self.state.lease.0 < std::time::Duration::from_secs(1) {
+            return bad("state.lease", "must be at least 1s".into());
         }
         match url::Url::parse(&self.amqp.url) {
             Ok(u) if matches!(u.scheme(), "amqp" | "amqps") => {}

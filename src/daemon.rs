@@ -2,10 +2,15 @@
 //! publisher draining the outbox, the operator's listener, WebSub, and the reload of the feed
 //! list (SIGHUP, a changed feeds file).
 //!
+//! With PostgreSQL (`state.url`) the daemon is one of several replicas: it runs the schedulers
+//! of the sites it leases, and publishes only while it holds the outbox relay's lease (one relay
+//! at a time keeps per-article order; when it dies the next holder republishes what was not
+//! confirmed).
+//!
 //! Shutdown: the token stops every site scheduler; in-flight work finishes within
 //! `shutdown.drain` (a page job not finished stays in the store and runs at the next start);
-//! the publisher then flushes the outbox within `shutdown.flush`. Nothing accepted is lost:
-//! what was not published stays in the outbox.
+//! leases are given back; the publisher then flushes the outbox within `shutdown.flush`.
+//! Nothing accepted is lost: what was not published stays in the outbox.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -81,7 +86,7 @@ pub async fn run_with(
     mut options: RunOptions,
 ) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
-    let store = Store::open(&settings.state.path)?;
+    let store = Store::connect(&settings).await?;
     let feeds: Vec<Url> = crate::subscriptions::all(&settings, &store)
         .await?
         .into_iter()
@@ -110,6 +115,9 @@ pub async fn run_with(
     let stop_intake = CancellationToken::new();
     let metrics = Arc::new(Metrics::new());
     metrics.set_sink_is_broker(settings.publish.sink == SinkKind::Amqp);
+    if let Some(id) = store.replica() {
+        metrics.set_replica(id);
+    }
     let pipeline = Arc::new(
         Pipeline::new(settings.clone(), Transport::Live(live), store.clone())
             .with_metrics(metrics.clone())
@@ -119,18 +127,20 @@ pub async fn run_with(
     let server_task = start_server(&settings, &store, &metrics, &stop_server).await?;
 
     let stop_publisher = CancellationToken::new();
-    tracing::info!(feeds = feeds.len(), state = %settings.state.path.display(), outbox = store.outbox_len(), page_jobs = store.pending_jobs(), sink = ?settings.publish.sink, "newswire started");
-    let sink = options
-        .sink
-        .take()
-        .unwrap_or_else(|| sink_for(&settings, settings.publish.sink));
-    let publisher = publisher(&settings, store.clone(), sink).with_metrics(metrics.clone());
-    let status = publisher.status();
-    let publisher_task = tokio::spawn(publisher.run(
-        pipeline.publisher_wake(),
-        stop_publisher.clone(),
-        settings.shutdown.flush.0,
-    ));
+    let state = if store.replica().is_some() {
+        format!("postgres, replica {}", store.replica().unwrap_or_default())
+    } else {
+        settings.state.path.display().to_string()
+    };
+    tracing::info!(feeds = feeds.len(), state = %state, outbox = store.outbox_len(), page_jobs = store.pending_jobs(), sink = ?settings.publish.sink, "newswire started");
+    let relay = Relay {
+        settings: settings.clone(),
+        store: store.clone(),
+        metrics: metrics.clone(),
+        wake: pipeline.publisher_wake(),
+        stop: stop_publisher.clone(),
+    };
+    let publisher_task = tokio::spawn(relay.run(options.sink.take()));
 
     let frontier = Frontier::new(
         pipeline.clone(),
@@ -143,6 +153,7 @@ pub async fn run_with(
             outbox_limit: settings.publish.outbox_limit,
             stop: stop_intake.clone(),
             stats: options.stats.clone().unwrap_or_default(),
+            lease: store.replica().map(|_| settings.state.lease.0),
         },
     );
     if settings.websub.enabled() {
@@ -167,6 +178,7 @@ pub async fn run_with(
         );
     }
     let tracker = frontier.tracker().clone();
+    tracker.spawn(frontier.clone().keep_leases());
     tracker.spawn(reload_loop(
         frontier.clone(),
         store.clone(),
@@ -188,11 +200,15 @@ pub async fn run_with(
             "in-flight work did not finish within shutdown.drain; its page jobs run again at the next start"
         );
     }
+    if store.replica().is_some()
+        && let Err(e) = store.release_leases().await
+    {
+        tracing::warn!(error = %e, "leases not given back; other replicas take them when they run out");
+    }
     stop_publisher.cancel();
-    let _ = publisher_task.await;
+    let st = publisher_task.await.unwrap_or_default();
     stop_server.cancel();
     let _ = server_task.await;
-    let st = status.snapshot();
     tracing::info!(
         outbox = store.outbox_len(),
         page_jobs = store.pending_jobs(),
@@ -205,6 +221,71 @@ pub async fn run_with(
         "newswire stopped"
     );
     Ok(())
+}
+
+/// Runs the publisher while this process holds the outbox relay's lease (always, with a store
+/// only it uses), renewing it every third of `state.lease`; stops publishing at once when the
+/// lease is lost, and starts again when it is won back.
+struct Relay {
+    settings: Arc<Settings>,
+    store: Store,
+    metrics: Arc<Metrics>,
+    wake: Arc<Notify>,
+    stop: CancellationToken,
+}
+
+impl Relay {
+    /// Returns the last publisher's figures.
+    async fn run(self, mut first_sink: Option<Sink>) -> crate::publish::StatusSnapshot {
+        let ttl = self.settings.state.lease.0;
+        let mut last = crate::publish::StatusSnapshot::default();
+        while !self.stop.is_cancelled() {
+            if !self.store.relay_lease(ttl).await.unwrap_or(false) {
+                tokio::select! {
+                    _ = tokio::time::sleep(ttl / 3) => continue,
+                    _ = self.stop.cancelled() => break,
+                }
+            }
+            if self.store.replica().is_some() {
+                tracing::info!("this replica relays the outbox");
+            }
+            self.metrics.relay.set(1);
+            let sink = first_sink
+                .take()
+                .unwrap_or_else(|| sink_for(&self.settings, self.settings.publish.sink));
+            let publisher = publisher(&self.settings, self.store.clone(), sink)
+                .with_metrics(self.metrics.clone());
+            let status = publisher.status();
+            let lost = CancellationToken::new();
+            let task = tokio::spawn(publisher.run(
+                self.wake.clone(),
+                lost.clone(),
+                self.settings.shutdown.flush.0,
+            ));
+            // Renew while publishing; a lease that cannot be renewed within its time is lost.
+            let mut renewed = tokio::time::Instant::now();
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(ttl / 3) => {}
+                    _ = self.stop.cancelled() => break,
+                }
+                match self.store.relay_lease(ttl).await {
+                    Ok(true) => renewed = tokio::time::Instant::now(),
+                    Ok(false) => break,
+                    Err(_) if renewed.elapsed() < ttl.mul_f64(0.8) => {}
+                    Err(_) => break,
+                }
+            }
+            if !self.stop.is_cancelled() {
+                tracing::warn!("outbox relay lease lost; another replica publishes");
+            }
+            lost.cancel();
+            let _ = task.await;
+            self.metrics.relay.set(0);
+            last = status.snapshot();
+        }
+        last
+    }
 }
 
 /// The `/metrics`, `/healthz`, `/readyz` listener if `server.listen` is set, and the task that

@@ -330,16 +330,20 @@ fn feeds(command: FeedsCommand) -> anyhow::Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             let outlines =
                 opml::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-            let store = Store::open(&settings.state.path)?;
-            let report =
-                runtime()?.block_on(subscriptions::import(&settings, &store, &outlines))?;
+            let rt = runtime()?;
+            let store = rt.block_on(Store::connect(&settings))?;
+            let report = rt.block_on(subscriptions::import(&settings, &store, &outlines))?;
             for why in &report.rejected {
                 eprintln!("newswire: skipped {why}");
             }
             eprintln!(
                 "newswire: {} feeds imported into {}, {} already present, {} skipped; send a running daemon SIGHUP to poll them",
                 report.added,
-                settings.state.path.display(),
+                if settings.state.url.is_empty() {
+                    settings.state.path.display().to_string()
+                } else {
+                    newswire::config::mask_url(&settings.state.url)
+                },
                 report.present,
                 report.rejected.len()
             );
@@ -351,9 +355,10 @@ fn feeds(command: FeedsCommand) -> anyhow::Result<ExitCode> {
         }
         FeedsCommand::List { config } => {
             let settings = load(config.as_deref())?;
-            let store = Store::open(&settings.state.path)?;
+            let rt = runtime()?;
+            let store = rt.block_on(Store::connect(&settings))?;
             let mut out = std::io::stdout().lock();
-            for f in runtime()?.block_on(subscriptions::all(&settings, &store))? {
+            for f in rt.block_on(subscriptions::all(&settings, &store))? {
                 writeln!(
                     out,
                     "{}\t{}\t{}",
@@ -366,8 +371,9 @@ fn feeds(command: FeedsCommand) -> anyhow::Result<ExitCode> {
         }
         FeedsCommand::Export { config } => {
             let settings = load(config.as_deref())?;
-            let store = Store::open(&settings.state.path)?;
-            let all = runtime()?.block_on(subscriptions::all(&settings, &store))?;
+            let rt = runtime()?;
+            let store = rt.block_on(Store::connect(&settings))?;
+            let all = rt.block_on(subscriptions::all(&settings, &store))?;
             print!(
                 "{}",
                 opml::write("newswire feeds", &subscriptions::outlines(&all))
@@ -376,9 +382,10 @@ fn feeds(command: FeedsCommand) -> anyhow::Result<ExitCode> {
         }
         FeedsCommand::Remove { url, config } => {
             let settings = load(config.as_deref())?;
-            let store = Store::open(&settings.state.path)?;
+            let rt = runtime()?;
+            let store = rt.block_on(Store::connect(&settings))?;
             let url = url::Url::parse(&url).map_err(|e| anyhow::anyhow!("{url:?}: {e}"))?;
-            if runtime()?.block_on(store.remove_subscription(url.as_str()))? {
+            if rt.block_on(store.remove_subscription(url.as_str()))? {
                 eprintln!(
                     "newswire: removed {url}; send a running daemon SIGHUP to stop polling it"
                 );

@@ -248,6 +248,14 @@ pub struct Metrics {
     pub page_jobs: Gauge,
     /// Sites with a running scheduler.
     pub sites: Gauge,
+    /// With replicas: site leases this replica holds, leases it lost, replicas alive, and
+    /// whether it relays the outbox.
+    pub leases: Gauge,
+    pub lease_losses: Counter,
+    pub replicas: Gauge,
+    pub relay: Gauge,
+    /// This replica's id, when replicas share the store.
+    replica: Mutex<Option<String>>,
     broker: Mutex<Option<BrokerStatus>>,
     blocked_since: Mutex<Option<Instant>>,
     paused_since: Mutex<Option<Instant>>,
@@ -282,6 +290,11 @@ impl Metrics {
             feeds: Gauge::default(),
             page_jobs: Gauge::default(),
             sites: Gauge::default(),
+            leases: Gauge::default(),
+            lease_losses: Counter::default(),
+            replicas: Gauge::default(),
+            relay: Gauge::default(),
+            replica: Mutex::new(None),
             broker: Mutex::new(None),
             blocked_since: Mutex::new(None),
             paused_since: Mutex::new(None),
@@ -298,6 +311,15 @@ impl Metrics {
             }
         }
         m
+    }
+
+    /// Names the replica in the metrics (when replicas share the store).
+    pub fn set_replica(&self, id: &str) {
+        *self.replica.lock().expect("replica lock") = Some(id.to_string());
+    }
+
+    pub fn replica(&self) -> Option<String> {
+        self.replica.lock().expect("replica lock").clone()
     }
 
     /// Records one completed fetch.
@@ -364,6 +386,43 @@ impl Metrics {
             "newswire_build_info{{version=\"{}\"}} 1",
             env!("CARGO_PKG_VERSION")
         );
+        if let Some(id) = self.replica() {
+            family(
+                w,
+                "newswire_replica_info",
+                "gauge",
+                "This replica's id (several replicas share the state).",
+            );
+            let _ = writeln!(
+                w,
+                "newswire_replica_info{{replica=\"{}\"}} 1",
+                escape_label(&id)
+            );
+            gauge(
+                w,
+                "newswire_site_leases",
+                "Site leases this replica holds.",
+                self.leases.get(),
+            );
+            counter(
+                w,
+                "newswire_site_lease_losses_total",
+                "Site leases this replica lost before giving them back.",
+                self.lease_losses.get(),
+            );
+            gauge(
+                w,
+                "newswire_replicas",
+                "Replicas alive, as of the last lease round.",
+                self.replicas.get(),
+            );
+            gauge(
+                w,
+                "newswire_outbox_relay",
+                "1 while this replica relays the outbox to the sink.",
+                self.relay.get(),
+            );
+        }
         gauge(
             w,
             "newswire_uptime_seconds",

@@ -93,6 +93,9 @@ pub enum ScrapeOutcome {
     Missing(u16),
     /// robots.txt disallows fetching the page (`politeness.robots`).
     Disallowed,
+    /// This replica lost the page's site to another: nothing was written; the new owner runs
+    /// the job.
+    LeaseLost,
     Failed(String),
 }
 
@@ -430,6 +433,7 @@ impl Pipeline {
             at: fetched_at,
             validators,
             entries: queued,
+            pushed,
         };
         if let Err(e) = store.commit_poll(commit).await {
             return self.store_failed(feed_url, &e, info);
@@ -565,6 +569,9 @@ impl Pipeline {
             }
             Scraped::Nothing(outcome) => outcome,
         };
+        if outcome == ScrapeOutcome::LeaseLost {
+            return outcome;
+        }
         let then = self.after(job, &outcome).await;
         let woken = then.as_ref().map(|j| (j.site.clone(), j.rank_ms));
         if let Err(e) = self.store.finish_job(job.job_ref(), then).await {
@@ -711,6 +718,12 @@ impl Pipeline {
                     );
                     self.metrics.error("track_conflict");
                     continue;
+                }
+                Ok(Commit::Fenced) => {
+                    tracing::info!(
+                        "the site's lease moved to another replica; this fetch is not written"
+                    );
+                    return ScrapeOutcome::LeaseLost;
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "state store write failed; the page is fetched again");

@@ -87,7 +87,7 @@ pub struct Status {
 }
 
 /// A point-in-time copy of [`Status`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StatusSnapshot {
     pub connected: bool,
     pub blocked: bool,

@@ -218,7 +218,24 @@ pub async fn respond(head: &[u8], health: &Health) -> Reply {
         }
         "/healthz" => Reply::text(200, "ok\n"),
         "/readyz" => match health.readiness().await {
-            Readiness::Ready => Reply::text(200, "ready\n"),
+            Readiness::Ready => match health.metrics.replica() {
+                // With replicas: who this is and what it holds.
+                Some(id) => Reply::text(
+                    200,
+                    &format!(
+                        "ready: replica {id}, {} site leases ({} lost), {} replicas alive{}\n",
+                        health.metrics.leases.get(),
+                        health.metrics.lease_losses.get(),
+                        health.metrics.replicas.get(),
+                        if health.metrics.relay.get() == 1 {
+                            ", relaying the outbox"
+                        } else {
+                            ""
+                        }
+                    ),
+                ),
+                None => Reply::text(200, "ready\n"),
+            },
             Readiness::NotReady(why) => Reply::text(503, &format!("not ready: {why}\n")),
         },
         _ => Reply::text(404, "not found\n"),

@@ -141,17 +141,28 @@ impl WebSub {
         let now = Utc::now();
         let mut next: Option<Duration> = None;
         for sub in self.store.websub_subscriptions().await.unwrap_or_default() {
+            // Every pass, so a verification that landed on another replica reaches this one.
+            let pushed = sub.state == "active" && sub.lease_until.is_some_and(|t| t > now);
+            self.feeds.set_pushed(&sub.feed_url, pushed);
             if sub.state != "active" {
                 continue;
             }
             if sub.lease_until.is_some_and(|t| t <= now) {
                 tracing::warn!(topic = %sub.topic, hub = %sub.hub, "WebSub lease expired; polling at the normal pace");
-                self.feeds.set_pushed(&sub.feed_url, false);
             }
             match sub.renew_at {
                 Some(t) if t <= now => {
-                    tracing::info!(topic = %sub.topic, hub = %sub.hub, "renewing WebSub lease");
-                    self.subscribe(sub).await;
+                    // One replica renews; the others see the renewal taken.
+                    let retry = now + chrono::Duration::hours(1);
+                    if self
+                        .store
+                        .claim_renewal(&sub.topic, t, retry)
+                        .await
+                        .unwrap_or(false)
+                    {
+                        tracing::info!(topic = %sub.topic, hub = %sub.hub, "renewing WebSub lease");
+                        self.subscribe(sub).await;
+                    }
                 }
                 Some(t) => {
                     let d = (t - now).to_std().unwrap_or_default();
@@ -180,6 +191,11 @@ impl WebSub {
                     lease_until: None,
                     renew_at: None,
                 };
+                // One subscription per topic, whichever replica saw the advert first.
+                if existing.is_none() && !self.store.claim_subscription(&sub).await.unwrap_or(false)
+                {
+                    return;
+                }
                 tracing::info!(topic = %a.topic, hub = %a.hub, feed.url = %a.feed_url, "feed advertises a WebSub hub; subscribing");
                 self.subscribe(sub).await;
             }

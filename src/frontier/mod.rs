@@ -16,6 +16,11 @@
 //! - Global bounds: `poll.concurrency` polls and `scrape.concurrency` page jobs at once across
 //!   all sites, taken only once a site's gate is open; extraction runs on the CPU pool. While the
 //!   outbox is over `publish.outbox_limit`, no site starts anything.
+//! - Replicas (a store several replicas share): a site's scheduler runs only while this replica
+//!   holds the site's lease ([`Frontier::keep_leases`]). It stops starting requests the moment
+//!   the lease runs out locally, before each request saves the site's politeness state (a write
+//!   the store refuses once the lease moved), and takes over the state and the feeds' schedules
+//!   the previous owner left.
 
 mod site;
 mod stats;
@@ -65,6 +70,8 @@ pub struct Frontier {
     adverts: OnceLock<mpsc::Sender<Advert>>,
     /// Set while the outbox is over its bound, so the pause is logged once.
     paused: Mutex<bool>,
+    /// With replicas: how long a site lease lasts.
+    lease: Option<Duration>,
 }
 
 /// How the frontier is built.
@@ -77,6 +84,8 @@ pub struct FrontierConfig {
     pub outbox_limit: u64,
     pub stop: CancellationToken,
     pub stats: Arc<PollStats>,
+    /// With a store several replicas share: the length of a site lease.
+    pub lease: Option<Duration>,
 }
 
 impl Frontier {
@@ -99,6 +108,7 @@ impl Frontier {
             pushed: Mutex::new(HashSet::new()),
             adverts: OnceLock::new(),
             paused: Mutex::new(false),
+            lease: config.lease,
         });
         pipeline.set_listener(frontier.clone());
         frontier
@@ -109,7 +119,7 @@ impl Frontier {
     /// # Errors
     /// The state store does not answer.
     pub async fn resume(&self) -> Result<usize, crate::store::StoreError> {
-        let sites = self.pipeline.store().job_sites().await?;
+        let sites = self.pipeline.store().job_sites(None).await?;
         for (site, rank) in &sites {
             self.enqueued(site, *rank);
         }
@@ -187,6 +197,22 @@ impl Frontier {
         }
         let count = self.feeds.lock().expect("feeds lock").len();
         self.pipeline.metrics().feeds.set(count as i64);
+        if self.lease.is_some() {
+            // Every replica makes its feeds' sites leasable; one of them will hold each.
+            let mut sites: Vec<String> = self
+                .feeds
+                .lock()
+                .expect("feeds lock")
+                .values()
+                .filter(|s| !s.is_empty())
+                .cloned()
+                .collect();
+            sites.sort_unstable();
+            sites.dedup();
+            if let Err(e) = self.pipeline.store().register_sites(sites).await {
+                tracing::error!(error = %e, "state store failed; the feeds' sites are registered at the next reload");
+            }
+        }
         (added, gone.len())
     }
 
@@ -266,10 +292,10 @@ impl Frontier {
     }
 
     /// Removes a site whose scheduler found nothing left to do. False (and nothing removed)
-    /// when work arrived meanwhile.
+    /// when work arrived meanwhile, or while this replica holds its lease.
     fn retire_site(&self, site: &Arc<Site>) -> bool {
         let mut sites = self.sites.lock().expect("sites lock");
-        if !site.is_idle() {
+        if !site.is_idle() || site.leased() {
             return false;
         }
         sites.remove(&site.key);
@@ -292,6 +318,95 @@ impl Frontier {
             .cloned();
         if let Some(site) = key.and_then(|k| self.site(&k)) {
             site.poke(configured);
+        }
+    }
+
+    /// Keeps this replica's share of the site leases (with a store several replicas share):
+    /// every third of a lease, one round of heartbeat, renewal, rebalancing and claims. Sites
+    /// gained take over the politeness state and feed schedules their previous owner left;
+    /// sites lost stop at once. At shutdown the leases are given back.
+    pub async fn keep_leases(self: Arc<Self>) {
+        let Some(ttl) = self.lease else { return };
+        let store = self.pipeline.store().clone();
+        let metrics = self.pipeline.metrics().clone();
+        let mut held: HashSet<String> = HashSet::new();
+        loop {
+            let started = Instant::now();
+            match store.lease_round(ttl).await {
+                Ok(round) => {
+                    // Trusted for most of the lease only, so clocks and latency cannot stretch it.
+                    let valid_until = started + ttl.mul_f64(0.8);
+                    let now_held: HashSet<String> =
+                        round.held.iter().map(|l| l.site.clone()).collect();
+                    for l in &round.held {
+                        let gained = !held.contains(&l.site);
+                        self.with_site(&l.site, |site| {
+                            if gained {
+                                site.take_over(l);
+                            }
+                            site.set_lease(Some(valid_until));
+                        });
+                        if gained {
+                            tracing::info!(site = %l.site, epoch = l.epoch, "site lease taken");
+                            self.reload_schedules(&l.site).await;
+                        }
+                    }
+                    for lost in held.difference(&now_held) {
+                        tracing::warn!(site = %lost, "site lease lost; its requests stop");
+                        metrics.lease_losses.inc();
+                        if let Some(site) = self.site(lost) {
+                            site.set_lease(None);
+                        }
+                    }
+                    held = now_held;
+                    metrics.leases.set(held.len() as i64);
+                    metrics.replicas.set(round.replicas as i64);
+                    // Jobs other replicas queued for our sites.
+                    let among: Vec<String> = held.iter().cloned().collect();
+                    if let Ok(jobs) = store.job_sites(Some(among)).await {
+                        for (site, rank) in jobs {
+                            self.enqueued(&site, rank);
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, held = held.len(), "lease round failed; leases lapse unless the next round renews them");
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(started + ttl / 3) => {}
+                _ = self.stop.cancelled() => break,
+            }
+        }
+        for site in &held {
+            if let Some(s) = self.site(site) {
+                s.set_lease(None);
+            }
+        }
+        if let Err(e) = store.release_leases().await {
+            tracing::warn!(error = %e, "leases not given back; other replicas take them when they run out");
+        }
+    }
+
+    /// Reads the schedules of a site's feeds again: the previous owner of the site moved them on.
+    async fn reload_schedules(&self, key: &str) {
+        let Some(site) = self.site(key) else { return };
+        for url in site.feed_urls() {
+            let saved = self
+                .pipeline
+                .store()
+                .feed_schedule(url.as_str())
+                .await
+                .ok()
+                .flatten()
+                .and_then(|j| serde_json::from_str::<FeedSchedule>(&j).ok());
+            if let Some(sched) = saved {
+                let wait = sched
+                    .next_at
+                    .and_then(|t| (t - self.clock.now()).to_std().ok())
+                    .unwrap_or_default();
+                site.update_schedule(&url, sched, Instant::now() + wait);
+            }
         }
     }
 

@@ -17,7 +17,7 @@ use super::Frontier;
 use crate::pipeline::{PollInfo, PollOutcome, ScrapeOutcome, Scraped};
 use crate::schedule::FeedSchedule;
 use crate::schedule::politeness::{Gate, site_of};
-use crate::store::PageJob;
+use crate::store::{PageJob, SiteLease};
 use crate::websub::Advert;
 
 /// A feed polled by a site.
@@ -40,6 +40,8 @@ pub(super) struct Site {
 
 #[derive(Default)]
 struct SiteState {
+    /// With replicas: until when this replica may start requests here (`None`: not held).
+    lease: Option<Instant>,
     feeds: Vec<FeedSlot>,
     /// The earliest rank of the site's waiting jobs, as far as known; `None`: none waiting.
     next_job_ms: Option<i64>,
@@ -108,6 +110,38 @@ impl Site {
         self.wake.notify_one();
     }
 
+    pub fn set_lease(&self, until: Option<Instant>) {
+        self.state().lease = until;
+        self.wake.notify_one();
+    }
+
+    /// Whether this replica holds the site's lease now.
+    pub fn leased(&self) -> bool {
+        self.state().lease.is_some_and(|t| t > Instant::now())
+    }
+
+    /// Takes over the politeness state the site's previous owner left in its row.
+    pub fn take_over(&self, lease: &SiteLease) {
+        let at = |t: Option<chrono::DateTime<chrono::Utc>>| {
+            let ahead = t.and_then(|t| (t - chrono::Utc::now()).to_std().ok());
+            Instant::now() + ahead.unwrap_or_default()
+        };
+        self.gate
+            .restore(at(lease.next_at), at(lease.hold_until), lease.penalty);
+    }
+
+    pub fn feed_urls(&self) -> Vec<Url> {
+        self.state().feeds.iter().map(|f| f.url.clone()).collect()
+    }
+
+    pub fn update_schedule(&self, url: &Url, sched: FeedSchedule, due: Instant) {
+        let mut st = self.state();
+        if let Some(f) = st.feeds.iter_mut().find(|f| f.url == *url) {
+            f.sched = sched;
+            f.due = due;
+        }
+    }
+
     pub fn is_idle(&self) -> bool {
         let st = self.state();
         st.feeds.is_empty() && st.next_job_ms.is_none() && st.in_flight.is_empty()
@@ -125,6 +159,18 @@ impl Frontier {
         loop {
             if self.stop.is_cancelled() || !self.wait_for_outbox_room().await {
                 return;
+            }
+            if self.lease.is_some() && !site.leased() {
+                // Another replica's site, or ours but lapsed: start nothing until it is held.
+                if self.retire_site(&site) {
+                    return;
+                }
+                tokio::select! {
+                    _ = site.wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = self.stop.cancelled() => return,
+                }
+                continue;
             }
             let permit = tokio::select! {
                 p = site.gate.slots().clone().acquire_owned() => p.expect("semaphore never closed"),
@@ -165,8 +211,44 @@ impl Frontier {
                 site.done(work.key());
                 continue;
             }
+            if self.lease.is_some() && !self.save_gate(&site).await {
+                site.done(work.key());
+                continue;
+            }
             let task = self.clone().run_work(site.clone(), work, permit, global);
             self.tracker.spawn(task.in_current_span());
+        }
+    }
+
+    /// With replicas: saves the site's politeness state before a request starts, so the next
+    /// owner keeps the spacing. False (and the site stopped) when the lease is no longer ours.
+    async fn save_gate(&self, site: &Site) -> bool {
+        if !site.leased() {
+            return false;
+        }
+        let (next_at, hold_until, penalty) = site.gate.snapshot();
+        let wall = |t: Instant| {
+            let ahead = t.saturating_duration_since(Instant::now());
+            chrono::Utc::now() + chrono::Duration::from_std(ahead).unwrap_or_default()
+        };
+        let hold = (hold_until > Instant::now()).then(|| wall(hold_until));
+        match self
+            .pipeline
+            .store()
+            .reserve_start(&site.key, wall(next_at), hold, penalty)
+            .await
+        {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::warn!("site lease lost; its requests stop");
+                self.pipeline.metrics().lease_losses.inc();
+                site.set_lease(None);
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot save the site's politeness state; the request waits");
+                false
+            }
         }
     }
 
@@ -224,11 +306,21 @@ impl Frontier {
             st.in_flight.insert(w.key().to_string());
             return Next::Work(w);
         }
-        let next_feed = st.feeds.iter().map(|f| f.due).min();
+        // A feed or job in flight is not waited for: its end wakes the site.
+        let next_feed = st
+            .feeds
+            .iter()
+            .filter(|f| !st.in_flight.contains(f.url.as_str()))
+            .map(|f| f.due)
+            .min();
         let next_job = st.next_job_ms.map(|t| {
             let ahead = Duration::from_millis(t.saturating_sub(now_ms).max(0) as u64);
-            // Not sooner than 50 ms from now: a job already due but in flight is not picked.
-            now + ahead.max(Duration::from_millis(50))
+            // A job already due is in flight: look again within a second.
+            now + if ahead.is_zero() {
+                Duration::from_secs(1)
+            } else {
+                ahead
+            }
         });
         match (next_feed, next_job) {
             (None, None) if st.in_flight.is_empty() => Next::Idle,

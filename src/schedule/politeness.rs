@@ -122,6 +122,20 @@ impl Gate {
         }
     }
 
+    /// The state a site's row carries between replicas: the next start, the hold, the penalty.
+    pub fn snapshot(&self) -> (Instant, Instant, u32) {
+        let st = self.state.lock().expect("gate lock");
+        (st.next_at, st.hold_until, st.penalty)
+    }
+
+    /// Takes over the state another replica left (never starting sooner than it would have).
+    pub fn restore(&self, next_at: Instant, hold_until: Instant, penalty: u32) {
+        let mut st = self.state.lock().expect("gate lock");
+        st.next_at = st.next_at.max(next_at);
+        st.hold_until = st.hold_until.max(hold_until);
+        st.penalty = st.penalty.max(penalty.min(MAX_PENALTY));
+    }
+
     /// Tells the gate how a request was answered. Returns the hold a throttling answer set.
     fn observe(
         &self,

@@ -2,9 +2,10 @@
 //! (revision state), the frontier's page jobs, WebSub subscriptions, imported feeds and the outbox
 //! of events not yet confirmed by the sink.
 //!
-//! [`Store`] is a handle to a [`Backend`]; the embedded SQLite backend ([`sqlite`]) is the
-//! default. Every call is async and never blocks the async workers: SQLite runs on a thread of
-//! its own.
+//! [`Store`] is a handle to a [`Backend`]: the embedded SQLite backend ([`sqlite`], the default,
+//! one process) or PostgreSQL ([`postgres`], `state.url`, shared by several replicas that lease
+//! the sites among themselves). Every call is async and never blocks the async workers: SQLite
+//! runs on a thread of its own.
 //!
 //! Guarantees, whatever the backend:
 //! - a poll's entries become seen in the same transaction that makes their page jobs durable
@@ -14,12 +15,14 @@
 //!   event in one transaction, so two fetches of one article can never both become revision k+1;
 //! - an outbox row is deleted only when the sink confirmed it.
 
+mod postgres;
 mod sqlite;
 
 use std::collections::HashMap;
 use std::ops::Deref;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
@@ -55,6 +58,37 @@ impl Store {
     pub fn open(path: &Path) -> Result<Self> {
         Ok(Store(Arc::new(sqlite::Sqlite::open(path)?)))
     }
+
+    /// The store the settings name: PostgreSQL at `state.url` (joining as a new replica), else
+    /// SQLite at `state.path`.
+    ///
+    /// # Errors
+    /// The database cannot be reached or opened, or its schema is newer than this binary.
+    pub async fn connect(settings: &crate::config::Settings) -> Result<Self> {
+        if settings.state.url.is_empty() {
+            return Self::open(&settings.state.path);
+        }
+        let pool = settings.poll.concurrency + settings.scrape.concurrency + 8;
+        Self::postgres(&settings.state.url, pool).await
+    }
+
+    /// PostgreSQL at `url`, joining as a new replica, with up to `pool` connections.
+    ///
+    /// # Errors
+    /// As [`Store::connect`].
+    pub async fn postgres(url: &str, pool: usize) -> Result<Self> {
+        let pg = postgres::Postgres::connect(url, &replica_id(), pool).await?;
+        Ok(Store(Arc::new(pg)))
+    }
+}
+
+/// A fresh replica id: 16 random bytes, hex.
+fn replica_id() -> String {
+    let mut b = [0u8; 16];
+    if getrandom::getrandom(&mut b).is_err() {
+        b.iter_mut().for_each(|x| *x = fastrand::u8(..));
+    }
+    crate::feed::hex(&b)
 }
 
 impl Deref for Store {
@@ -179,6 +213,8 @@ pub struct PageJob {
 pub struct JobRef {
     pub url: String,
     pub generation: i64,
+    /// The site whose lease fences the write.
+    pub site: String,
 }
 
 impl PageJob {
@@ -186,6 +222,7 @@ impl PageJob {
         JobRef {
             url: self.url.clone(),
             generation: self.generation,
+            site: self.site.clone(),
         }
     }
 }
@@ -204,9 +241,12 @@ pub struct SeenEntry {
 pub struct PollCommit {
     pub feed_url: String,
     pub at: DateTime<Utc>,
-    /// New validators for the next conditional GET (kept when `None`, e.g. pushed content).
+    /// New validators for the next conditional GET (kept when `None`).
     pub validators: Option<Validators>,
     pub entries: Vec<SeenEntry>,
+    /// Content a WebSub hub pushed: it may land on any replica, so it queues its entries
+    /// without touching the feed's row (which its site's owner writes).
+    pub pushed: bool,
 }
 
 /// The write of one tracked fetch: the article (compare-and-set on `expected_version`; `None`
@@ -233,6 +273,29 @@ pub enum Commit {
     Done,
     /// Another write got there first: read the article again and decide again.
     Conflict,
+    /// This replica no longer holds the page's site: nothing was written.
+    Fenced,
+}
+
+/// A site this replica holds, with the politeness state its row carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteLease {
+    pub site: String,
+    /// Bumped by every claim; writes for the site check it.
+    pub epoch: i64,
+    /// No request before these (as the previous owner left them).
+    pub next_at: Option<DateTime<Utc>>,
+    pub hold_until: Option<DateTime<Utc>>,
+    pub penalty: u32,
+}
+
+/// The outcome of one round of lease keeping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaseRound {
+    /// Every site held after the round (renewed or newly claimed).
+    pub held: Vec<SiteLease>,
+    /// Replicas alive, this one included.
+    pub replicas: usize,
 }
 
 /// The state store's operations. One implementation per engine.
@@ -276,8 +339,9 @@ pub trait Backend: Send + Sync {
     fn due_everywhere(&self, now_ms: i64, limit: usize) -> StoreFuture<'_, Vec<PageJob>>;
     /// The earliest rank among a site's jobs.
     fn next_job_at(&self, site: &str) -> StoreFuture<'_, Option<i64>>;
-    /// Sites with jobs waiting, each with its earliest rank (at start-up).
-    fn job_sites(&self) -> StoreFuture<'_, Vec<(String, i64)>>;
+    /// Sites with jobs waiting, each with its earliest rank: all of them (at start-up), or
+    /// those `among` these (the sites a replica holds).
+    fn job_sites(&self, among: Option<Vec<String>>) -> StoreFuture<'_, Vec<(String, i64)>>;
     /// Ends a job run; `then` replaces it (a retry or the next re-check) unless the job was
     /// replaced meanwhile.
     fn finish_job(&self, done: JobRef, then: Option<PageJob>) -> StoreFuture<'_, ()>;
@@ -293,6 +357,17 @@ pub trait Backend: Send + Sync {
 
     // WebSub.
     fn save_subscription(&self, sub: &Subscription) -> StoreFuture<'_, ()>;
+    /// Creates a subscription unless one exists for its topic; false if one did (one
+    /// subscription per topic, whichever replica saw the advert first).
+    fn claim_subscription(&self, sub: &Subscription) -> StoreFuture<'_, bool>;
+    /// Takes the renewal of a subscription due at `due`, moving its next try to `retry_at`;
+    /// false if another replica took it.
+    fn claim_renewal(
+        &self,
+        topic: &str,
+        due: DateTime<Utc>,
+        retry_at: DateTime<Utc>,
+    ) -> StoreFuture<'_, bool>;
     fn subscription_by_callback(&self, callback_id: &str) -> StoreFuture<'_, Option<Subscription>>;
     fn subscription_by_topic(&self, topic: &str) -> StoreFuture<'_, Option<Subscription>>;
     fn websub_subscriptions(&self) -> StoreFuture<'_, Vec<Subscription>>;
@@ -324,4 +399,43 @@ pub trait Backend: Send + Sync {
     fn remove_subscription(&self, url: &str) -> StoreFuture<'_, bool>;
     /// Subscribed feeds as (url, title), in the order they were added.
     fn subscriptions(&self) -> StoreFuture<'_, Vec<(String, Option<String>)>>;
+
+    // Replicas. A store that only one process uses leaves these as they are: it holds
+    // every site and the outbox, and fences nothing.
+    /// This replica's id, when several replicas share the store.
+    fn replica(&self) -> Option<&str> {
+        None
+    }
+    /// Database round trips made so far (for the benchmarks; 0 when not counted).
+    fn round_trips(&self) -> u64 {
+        0
+    }
+    /// Makes these sites (of the configured feeds) known, so that replicas lease them.
+    fn register_sites(&self, _sites: Vec<String>) -> StoreFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+    /// Heartbeats, renews this replica's site leases for `ttl`, gives back its excess over a
+    /// fair share and claims up to it.
+    fn lease_round(&self, _ttl: Duration) -> StoreFuture<'_, LeaseRound> {
+        Box::pin(async { Err(StoreError("this store is not shared by replicas".into())) })
+    }
+    /// Records the politeness state of a site before a request starts there; false if this
+    /// replica no longer holds the site (the request must not start).
+    fn reserve_start(
+        &self,
+        _site: &str,
+        _next_at: DateTime<Utc>,
+        _hold_until: Option<DateTime<Utc>>,
+        _penalty: u32,
+    ) -> StoreFuture<'_, bool> {
+        Box::pin(async { Ok(true) })
+    }
+    /// Takes or renews the outbox relay's lease; false while another replica holds it.
+    fn relay_lease(&self, _ttl: Duration) -> StoreFuture<'_, bool> {
+        Box::pin(async { Ok(true) })
+    }
+    /// Gives back every lease this replica holds (at shutdown), so others take over at once.
+    fn release_leases(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
 }

@@ -600,12 +600,16 @@ impl Backend for Sqlite {
         })
     }
 
-    fn job_sites(&self) -> StoreFuture<'_, Vec<(String, i64)>> {
-        self.call(|c| {
+    fn job_sites(&self, among: Option<Vec<String>>) -> StoreFuture<'_, Vec<(String, i64)>> {
+        self.call(move |c| {
             let mut st =
                 c.prepare("SELECT site, MIN(rank_ms) FROM page_jobs GROUP BY site ORDER BY site")?;
-            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?;
+            let all: Vec<(String, i64)> = rows.collect::<rusqlite::Result<_>>()?;
+            Ok(match among {
+                Some(sites) => all.into_iter().filter(|(s, _)| sites.contains(s)).collect(),
+                None => all,
+            })
         })
     }
 
@@ -742,6 +746,45 @@ impl Backend for Sqlite {
                 ],
             )?;
             Ok(())
+        })
+    }
+
+    fn claim_subscription(&self, sub: &Subscription) -> StoreFuture<'_, bool> {
+        let sub = sub.clone();
+        self.call(move |c| {
+            let n = c.execute(
+                &format!(
+                    "INSERT INTO websub ({SUBSCRIPTION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT(topic) DO NOTHING"
+                ),
+                params![
+                    sub.topic,
+                    sub.feed_url,
+                    sub.hub,
+                    sub.secret,
+                    sub.callback_id,
+                    sub.state,
+                    sub.lease_until.map(|t| t.to_rfc3339()),
+                    sub.renew_at.map(|t| t.to_rfc3339())
+                ],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    fn claim_renewal(
+        &self,
+        topic: &str,
+        due: DateTime<Utc>,
+        retry_at: DateTime<Utc>,
+    ) -> StoreFuture<'_, bool> {
+        let topic = topic.to_string();
+        self.call(move |c| {
+            let n = c.execute(
+                "UPDATE websub SET renew_at = ?3 WHERE topic = ?1 AND renew_at = ?2",
+                params![topic, due.to_rfc3339(), retry_at.to_rfc3339()],
+            )?;
+            Ok(n == 1)
         })
     }
 

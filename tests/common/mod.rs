@@ -360,3 +360,75 @@ pub fn init_logs() {
         newswire::telemetry::init(newswire::config::LogFormat::Text, &level);
     }
 }
+
+/// The PostgreSQL server the tests use (`NEWSWIRE_TEST_POSTGRES`, else the local one, as the
+/// `postgres` user with trust auth).
+pub fn postgres_admin_url() -> String {
+    std::env::var("NEWSWIRE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A fresh, empty database on the test server, dropped when this is dropped.
+pub struct Database {
+    pub url: String,
+    name: String,
+}
+
+impl Database {
+    /// Creates the database, or fails the test saying how to start PostgreSQL.
+    pub async fn fresh() -> Database {
+        let admin = postgres_admin_url();
+        let name = format!("newswire_test_{}", fastrand::u64(..));
+        let client = admin_client(&admin).await;
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        Database {
+            url: format!("{base}/{name}"),
+            name,
+        }
+    }
+}
+
+async fn admin_client(admin: &str) -> tokio_postgres::Client {
+    match tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio_postgres::connect(admin, tokio_postgres::NoTls),
+    )
+    .await
+    {
+        Ok(Ok((client, conn))) => {
+            tokio::spawn(conn);
+            client
+        }
+        other => panic!(
+            "PostgreSQL is not reachable at {admin} ({}). Start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` (or run .ci/run, which does), or point NEWSWIRE_TEST_POSTGRES at a server.",
+            match other {
+                Ok(Err(e)) => e.to_string(),
+                _ => "timed out".into(),
+            }
+        ),
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let (admin, name) = (postgres_admin_url(), self.name.clone());
+        // Its own thread and runtime: drop may run inside or outside a runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let client = admin_client(&admin).await;
+                let _ = client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+            });
+        })
+        .join();
+    }
+}
