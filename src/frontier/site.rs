@@ -356,6 +356,12 @@ impl Frontier {
         global: OwnedSemaphorePermit,
     ) {
         let key = work.key().to_string();
+        // A replica paused between claiming a start and here must not fetch for a site it lost.
+        if self.lease.is_some() && !site.leased() {
+            drop(global);
+            site.done(&key);
+            return;
+        }
         site.gate.started();
         // A panic in one feed's or one page's work never takes the daemon down.
         let run = std::panic::AssertUnwindSafe(async {
