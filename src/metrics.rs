@@ -254,6 +254,8 @@ pub struct Metrics {
     pub lease_losses: Counter,
     pub replicas: Gauge,
     pub relay: Gauge,
+    /// Database round trips this replica made (sampled).
+    pub db_round_trips: Gauge,
     /// This replica's id, when replicas share the store.
     replica: Mutex<Option<String>>,
     broker: Mutex<Option<BrokerStatus>>,
@@ -294,6 +296,7 @@ impl Metrics {
             lease_losses: Counter::default(),
             replicas: Gauge::default(),
             relay: Gauge::default(),
+            db_round_trips: Gauge::default(),
             replica: Mutex::new(None),
             broker: Mutex::new(None),
             blocked_since: Mutex::new(None),
@@ -421,6 +424,12 @@ impl Metrics {
                 "newswire_outbox_relay",
                 "1 while this replica relays the outbox to the sink.",
                 self.relay.get(),
+            );
+            gauge(
+                w,
+                "newswire_db_round_trips",
+                "Database round trips this replica has made.",
+                self.db_round_trips.get(),
             );
         }
         gauge(

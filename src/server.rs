@@ -45,6 +45,9 @@ impl Health {
     pub async fn refresh(&self) -> Result<u64, String> {
         self.metrics.sample_broker();
         self.metrics.page_jobs.set(self.store.pending_jobs() as i64);
+        self.metrics
+            .db_round_trips
+            .set(self.store.round_trips() as i64);
         let depth = self.store.outbox_len();
         match self.store.outbox_oldest().await {
             Ok(oldest) => {

@@ -42,6 +42,8 @@ pub struct Request {
     pub path: String,
     pub start_us: u64,
     pub end_us: u64,
+    /// The User-Agent, lower case.
+    pub agent: String,
 }
 
 /// What the farm saw.
@@ -115,13 +117,14 @@ impl Farm {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let mut log = Log::default();
         for line in text.lines() {
-            let f: Vec<&str> = line.split(' ').collect();
+            let f: Vec<&str> = line.splitn(6, ' ').collect();
             match f.as_slice() {
-                ["R", site, path, start, end] => log.requests.push(Request {
+                ["R", site, path, start, end, agent] => log.requests.push(Request {
                     site: site.parse().unwrap(),
                     path: path.to_string(),
                     start_us: start.parse().unwrap(),
                     end_us: end.parse().unwrap(),
+                    agent: agent.to_string(),
                 }),
                 ["A", feed, entry, at] => log.added.push((
                     feed.parse().unwrap(),
@@ -329,16 +332,20 @@ async fn connection(mut sock: TcpStream, site: u32, state: Arc<Mutex<State>>) {
         let head = String::from_utf8_lossy(&buf[..end]).to_string();
         buf.drain(..end);
         let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-        let inm = head.lines().find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("if-none-match:")
-                .map(|v| v.trim().to_string())
-        });
+        let header = |name: &str| {
+            head.lines().find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix(name)
+                    .map(|v| v.trim().to_string())
+            })
+        };
+        let inm = header("if-none-match:");
+        let agent = header("user-agent:").unwrap_or_default();
         let resp = answer(&path, inm.as_deref(), site, &state);
         if sock.write_all(&resp).await.is_err() {
             return;
         }
-        let line = format!("R {site} {path} {start} {}", now_us());
+        let line = format!("R {site} {path} {start} {} {agent}", now_us());
         state.lock().unwrap().log.push(line);
     }
 }

@@ -20,6 +20,9 @@ use crate::schedule::politeness::{Gate, site_of};
 use crate::store::{PageJob, SiteLease};
 use crate::websub::Advert;
 
+/// Due jobs read from the store at once.
+const PREFETCH: usize = 16;
+
 /// A feed polled by a site.
 #[derive(Debug, Clone)]
 pub(super) struct FeedSlot {
@@ -45,6 +48,9 @@ struct SiteState {
     feeds: Vec<FeedSlot>,
     /// The earliest rank of the site's waiting jobs, as far as known; `None`: none waiting.
     next_job_ms: Option<i64>,
+    /// Due jobs read from the store and not started yet, in order: one query serves several
+    /// starts.
+    prefetched: std::collections::VecDeque<PageJob>,
     /// Job URLs and polled feed URLs being worked on.
     in_flight: HashSet<String>,
 }
@@ -106,12 +112,21 @@ impl Site {
     pub fn job_at(&self, rank_ms: i64) {
         let mut st = self.state();
         st.next_job_ms = Some(st.next_job_ms.map_or(rank_ms, |t| t.min(rank_ms)));
+        // A job that goes before what was read ahead: read again, in order.
+        if st.prefetched.back().is_some_and(|j| rank_ms < j.rank_ms) {
+            st.prefetched.clear();
+        }
         drop(st);
         self.wake.notify_one();
     }
 
     pub fn set_lease(&self, until: Option<Instant>) {
-        self.state().lease = until;
+        let mut st = self.state();
+        if until.is_none() {
+            st.prefetched.clear();
+        }
+        st.lease = until;
+        drop(st);
         self.wake.notify_one();
     }
 
@@ -147,8 +162,21 @@ impl Site {
         st.feeds.is_empty() && st.next_job_ms.is_none() && st.in_flight.is_empty()
     }
 
+    /// The first job read ahead that is not in flight.
+    fn next_prefetched(&self) -> Option<PageJob> {
+        let st = self.state();
+        st.prefetched
+            .iter()
+            .find(|j| !st.in_flight.contains(&j.url))
+            .cloned()
+    }
+
     fn done(&self, key: &str) {
-        self.state().in_flight.remove(key);
+        let mut st = self.state();
+        st.in_flight.remove(key);
+        // A copy read ahead while it ran is stale now.
+        st.prefetched.retain(|j| j.url != key);
+        drop(st);
         self.wake.notify_one();
     }
 }
@@ -266,19 +294,18 @@ impl Frontier {
                 .cloned();
             (feed, st.next_job_ms.is_some_and(|t| t <= now_ms))
         };
-        let mut job = None;
-        if look_for_jobs {
-            let limit = site.gate.slots().available_permits() + 8;
+        let mut job = site.next_prefetched();
+        if job.is_none() && look_for_jobs {
             match self
                 .pipeline
                 .store()
-                .due_jobs(&site.key, now_ms, limit)
+                .due_jobs(&site.key, now_ms, PREFETCH)
                 .await
             {
                 Ok(jobs) if jobs.is_empty() => self.refresh_next_job(site).await,
                 Ok(jobs) => {
-                    let st = site.state();
-                    job = jobs.into_iter().find(|j| !st.in_flight.contains(&j.url));
+                    site.state().prefetched = jobs.into();
+                    job = site.next_prefetched();
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "state store failed; page jobs wait");
@@ -303,6 +330,9 @@ impl Frontier {
         };
         let mut st = site.state();
         if let Some(w) = pick {
+            if let Work::Page(j) = &w {
+                st.prefetched.retain(|p| p.url != j.url);
+            }
             st.in_flight.insert(w.key().to_string());
             return Next::Work(w);
         }

@@ -295,46 +295,64 @@ async fn fence(
     Ok(tx.query_opt(&st, &[&site, &owner, &epoch]).await?.is_some())
 }
 
-const UPSERT_JOB: &str = "
-INSERT INTO page_jobs (url, generation, site, feed_url, kind, class, rank_ms, attempts, article_id, meta)
-VALUES ($1, nextval('page_job_generation'), $2, $3, $4, $5, $6, $7, $8, $9)
-ON CONFLICT (url) DO UPDATE SET generation = EXCLUDED.generation, site = EXCLUDED.site,
-    feed_url = EXCLUDED.feed_url, kind = EXCLUDED.kind, class = EXCLUDED.class,
-    rank_ms = EXCLUDED.rank_ms, attempts = EXCLUDED.attempts,
-    article_id = COALESCE(EXCLUDED.article_id, page_jobs.article_id),
-    meta = COALESCE(EXCLUDED.meta, page_jobs.meta)
-WHERE (EXCLUDED.class = 1 AND page_jobs.class = 1) OR EXCLUDED.class < page_jobs.class
-RETURNING (xmax = 0) AS inserted";
-
-async fn upsert_job(c: &impl deadpool_postgres::GenericClient, job: &PageJob) -> Result<u64> {
-    let st = c.prepare_cached(UPSERT_JOB).await?;
-    let class = i16::from(job.kind.class());
-    let attempts = job.attempts as i32;
-    let row = c
-        .query_opt(
+/// Inserts or replaces page jobs, one statement for all: feed work replaces a re-check, a
+/// re-check replaces a re-check, feed work already waiting is kept. (One row per URL: a
+/// statement may not touch a row twice.) Returns how many rows were added.
+async fn upsert_jobs(c: &impl deadpool_postgres::GenericClient, jobs: &[&PageJob]) -> Result<u64> {
+    if jobs.is_empty() {
+        return Ok(0);
+    }
+    let mut seen = std::collections::HashSet::new();
+    let jobs: Vec<&PageJob> = jobs
+        .iter()
+        .copied()
+        .filter(|j| seen.insert(&j.url))
+        .collect();
+    let col = |f: fn(&PageJob) -> Option<String>| jobs.iter().map(|j| f(j)).collect::<Vec<_>>();
+    let urls = col(|j| Some(j.url.clone()));
+    let sites = col(|j| Some(j.site.clone()));
+    let feeds = col(|j| Some(j.feed_url.clone()));
+    let kinds = col(|j| Some(j.kind.as_str().to_string()));
+    let articles = col(|j| j.article_id.clone());
+    let metas = col(|j| j.meta.clone());
+    let classes: Vec<i16> = jobs.iter().map(|j| i16::from(j.kind.class())).collect();
+    let ranks: Vec<i64> = jobs.iter().map(|j| j.rank_ms).collect();
+    let attempts: Vec<i32> = jobs.iter().map(|j| j.attempts as i32).collect();
+    let st = c
+        .prepare_cached(
+            "INSERT INTO page_jobs (url, generation, site, feed_url, kind, class, rank_ms, attempts, article_id, meta)
+             SELECT u, nextval('page_job_generation'), s, f, k, c, r, a, ai, m
+             FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::SMALLINT[], $6::BIGINT[],
+                         $7::INTEGER[], $8::TEXT[], $9::TEXT[]) AS t(u, s, f, k, c, r, a, ai, m)
+             ON CONFLICT (url) DO UPDATE SET generation = EXCLUDED.generation, site = EXCLUDED.site,
+                feed_url = EXCLUDED.feed_url, kind = EXCLUDED.kind, class = EXCLUDED.class,
+                rank_ms = EXCLUDED.rank_ms, attempts = EXCLUDED.attempts,
+                article_id = COALESCE(EXCLUDED.article_id, page_jobs.article_id),
+                meta = COALESCE(EXCLUDED.meta, page_jobs.meta)
+             WHERE (EXCLUDED.class = 1 AND page_jobs.class = 1) OR EXCLUDED.class < page_jobs.class
+             RETURNING (xmax = 0)",
+        )
+        .await?;
+    let rows = c
+        .query(
             &st,
             &[
-                &job.url,
-                &job.site,
-                &job.feed_url,
-                &job.kind.as_str(),
-                &class,
-                &job.rank_ms,
-                &attempts,
-                &job.article_id,
-                &job.meta,
+                &urls, &sites, &feeds, &kinds, &classes, &ranks, &attempts, &articles, &metas,
             ],
         )
         .await?;
-    Ok(u64::from(row.is_some_and(|r| r.get::<_, bool>(0))))
+    Ok(rows.iter().filter(|r| r.get::<_, bool>(0)).count() as u64)
 }
 
-/// Makes `site` leasable; a no-op when it is known.
-async fn register_site(c: &impl deadpool_postgres::GenericClient, site: &str) -> Result<()> {
+/// Makes sites leasable; a no-op for those known.
+async fn register_sites(c: &impl deadpool_postgres::GenericClient, sites: &[String]) -> Result<()> {
+    if sites.is_empty() {
+        return Ok(());
+    }
     let st = c
-        .prepare_cached("INSERT INTO sites (site) VALUES ($1) ON CONFLICT DO NOTHING")
+        .prepare_cached("INSERT INTO sites (site) SELECT unnest($1::TEXT[]) ON CONFLICT DO NOTHING")
         .await?;
-    c.execute(&st, &[&site]).await?;
+    c.execute(&st, &[&sites]).await?;
     Ok(())
 }
 
@@ -621,37 +639,54 @@ impl Backend for Postgres {
             let site = feed_site(&poll.feed_url);
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
-            let mut trips = 3;
             // Pushed content may land on any replica; a poll only on the feed site's owner.
             if !poll.pushed {
                 let epoch = self.held_epoch(&site)?;
-                trips += 1;
                 self.check(&tx, &site, epoch).await?;
-                record_poll(&tx, &poll.feed_url, poll.at, poll.validators.as_ref(), None).await?;
-                trips += 1;
             }
-            let mut added = 0;
-            let entry = tx
-                .prepare_cached(
-                    "INSERT INTO entries (feed_url, entry_id, link, digest) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (feed_url, entry_id) DO UPDATE SET link = $3, digest = $4",
-                )
-                .await?;
-            let mut sites: Vec<&str> = poll.entries.iter().map(|e| e.job.site.as_str()).collect();
+            // One row per entry id (a feed may list one twice; the last counts).
+            let mut entries: HashMap<&str, &super::SeenEntry> = HashMap::new();
+            for e in &poll.entries {
+                entries.insert(&e.entry_id, e);
+            }
+            let ids: Vec<&str> = entries.keys().copied().collect();
+            let links: Vec<&str> = ids.iter().map(|i| entries[i].link.as_str()).collect();
+            let digests: Vec<&str> = ids.iter().map(|i| entries[i].digest.as_str()).collect();
+            let mut sites: Vec<String> = poll.entries.iter().map(|e| e.job.site.clone()).collect();
             sites.sort_unstable();
             sites.dedup();
-            for s in sites {
-                register_site(&tx, s).await?;
-                trips += 1;
-            }
-            for e in &poll.entries {
-                tx.execute(&entry, &[&poll.feed_url, &e.entry_id, &e.link, &e.digest])
+            let jobs: Vec<&PageJob> = poll.entries.iter().map(|e| &e.job).collect();
+            let seen = async {
+                if ids.is_empty() {
+                    return Ok(());
+                }
+                let st = tx
+                    .prepare_cached(
+                        "INSERT INTO entries (feed_url, entry_id, link, digest)
+                         SELECT $1, * FROM unnest($2::TEXT[], $3::TEXT[], $4::TEXT[])
+                         ON CONFLICT (feed_url, entry_id) DO UPDATE SET link = EXCLUDED.link, digest = EXCLUDED.digest",
+                    )
                     .await?;
-                added += upsert_job(&tx, &e.job).await?;
-                trips += 2;
-            }
+                tx.execute(&st, &[&poll.feed_url, &ids, &links, &digests])
+                    .await?;
+                Ok::<(), StoreError>(())
+            };
+            let polled = async {
+                if !poll.pushed {
+                    record_poll(&tx, &poll.feed_url, poll.at, poll.validators.as_ref(), None)
+                        .await?;
+                }
+                Ok(())
+            };
+            // Sent together: one round trip.
+            let ((), (), (), added) = tokio::try_join!(
+                polled,
+                register_sites(&tx, &sites),
+                seen,
+                upsert_jobs(&tx, &jobs)
+            )?;
             tx.commit().await?;
-            self.trip(trips);
+            self.trip(4);
             self.pending.fetch_add(added, Ordering::Relaxed);
             Ok(())
         })
@@ -661,13 +696,14 @@ impl Backend for Postgres {
         Box::pin(async move {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
-            let mut added = 0;
-            for j in &jobs {
-                register_site(&tx, &j.site).await?;
-                added += upsert_job(&tx, j).await?;
-            }
+            let mut sites: Vec<String> = jobs.iter().map(|j| j.site.clone()).collect();
+            sites.sort_unstable();
+            sites.dedup();
+            let refs: Vec<&PageJob> = jobs.iter().collect();
+            let ((), added) =
+                tokio::try_join!(register_sites(&tx, &sites), upsert_jobs(&tx, &refs))?;
             tx.commit().await?;
-            self.trip(2 + 2 * jobs.len() as u64);
+            self.trip(3);
             self.pending.fetch_add(added, Ordering::Relaxed);
             Ok(())
         })
@@ -804,24 +840,31 @@ impl Backend for Postgres {
 
     fn commit_track(&self, write: TrackCommit) -> StoreFuture<'_, Commit> {
         Box::pin(async move {
+            let epoch = match &write.done {
+                Some(done) => match self.epoch(&done.site) {
+                    Some(e) => Some(e),
+                    None => return Ok(Commit::Fenced),
+                },
+                None => None,
+            };
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
-            let mut trips = 3;
-            if let Some(done) = &write.done {
-                let Some(epoch) = self.epoch(&done.site) else {
-                    return Ok(Commit::Fenced);
-                };
-                trips += 1;
-                if !fence(&tx, &done.site, &self.replica, epoch).await? {
-                    self.trip(trips);
-                    return Ok(Commit::Fenced);
+            let json = write
+                .state
+                .as_ref()
+                .map(|s| serde_json::to_string(s).expect("article state serializes"));
+            let changed = write.changed_at.map(|t| t.to_rfc3339());
+            // Everything is sent at once (one round trip) and checked before the commit: the
+            // lease, the compare-and-set, the revision given out once.
+            let fenced = async {
+                match (&write.done, epoch) {
+                    (Some(done), Some(e)) => fence(&tx, &done.site, &self.replica, e).await,
+                    _ => Ok(true),
                 }
-            }
-            if let Some(state) = &write.state {
-                let json = serde_json::to_string(state).expect("article state serializes");
-                let changed = write.changed_at.map(|t| t.to_rfc3339());
-                trips += 1;
-                let written = match write.expected_version {
+            };
+            let article = async {
+                let Some(json) = &json else { return Ok(true) };
+                let n = match write.expected_version {
                     None => {
                         let st = tx
                             .prepare_cached(
@@ -835,7 +878,7 @@ impl Backend for Postgres {
                                 &write.article_id,
                                 &write.url,
                                 &write.feed_url,
-                                &json,
+                                json,
                                 &changed,
                             ],
                         )
@@ -849,52 +892,55 @@ impl Backend for Postgres {
                                  WHERE article_id = $1 AND version = $5",
                             )
                             .await?;
-                        tx.execute(&st, &[&write.article_id, &write.url, &json, &changed, &v])
+                        tx.execute(&st, &[&write.article_id, &write.url, json, &changed, &v])
                             .await?
                     }
                 };
-                if written == 0 {
-                    self.trip(trips);
-                    return Ok(Commit::Conflict);
-                }
-                if let Some(e) = &write.event {
-                    let st = tx
-                        .prepare_cached(
-                            "INSERT INTO revisions (article_id, revision, event_id, fetched_at) VALUES ($1, $2, $3, $4)
-                             ON CONFLICT DO NOTHING",
-                        )
-                        .await?;
-                    let revision = state.revision as i32;
-                    trips += 2;
-                    if tx
-                        .execute(&st, &[&write.article_id, &revision, &e.id, &e.time])
-                        .await?
-                        == 0
-                    {
-                        self.trip(trips);
-                        return Ok(Commit::Conflict);
-                    }
+                Ok::<bool, StoreError>(n == 1)
+            };
+            let revision = async {
+                let (Some(state), Some(e)) = (&write.state, &write.event) else {
+                    return Ok(true);
+                };
+                let st = tx
+                    .prepare_cached(
+                        "INSERT INTO revisions (article_id, revision, event_id, fetched_at) VALUES ($1, $2, $3, $4)
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .await?;
+                let revision = state.revision as i32;
+                let n = tx
+                    .execute(&st, &[&write.article_id, &revision, &e.id, &e.time])
+                    .await?;
+                if n == 1 {
                     insert_event(&tx, e).await?;
                 }
-            }
-            let (removed, added) = match &write.done {
-                Some(done) => {
-                    trips += 2;
-                    finish(&tx, done, write.recheck.as_ref()).await?
-                }
-                None => {
-                    trips += 1;
-                    (
-                        0,
-                        match &write.recheck {
-                            Some(j) => upsert_job(&tx, j).await?,
+                Ok::<bool, StoreError>(n == 1)
+            };
+            let job = async {
+                match &write.done {
+                    Some(done) => finish(&tx, done, write.recheck.as_ref()).await,
+                    None => {
+                        let added = match &write.recheck {
+                            Some(j) => upsert_jobs(&tx, &[j]).await?,
                             None => 0,
-                        },
-                    )
+                        };
+                        Ok((0, added))
+                    }
                 }
             };
+            let (fenced, written, assigned, (removed, added)) =
+                tokio::try_join!(fenced, article, revision, job)?;
+            self.trip(3);
+            if !fenced {
+                tx.rollback().await?;
+                return Ok(Commit::Fenced);
+            }
+            if !written || !assigned {
+                tx.rollback().await?;
+                return Ok(Commit::Conflict);
+            }
             tx.commit().await?;
-            self.trip(trips);
             if write.event.is_some() && write.state.is_some() {
                 self.outbox.fetch_add(1, Ordering::Relaxed);
             }
@@ -1068,13 +1114,25 @@ impl Backend for Postgres {
 
     fn outbox_append(&self, events: Vec<Event>) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            let mut c = self.client().await?;
-            let tx = c.transaction().await?;
-            for e in &events {
-                insert_event(&tx, e).await?;
-            }
-            tx.commit().await?;
-            self.trip(2 + events.len() as u64);
+            let c = self.client().await?;
+            let col = |f: fn(&Event) -> &str| events.iter().map(f).collect::<Vec<&str>>();
+            c.execute(
+                "INSERT INTO outbox (event_id, event_type, source, subject, time, data)
+                 SELECT i, ty, so, su, ti, d
+                 FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[])
+                     WITH ORDINALITY AS t(i, ty, so, su, ti, d, n)
+                 ORDER BY n",
+                &[
+                    &col(|e| &e.id),
+                    &col(|e| &e.event_type),
+                    &col(|e| &e.source),
+                    &col(|e| &e.subject),
+                    &col(|e| &e.time),
+                    &col(|e| &e.data),
+                ],
+            )
+            .await?;
+            self.trip(1);
             self.outbox
                 .fetch_add(events.len() as u64, Ordering::Relaxed);
             Ok(())
@@ -1181,12 +1239,7 @@ impl Backend for Postgres {
         Box::pin(async move {
             let c = self.client().await?;
             self.trip(1);
-            c.execute(
-                "INSERT INTO sites (site) SELECT unnest($1::TEXT[]) ON CONFLICT DO NOTHING",
-                &[&sites],
-            )
-            .await?;
-            Ok(())
+            register_sites(&c, &sites).await
         })
     }
 
@@ -1407,7 +1460,7 @@ async fn finish(
         .await?;
     let removed = tx.execute(&st, &[&done.url, &done.generation]).await?;
     let added = match then {
-        Some(j) => upsert_job(tx, j).await?,
+        Some(j) => upsert_jobs(tx, &[j]).await?,
         None => 0,
     };
     Ok((removed, added))
