@@ -178,7 +178,9 @@ pub async fn run_with(
         );
     }
     let tracker = frontier.tracker().clone();
-    tracker.spawn(frontier.clone().keep_leases());
+    // Leases are kept through the drain and the flush, then given back.
+    let stop_leases = CancellationToken::new();
+    let leases_task = tokio::spawn(frontier.clone().keep_leases(stop_leases.clone()));
     tracker.spawn(reload_loop(
         frontier.clone(),
         store.clone(),
@@ -200,13 +202,15 @@ pub async fn run_with(
             "in-flight work did not finish within shutdown.drain; its page jobs run again at the next start"
         );
     }
+    stop_publisher.cancel();
+    let st = publisher_task.await.unwrap_or_default();
+    stop_leases.cancel();
+    let _ = leases_task.await;
     if store.replica().is_some()
         && let Err(e) = store.release_leases().await
     {
         tracing::warn!(error = %e, "leases not given back; other replicas take them when they run out");
     }
-    stop_publisher.cancel();
-    let st = publisher_task.await.unwrap_or_default();
     stop_server.cancel();
     let _ = server_task.await;
     tracing::info!(
@@ -240,7 +244,7 @@ impl Relay {
         let ttl = self.settings.state.lease.0;
         let mut last = crate::publish::StatusSnapshot::default();
         while !self.stop.is_cancelled() {
-            if !self.store.relay_lease(ttl).await.unwrap_or(false) {
+            if !self.renew(ttl).await.unwrap_or(false) {
                 tokio::select! {
                     _ = tokio::time::sleep(ttl / 3) => continue,
                     _ = self.stop.cancelled() => break,
@@ -256,35 +260,50 @@ impl Relay {
             let publisher = publisher(&self.settings, self.store.clone(), sink)
                 .with_metrics(self.metrics.clone());
             let status = publisher.status();
-            let lost = CancellationToken::new();
-            let task = tokio::spawn(publisher.run(
+            let flush = CancellationToken::new();
+            let mut task = tokio::spawn(publisher.run(
                 self.wake.clone(),
-                lost.clone(),
+                flush.clone(),
                 self.settings.shutdown.flush.0,
             ));
-            // Renew while publishing; a lease that cannot be renewed within its time is lost.
+            // Renewed every third of the lease, also while the publisher flushes at shutdown.
+            // Lost (or not renewed within most of its time): the publisher stops at once, and
+            // what it had not confirmed stays in the outbox for the next relay.
             let mut renewed = tokio::time::Instant::now();
-            loop {
+            let kept = loop {
                 tokio::select! {
+                    _ = &mut task => break true,
                     _ = tokio::time::sleep(ttl / 3) => {}
-                    _ = self.stop.cancelled() => break,
+                    _ = self.stop.cancelled(), if !flush.is_cancelled() => {
+                        flush.cancel();
+                        continue;
+                    }
                 }
-                match self.store.relay_lease(ttl).await {
+                match self.renew(ttl).await {
                     Ok(true) => renewed = tokio::time::Instant::now(),
-                    Ok(false) => break,
                     Err(_) if renewed.elapsed() < ttl.mul_f64(0.8) => {}
-                    Err(_) => break,
+                    _ => break false,
                 }
+            };
+            if !kept {
+                task.abort();
+                let _ = task.await;
+                tracing::warn!(
+                    "outbox relay lease lost; publishing stopped, another replica publishes"
+                );
             }
-            if !self.stop.is_cancelled() {
-                tracing::warn!("outbox relay lease lost; another replica publishes");
-            }
-            lost.cancel();
-            let _ = task.await;
             self.metrics.relay.set(0);
             last = status.snapshot();
         }
         last
+    }
+
+    /// Takes or renews the relay's lease, within a third of it.
+    async fn renew(&self, ttl: Duration) -> Result<bool, ()> {
+        match tokio::time::timeout(ttl / 3, self.store.relay_lease(ttl)).await {
+            Ok(Ok(held)) => Ok(held),
+            _ => Err(()),
+        }
     }
 }
 

@@ -26,7 +26,7 @@ use crate::event::{ArticleData, Event};
 use crate::feed;
 use crate::fetch::{FetchError, Kind, Validators};
 use crate::metrics::Metrics;
-use crate::schedule::politeness::site_of;
+use crate::schedule::politeness::{site_of, site_of_url};
 use crate::schedule::{self, Clock, FeedHints, HttpHints, SystemClock};
 use crate::scrape::{self, Page};
 use crate::store::{
@@ -459,8 +459,12 @@ impl Pipeline {
         e: &StoreError,
         info: PollInfo,
     ) -> (PollOutcome, PollInfo) {
-        tracing::error!(feed.url = %feed_url, error = %e, "state store failed; the feed's entries are read again at the next poll");
-        self.metrics.error("store");
+        if let StoreError::LeaseLost(_) = e {
+            tracing::info!(feed.url = %feed_url, "the site's lease moved to another replica, which polls the feed");
+        } else {
+            tracing::error!(feed.url = %feed_url, error = %e, "state store failed; the feed's entries are read again at the next poll");
+            self.metrics.error("store");
+        }
         (PollOutcome::Failed(e.to_string()), info)
     }
 
@@ -569,16 +573,22 @@ impl Pipeline {
             }
             Scraped::Nothing(outcome) => outcome,
         };
-        if outcome == ScrapeOutcome::LeaseLost {
-            return outcome;
-        }
         let then = self.after(job, &outcome).await;
         let woken = then.as_ref().map(|j| (j.site.clone(), j.rank_ms));
-        if let Err(e) = self.store.finish_job(job.job_ref(), then).await {
-            tracing::error!(article.url = %job.url, error = %e, "state store failed; the page job stays and runs again");
-            self.metrics.error("store");
-        } else if let Some((site, rank)) = woken {
-            self.notify(&site, rank);
+        match self.store.finish_job(job.job_ref(), then).await {
+            Ok(()) => {
+                if let Some((site, rank)) = woken {
+                    self.notify(&site, rank);
+                }
+            }
+            Err(StoreError::LeaseLost(_)) => {
+                tracing::info!(article.url = %job.url, "the site's lease moved to another replica, which runs the job");
+                return ScrapeOutcome::LeaseLost;
+            }
+            Err(e) => {
+                tracing::error!(article.url = %job.url, error = %e, "state store failed; the page job stays and runs again");
+                self.metrics.error("store");
+            }
         }
         outcome
     }
@@ -610,7 +620,6 @@ impl Pipeline {
             let at = self.next_check(changed, now)?;
             return Some(PageJob {
                 rank_ms: at.timestamp_millis(),
-                attempts: job.attempts + u32::from(retryable),
                 ..job.clone()
             });
         }
@@ -697,7 +706,7 @@ impl Pipeline {
             };
             let recheck = self
                 .next_check(last_changed, fetched_at)
-                .map(|at| self.recheck_job(&page.url, feed_url, &article_id, at));
+                .map(|at| self.recheck_job(job, &page.url, &article_id, at));
             let woken = recheck.as_ref().map(|j| (j.site.clone(), j.rank_ms));
             let write = TrackCommit {
                 article_id: article_id.clone(),
@@ -757,30 +766,28 @@ impl Pipeline {
         ScrapeOutcome::Failed("the article kept changing under concurrent fetches".into())
     }
 
+    /// The re-check of an article fetched by `job` (at its page's final URL), carrying what
+    /// the feed said, so a re-check merges the same feed metadata as the first fetch.
     fn recheck_job(
         &self,
+        job: &PageJob,
         page_url: &str,
-        feed_url: &str,
         article_id: &str,
         at: DateTime<Utc>,
     ) -> PageJob {
         let url = Url::parse(page_url)
             .map(|u| track::normalize_url(&u).to_string())
             .unwrap_or_else(|_| page_url.to_string());
-        let site = Url::parse(&url)
-            .ok()
-            .map(|u| site_of(u.host_str().unwrap_or_default()))
-            .unwrap_or_default();
         PageJob {
+            site: site_of_url(&url),
             url,
             generation: 0,
-            site,
-            feed_url: feed_url.to_string(),
+            feed_url: job.feed_url.clone(),
             kind: JobKind::Recheck,
             rank_ms: at.timestamp_millis(),
             attempts: 0,
             article_id: Some(article_id.to_string()),
-            meta: None,
+            meta: job.meta.clone(),
         }
     }
 

@@ -161,7 +161,7 @@ async fn play(
                 continue;
             }
             let job = PageJob {
-                url: url.to_string(),
+                url: k.clone(),
                 generation: 0,
                 site: site_of(url.host_str().unwrap_or_default()),
                 feed_url: feed_url.to_string(),

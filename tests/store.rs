@@ -309,6 +309,26 @@ async fn finishing_a_job_run_leaves_a_newer_request_in_place(s: Store) {
     let next = s.due_jobs("n.test", 500, 10).await.unwrap();
     assert_eq!((next.len(), next[0].kind), (1, JobKind::Recheck));
     assert_eq!(s.pending_jobs(), 1);
+
+    // Feed work over feed work: a changed entry arriving while the new one's fetch runs is not
+    // lost when that run ends, and keeps the earlier rank.
+    s.enqueue_jobs(vec![job("http://n.test/b", JobKind::New, 100)])
+        .await
+        .unwrap();
+    let running = s
+        .due_jobs("n.test", 100, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|j| j.url == "http://n.test/b")
+        .unwrap();
+    s.enqueue_jobs(vec![job("http://n.test/b", JobKind::Changed, 200)])
+        .await
+        .unwrap();
+    s.finish_job(running.job_ref(), None).await.unwrap();
+    let left = s.due_jobs("n.test", 200, 10).await.unwrap();
+    let b = left.iter().find(|j| j.url == "http://n.test/b").unwrap();
+    assert_eq!((b.kind, b.rank_ms), (JobKind::Changed, 100));
 }
 
 async fn feeds_move_and_retire_and_keep_their_schedule(s: Store) {

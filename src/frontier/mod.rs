@@ -119,6 +119,10 @@ impl Frontier {
     /// # Errors
     /// The state store does not answer.
     pub async fn resume(&self) -> Result<usize, crate::store::StoreError> {
+        if self.lease.is_some() {
+            // With replicas the lease rounds wake the sites held here.
+            return Ok(0);
+        }
         let sites = self.pipeline.store().job_sites(None).await?;
         for (site, rank) in &sites {
             self.enqueued(site, *rank);
@@ -303,6 +307,17 @@ impl Frontier {
         true
     }
 
+    /// Removes a site of another replica (with replicas) that has no feeds here.
+    fn retire_foreign(&self, site: &Arc<Site>) -> bool {
+        let mut sites = self.sites.lock().expect("sites lock");
+        if !site.is_foreign() {
+            return false;
+        }
+        sites.remove(&site.key);
+        self.pipeline.metrics().sites.set(sites.len() as i64);
+        true
+    }
+
     /// Reports feeds that advertise a WebSub hub to `sender`.
     pub fn set_adverts(&self, sender: mpsc::Sender<Advert>) {
         let _ = self.adverts.set(sender);
@@ -321,37 +336,47 @@ impl Frontier {
         }
     }
 
-    /// Keeps this replica's share of the site leases (with a store several replicas share):
-    /// every third of a lease, one round of heartbeat, renewal, rebalancing and claims. Sites
-    /// gained take over the politeness state and feed schedules their previous owner left;
-    /// sites lost stop at once. At shutdown the leases are given back.
-    pub async fn keep_leases(self: Arc<Self>) {
+    /// Keeps this replica's share of the site leases (with a store several replicas share)
+    /// until `stop`: every third of a lease, one round of heartbeat, renewal, rebalancing and
+    /// claims. A site won takes over the politeness state and the feed schedules its previous
+    /// owner left before it starts; a site lost stops at once. The caller gives the leases back
+    /// once in-flight work is done ([`crate::store::Backend::release_leases`]).
+    pub async fn keep_leases(self: Arc<Self>, stop: CancellationToken) {
         let Some(ttl) = self.lease else { return };
         let store = self.pipeline.store().clone();
         let metrics = self.pipeline.metrics().clone();
-        let mut held: HashSet<String> = HashSet::new();
-        loop {
+        // Site → the epoch it is held at.
+        let mut held: HashMap<String, i64> = HashMap::new();
+        for round_no in 0u64.. {
             let started = Instant::now();
-            match store.lease_round(ttl).await {
-                Ok(round) => {
-                    // Trusted for most of the lease only, so clocks and latency cannot stretch it.
+            match tokio::time::timeout(ttl / 3, store.lease_round(ttl)).await {
+                Ok(Ok(round)) => {
+                    // Trusted for most of the lease only, so latency cannot stretch it.
                     let valid_until = started + ttl.mul_f64(0.8);
-                    let now_held: HashSet<String> =
-                        round.held.iter().map(|l| l.site.clone()).collect();
-                    for l in &round.held {
-                        let gained = !held.contains(&l.site);
-                        self.with_site(&l.site, |site| {
-                            if gained {
-                                site.take_over(l);
-                            }
-                            site.set_lease(Some(valid_until));
-                        });
-                        if gained {
-                            tracing::info!(site = %l.site, epoch = l.epoch, "site lease taken");
-                            self.reload_schedules(&l.site).await;
-                        }
+                    let now_held: HashMap<String, i64> = round
+                        .held
+                        .iter()
+                        .map(|l| (l.site.clone(), l.epoch))
+                        .collect();
+                    // Sites won (or won back under a new epoch) start from what the database
+                    // says, not from what this replica remembers.
+                    let gained: Vec<&crate::store::SiteLease> = round
+                        .held
+                        .iter()
+                        .filter(|l| held.get(&l.site) != Some(&l.epoch))
+                        .collect();
+                    for l in &gained {
+                        self.with_site(&l.site, |site| site.take_over(l));
                     }
-                    for lost in held.difference(&now_held) {
+                    self.reload_schedules(gained.iter().map(|l| l.site.as_str()))
+                        .await;
+                    for l in &round.held {
+                        self.with_site(&l.site, |site| site.set_lease(Some(valid_until)));
+                    }
+                    for l in &gained {
+                        tracing::info!(site = %l.site, epoch = l.epoch, "site lease taken");
+                    }
+                    for lost in held.keys().filter(|s| !now_held.contains_key(*s)) {
                         tracing::warn!(site = %lost, "site lease lost; its requests stop");
                         metrics.lease_losses.inc();
                         if let Some(site) = self.site(lost) {
@@ -362,51 +387,92 @@ impl Frontier {
                     metrics.leases.set(held.len() as i64);
                     metrics.replicas.set(round.replicas as i64);
                     // Jobs other replicas queued for our sites.
-                    let among: Vec<String> = held.iter().cloned().collect();
+                    let among: Vec<String> = held.keys().cloned().collect();
                     if let Ok(jobs) = store.job_sites(Some(among)).await {
                         for (site, rank) in jobs {
                             self.enqueued(&site, rank);
                         }
                     }
+                    // Feeds another replica saw move (301/308) to another site.
+                    if round_no % 5 == 0 {
+                        self.follow_moves().await;
+                    }
                 }
-                Err(e) => {
+                Ok(Err(e)) => {
                     tracing::warn!(error = %e, held = held.len(), "lease round failed; leases lapse unless the next round renews them");
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        held = held.len(),
+                        "lease round timed out; leases lapse unless the next round renews them"
+                    );
                 }
             }
             tokio::select! {
                 _ = tokio::time::sleep_until(started + ttl / 3) => {}
-                _ = self.stop.cancelled() => break,
+                _ = stop.cancelled() => break,
             }
         }
-        for site in &held {
+        for site in held.keys() {
             if let Some(s) = self.site(site) {
                 s.set_lease(None);
             }
         }
-        if let Err(e) = store.release_leases().await {
-            tracing::warn!(error = %e, "leases not given back; other replicas take them when they run out");
+    }
+
+    /// Reads the schedules of the feeds of `sites` again, in one query: their previous owner
+    /// moved them on.
+    async fn reload_schedules<'a>(&self, sites: impl Iterator<Item = &'a str>) {
+        let slots: Vec<(Arc<Site>, Url)> = sites
+            .filter_map(|k| self.site(k))
+            .flat_map(|site| site.feed_urls().into_iter().map(move |u| (site.clone(), u)))
+            .collect();
+        if slots.is_empty() {
+            return;
+        }
+        let urls = slots.iter().map(|(_, u)| u.to_string()).collect();
+        let Ok(saved) = self.pipeline.store().feed_schedules(urls).await else {
+            return;
+        };
+        for (site, url) in slots {
+            let Some(sched) = saved
+                .get(url.as_str())
+                .and_then(|j| serde_json::from_str::<FeedSchedule>(j).ok())
+            else {
+                continue;
+            };
+            let wait = sched
+                .next_at
+                .and_then(|t| (t - self.clock.now()).to_std().ok())
+                .unwrap_or_default();
+            site.update_schedule(&url, sched, Instant::now() + wait);
         }
     }
 
-    /// Reads the schedules of a site's feeds again: the previous owner of the site moved them on.
-    async fn reload_schedules(&self, key: &str) {
-        let Some(site) = self.site(key) else { return };
-        for url in site.feed_urls() {
-            let saved = self
+    /// Moves feeds that another replica found redirected permanently to their new site.
+    async fn follow_moves(&self) {
+        let Ok(moves) = self.pipeline.store().feed_moves().await else {
+            return;
+        };
+        for (from, to) in moves {
+            let (Ok(from), Ok(to)) = (Url::parse(&from), Url::parse(&to)) else {
+                continue;
+            };
+            let old = site_of(from.host_str().unwrap_or_default());
+            let Some(slot) = self.site(&old).and_then(|s| s.take_feed(&from)) else {
+                continue;
+            };
+            let new = site_of(to.host_str().unwrap_or_default());
+            let _ = self
                 .pipeline
                 .store()
-                .feed_schedule(url.as_str())
-                .await
-                .ok()
-                .flatten()
-                .and_then(|j| serde_json::from_str::<FeedSchedule>(&j).ok());
-            if let Some(sched) = saved {
-                let wait = sched
-                    .next_at
-                    .and_then(|t| (t - self.clock.now()).to_std().ok())
-                    .unwrap_or_default();
-                site.update_schedule(&url, sched, Instant::now() + wait);
-            }
+                .register_sites(vec![new.clone()])
+                .await;
+            self.feeds
+                .lock()
+                .expect("feeds lock")
+                .insert(slot.configured.clone(), new.clone());
+            self.place(&new, FeedSlot { url: to, ..slot });
         }
     }
 
@@ -450,7 +516,16 @@ impl Frontier {
 
 impl JobListener for Frontier {
     fn enqueued(&self, site: &str, rank_ms: i64) {
-        self.with_site(site, |s| s.job_at(rank_ms));
+        let now_ms = self.pipeline.now().timestamp_millis();
+        if self.lease.is_some() {
+            // With replicas, only a site held here runs its jobs (the lease rounds bring the
+            // jobs of sites won later).
+            if let Some(s) = self.site(site) {
+                s.job_at(rank_ms, now_ms);
+            }
+            return;
+        }
+        self.with_site(site, |s| s.job_at(rank_ms, now_ms));
     }
 }
 
@@ -508,7 +583,7 @@ pub async fn drain(
             .filter(|j| !ran.contains(&(j.url.clone(), j.generation)))
             .collect();
         if jobs.is_empty() {
-            return Err(crate::store::StoreError(
+            return Err(crate::store::StoreError::Failed(
                 "page jobs that ran could not be ended".into(),
             ));
         }

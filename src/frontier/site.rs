@@ -48,6 +48,9 @@ struct SiteState {
     feeds: Vec<FeedSlot>,
     /// The earliest rank of the site's waiting jobs, as far as known; `None`: none waiting.
     next_job_ms: Option<i64>,
+    /// Counts jobs announced, so an answer from the store that raced with one is not trusted
+    /// over it.
+    announced: u64,
     /// Due jobs read from the store and not started yet, in order: one query serves several
     /// starts.
     prefetched: std::collections::VecDeque<PageJob>,
@@ -109,11 +112,13 @@ impl Site {
     }
 
     /// A job was enqueued for this site.
-    pub fn job_at(&self, rank_ms: i64) {
+    pub fn job_at(&self, rank_ms: i64, now_ms: i64) {
         let mut st = self.state();
+        st.announced += 1;
         st.next_job_ms = Some(st.next_job_ms.map_or(rank_ms, |t| t.min(rank_ms)));
-        // A job that goes before what was read ahead: read again, in order.
-        if st.prefetched.back().is_some_and(|j| rank_ms < j.rank_ms) {
+        // A job due now, or before what was read ahead: read again, in order (feed work read
+        // again goes before re-checks read earlier).
+        if rank_ms <= now_ms || st.prefetched.back().is_some_and(|j| rank_ms < j.rank_ms) {
             st.prefetched.clear();
         }
         drop(st);
@@ -145,6 +150,13 @@ impl Site {
             .restore(at(lease.next_at), at(lease.hold_until), lease.penalty);
     }
 
+    /// Takes out the slot of the feed polled at `url`, if this site has it.
+    pub fn take_feed(&self, url: &Url) -> Option<FeedSlot> {
+        let mut st = self.state();
+        let i = st.feeds.iter().position(|f| f.url == *url)?;
+        Some(st.feeds.remove(i))
+    }
+
     pub fn feed_urls(&self) -> Vec<Url> {
         self.state().feeds.iter().map(|f| f.url.clone()).collect()
     }
@@ -155,6 +167,14 @@ impl Site {
             f.sched = sched;
             f.due = due;
         }
+    }
+
+    /// Not held, no feeds here, nothing in flight: another replica's site.
+    pub fn is_foreign(&self) -> bool {
+        let st = self.state();
+        !st.lease.is_some_and(|t| t > Instant::now())
+            && st.feeds.is_empty()
+            && st.in_flight.is_empty()
     }
 
     pub fn is_idle(&self) -> bool {
@@ -190,7 +210,9 @@ impl Frontier {
             }
             if self.lease.is_some() && !site.leased() {
                 // Another replica's site, or ours but lapsed: start nothing until it is held.
-                if self.retire_site(&site) {
+                // Without feeds here it is not kept: its jobs are the holder's, and the lease
+                // rounds bring it back if this replica wins it.
+                if self.retire_site(&site) || self.retire_foreign(&site) {
                     return;
                 }
                 tokio::select! {
@@ -220,8 +242,14 @@ impl Frontier {
                     continue;
                 }
                 Next::Idle => {
+                    drop(permit);
                     if self.retire_site(&site) {
                         return;
+                    }
+                    // Kept (a leased site): wait for work to arrive.
+                    tokio::select! {
+                        _ = site.wake.notified() => {}
+                        _ = self.stop.cancelled() => return,
                     }
                     continue;
                 }
@@ -361,15 +389,18 @@ impl Frontier {
 
     /// Asks the store when the site's next job is due.
     async fn refresh_next_job(&self, site: &Site) {
+        let asked = site.state().announced;
         match self.pipeline.store().next_job_at(&site.key).await {
             Ok(next) => {
                 let mut st = site.state();
-                // A job enqueued meanwhile lowered the hint and woke us; keep the lower one.
-                st.next_job_ms = match (next, st.next_job_ms) {
-                    (Some(a), Some(b)) if b < a && b > self.pipeline.now().timestamp_millis() => {
-                        Some(b)
+                st.next_job_ms = if st.announced == asked {
+                    next
+                } else {
+                    // A job was announced meanwhile: the store's answer may predate it.
+                    match (next, st.next_job_ms) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
                     }
-                    _ => next,
                 };
             }
             Err(e) => {
@@ -409,6 +440,10 @@ impl Frontier {
         if run.catch_unwind().await.is_err() {
             tracing::error!(work = %key, "work panicked; it is retried later");
             self.pipeline.metrics().error("panic");
+        }
+        // A 429 just held the site back: the next owner must hold back too.
+        if self.lease.is_some() && site.gate.holding() {
+            self.save_gate(&site).await;
         }
         drop(global);
         site.done(&key);
@@ -469,6 +504,11 @@ impl Frontier {
                 .iter()
                 .any(|f| f.configured == slot.configured);
             if stays {
+                let _ = self
+                    .pipeline
+                    .store()
+                    .register_sites(vec![key.clone()])
+                    .await;
                 site.remove_feed(&slot.configured);
                 self.feeds
                     .lock()

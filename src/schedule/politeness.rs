@@ -66,6 +66,14 @@ pub fn site_of(host: &str) -> String {
     }
 }
 
+/// The site of a URL's host (an unreadable URL has the empty site).
+pub fn site_of_url(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .map(|u| site_of(u.host_str().unwrap_or_default()))
+        .unwrap_or_default()
+}
+
 impl Gate {
     /// The site's in-flight slots: a request holds one until its response has arrived.
     pub fn slots(&self) -> &Arc<Semaphore> {
@@ -75,6 +83,11 @@ impl Gate {
     /// The spacing the site gets now (doubled per 429 penalty).
     pub fn spacing(&self) -> Duration {
         spacing(self.spacing, self.state.lock().expect("gate lock").penalty)
+    }
+
+    /// Whether a 429's hold is in force.
+    pub fn holding(&self) -> bool {
+        self.state.lock().expect("gate lock").hold_until > Instant::now()
     }
 
     /// When the next request may start.

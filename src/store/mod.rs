@@ -32,12 +32,20 @@ use crate::fetch::Validators;
 use crate::track::ArticleState;
 
 #[derive(Debug, thiserror::Error)]
-#[error("state store: {0}")]
-pub struct StoreError(pub String);
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("state store: {0}")]
+    Failed(String),
+    /// The write was for a site this replica no longer holds: another replica does the work.
+    #[error(
+        "state store: this replica no longer holds the lease of site {0}; the write was refused"
+    )]
+    LeaseLost(String),
+}
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError(e.to_string())
+        StoreError::Failed(e.to_string())
     }
 }
 
@@ -313,6 +321,10 @@ pub trait Backend: Send + Sync {
     /// A feed's scheduling state (JSON of `schedule::FeedSchedule`), if it was ever saved.
     fn feed_schedule(&self, url: &str) -> StoreFuture<'_, Option<String>>;
     fn save_feed_schedule(&self, url: &str, json: &str) -> StoreFuture<'_, ()>;
+    /// The schedules saved for these feeds (a replica taking over their site reads them at once).
+    fn feed_schedules(&self, urls: Vec<String>) -> StoreFuture<'_, HashMap<String, String>>;
+    /// Every recorded permanent move of a feed, as (from, to).
+    fn feed_moves(&self) -> StoreFuture<'_, Vec<(String, String)>>;
     /// What the store says about a subscription: retired, or moved to another URL.
     fn feed_status(&self, url: &str) -> StoreFuture<'_, FeedStatus>;
     /// Retires a subscription for good (410 Gone).
@@ -417,7 +429,11 @@ pub trait Backend: Send + Sync {
     /// Heartbeats, renews this replica's site leases for `ttl`, gives back its excess over a
     /// fair share and claims up to it.
     fn lease_round(&self, _ttl: Duration) -> StoreFuture<'_, LeaseRound> {
-        Box::pin(async { Err(StoreError("this store is not shared by replicas".into())) })
+        Box::pin(async {
+            Err(StoreError::Failed(
+                "this store is not shared by replicas".into(),
+            ))
+        })
     }
     /// Records the politeness state of a site before a request starts there; false if this
     /// replica no longer holds the site (the request must not start).

@@ -16,7 +16,8 @@
 //!   would have.
 //! - **The outbox has one relay per partition** (`relays`), leased like a site.
 //!
-//! Lease times are the database's (`now()`), so the replicas' clocks need not agree.
+//! Lease times are the database's (`now()`); the politeness times a site's row carries are the
+//! replicas' wall-clock times, so their clocks should agree (NTP).
 //! Migrations are versioned (`newswire_schema`) and applied at start under an advisory lock; a
 //! database whose schema is newer than the binary is refused.
 
@@ -35,7 +36,7 @@ use super::{
 };
 use crate::event::Event;
 use crate::fetch::Validators;
-use crate::schedule::politeness::site_of;
+use crate::schedule::politeness::site_of_url;
 
 /// The schema this binary writes.
 const SCHEMA_VERSION: i32 = 1;
@@ -132,7 +133,6 @@ CREATE TABLE replicas (
 CREATE TABLE relays (
     part INTEGER PRIMARY KEY,
     owner TEXT,
-    epoch BIGINT NOT NULL DEFAULT 0,
     lease_until TIMESTAMPTZ
 );
 INSERT INTO relays (part) VALUES (0);
@@ -145,15 +145,15 @@ impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
         // The server's own message is the useful part ("duplicate key value ...").
         match e.as_db_error() {
-            Some(db) => StoreError(format!("{}: {}", db.severity(), db.message())),
-            None => StoreError(e.to_string()),
+            Some(db) => StoreError::Failed(format!("{}: {}", db.severity(), db.message())),
+            None => StoreError::Failed(e.to_string()),
         }
     }
 }
 
 impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        StoreError(format!("database connection: {e}"))
+        StoreError::Failed(format!("database connection: {e}"))
     }
 }
 
@@ -180,7 +180,7 @@ impl Postgres {
     pub(super) async fn connect(url: &str, replica: &str, pool_size: usize) -> Result<Self> {
         let config: tokio_postgres::Config = url
             .parse()
-            .map_err(|e| StoreError(format!("state.url {}: {e}", shown(url))))?;
+            .map_err(|e| StoreError::Failed(format!("state.url {}: {e}", shown(url))))?;
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -194,9 +194,9 @@ impl Postgres {
             .wait_timeout(Some(Duration::from_secs(30)))
             .create_timeout(Some(Duration::from_secs(10)))
             .build()
-            .map_err(|e| StoreError(format!("state.url {}: {e}", shown(url))))?;
+            .map_err(|e| StoreError::Failed(format!("state.url {}: {e}", shown(url))))?;
         let mut client = pool.get().await.map_err(|e| {
-            StoreError(format!(
+            StoreError::Failed(format!(
                 "cannot reach the database at {}: {}",
                 shown(url),
                 one_line(&e.to_string())
@@ -244,9 +244,7 @@ impl Postgres {
     }
 
     fn lost(&self, site: &str) -> StoreError {
-        StoreError(format!(
-            "this replica no longer holds the lease of site {site}; the write was refused"
-        ))
+        StoreError::LeaseLost(site.to_string())
     }
 }
 
@@ -266,7 +264,7 @@ async fn migrate(client: &mut Object) -> Result<()> {
         .and_then(|r| r.get::<_, Option<i32>>(0))
         .unwrap_or(0);
     if version > SCHEMA_VERSION {
-        return Err(StoreError(format!(
+        return Err(StoreError::Failed(format!(
             "the database's schema version {version} is newer than this newswire's ({SCHEMA_VERSION}); run a newer newswire"
         )));
     }
@@ -295,9 +293,10 @@ async fn fence(
     Ok(tx.query_opt(&st, &[&site, &owner, &epoch]).await?.is_some())
 }
 
-/// Inserts or replaces page jobs, one statement for all: feed work replaces a re-check, a
-/// re-check replaces a re-check, feed work already waiting is kept. (One row per URL: a
-/// statement may not touch a row twice.) Returns how many rows were added.
+/// Inserts or replaces page jobs, one statement for all, by the rule of the SQLite backend's
+/// `upsert_job`. One row per URL (a statement may not touch a row twice), in URL order (two
+/// transactions locking rows in opposite orders would deadlock). Returns how many rows were
+/// added.
 async fn upsert_jobs(c: &impl deadpool_postgres::GenericClient, jobs: &[&PageJob]) -> Result<u64> {
     if jobs.is_empty() {
         return Ok(0);
@@ -326,10 +325,12 @@ async fn upsert_jobs(c: &impl deadpool_postgres::GenericClient, jobs: &[&PageJob
                          $7::INTEGER[], $8::TEXT[], $9::TEXT[]) AS t(u, s, f, k, c, r, a, ai, m)
              ON CONFLICT (url) DO UPDATE SET generation = EXCLUDED.generation, site = EXCLUDED.site,
                 feed_url = EXCLUDED.feed_url, kind = EXCLUDED.kind, class = EXCLUDED.class,
-                rank_ms = EXCLUDED.rank_ms, attempts = EXCLUDED.attempts,
+                rank_ms = CASE WHEN page_jobs.class = 0 THEN LEAST(page_jobs.rank_ms, EXCLUDED.rank_ms)
+                               ELSE EXCLUDED.rank_ms END,
+                attempts = EXCLUDED.attempts,
                 article_id = COALESCE(EXCLUDED.article_id, page_jobs.article_id),
                 meta = COALESCE(EXCLUDED.meta, page_jobs.meta)
-             WHERE (EXCLUDED.class = 1 AND page_jobs.class = 1) OR EXCLUDED.class < page_jobs.class
+             WHERE NOT (EXCLUDED.class = 1 AND page_jobs.class = 0)
              RETURNING (xmax = 0)",
         )
         .await?;
@@ -445,14 +446,6 @@ impl Postgres {
     }
 }
 
-/// The site of a feed URL (its lease fences the feed's writes).
-fn feed_site(url: &str) -> String {
-    url::Url::parse(url)
-        .ok()
-        .map(|u| site_of(u.host_str().unwrap_or_default()))
-        .unwrap_or_default()
-}
-
 impl Backend for Postgres {
     fn feed_validators(&self, url: &str) -> StoreFuture<'_, Validators> {
         let url = url.to_string();
@@ -485,7 +478,7 @@ impl Backend for Postgres {
             error.map(str::to_string),
         );
         Box::pin(async move {
-            let site = feed_site(&url);
+            let site = site_of_url(&url);
             let epoch = self.held_epoch(&site)?;
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
@@ -513,7 +506,7 @@ impl Backend for Postgres {
     fn save_feed_schedule(&self, url: &str, json: &str) -> StoreFuture<'_, ()> {
         let (url, json) = (url.to_string(), json.to_string());
         Box::pin(async move {
-            let site = feed_site(&url);
+            let site = site_of_url(&url);
             let epoch = self.held_epoch(&site)?;
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
@@ -527,6 +520,34 @@ impl Backend for Postgres {
             tx.commit().await?;
             self.trip(4);
             Ok(())
+        })
+    }
+
+    fn feed_schedules(&self, urls: Vec<String>) -> StoreFuture<'_, HashMap<String, String>> {
+        Box::pin(async move {
+            let c = self.client().await?;
+            self.trip(1);
+            let rows = c
+                .query(
+                    "SELECT url, schedule FROM feeds WHERE url = ANY($1) AND schedule IS NOT NULL",
+                    &[&urls],
+                )
+                .await?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+
+    fn feed_moves(&self) -> StoreFuture<'_, Vec<(String, String)>> {
+        Box::pin(async move {
+            let c = self.client().await?;
+            self.trip(1);
+            let rows = c
+                .query(
+                    "SELECT url, moved_to FROM feeds WHERE moved_to IS NOT NULL",
+                    &[],
+                )
+                .await?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
         })
     }
 
@@ -563,7 +584,7 @@ impl Backend for Postgres {
     fn retire_feed(&self, url: &str, at: DateTime<Utc>, reason: &str) -> StoreFuture<'_, ()> {
         let (url, reason) = (url.to_string(), reason.to_string());
         Box::pin(async move {
-            let site = feed_site(&url);
+            let site = site_of_url(&url);
             let epoch = self.held_epoch(&site)?;
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
@@ -583,7 +604,7 @@ impl Backend for Postgres {
     fn move_feed(&self, from: &str, to: &str) -> StoreFuture<'_, ()> {
         let (from, to) = (from.to_string(), to.to_string());
         Box::pin(async move {
-            let site = feed_site(&from);
+            let site = site_of_url(&from);
             let epoch = self.held_epoch(&site)?;
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
@@ -636,7 +657,7 @@ impl Backend for Postgres {
 
     fn commit_poll(&self, poll: PollCommit) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            let site = feed_site(&poll.feed_url);
+            let site = site_of_url(&poll.feed_url);
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
             // Pushed content may land on any replica; a poll only on the feed site's owner.
@@ -649,7 +670,8 @@ impl Backend for Postgres {
             for e in &poll.entries {
                 entries.insert(&e.entry_id, e);
             }
-            let ids: Vec<&str> = entries.keys().copied().collect();
+            let mut ids: Vec<&str> = entries.keys().copied().collect();
+            ids.sort_unstable();
             let links: Vec<&str> = ids.iter().map(|i| entries[i].link.as_str()).collect();
             let digests: Vec<&str> = ids.iter().map(|i| entries[i].digest.as_str()).collect();
             let mut sites: Vec<String> = poll.entries.iter().map(|e| e.job.site.clone()).collect();
@@ -829,7 +851,7 @@ impl Backend for Postgres {
             };
             let json: String = row.get(0);
             let state = serde_json::from_str(&json)
-                .map_err(|e| StoreError(format!("article state unreadable: {e}")))?;
+                .map_err(|e| StoreError::Failed(format!("article state unreadable: {e}")))?;
             Ok(Some(ArticleRow {
                 state,
                 version: row.get(1),
@@ -1269,16 +1291,14 @@ impl Backend for Postgres {
                 .query(
                     "UPDATE sites SET lease_until = now() + make_interval(secs => $2)
                      WHERE owner = $1 AND lease_until > now()
-                     RETURNING site, epoch, next_at, hold_until, penalty",
+                     RETURNING site, epoch, next_at, hold_until, penalty, md5(site || $1)",
                     &[me, &secs],
                 )
                 .await?;
+            // Ranked as the claims rank them, so a replica gives back what it reaches for last.
             let mut held: Vec<(String, SiteLease)> = renewed
                 .iter()
-                .map(|r| {
-                    let l = lease(r);
-                    (rank(&l.site, me), l)
-                })
+                .map(|r| (r.get::<_, String>(5), lease(r)))
                 .collect();
             let mut trips = 3;
             // Too many (a replica joined): give back the ones ranked last for us.
@@ -1311,12 +1331,12 @@ impl Backend for Postgres {
                          UPDATE sites s SET owner = $1, epoch = s.epoch + 1,
                             lease_until = now() + make_interval(secs => $2)
                          FROM free WHERE s.site = free.site
-                         RETURNING s.site, s.epoch, s.next_at, s.hold_until, s.penalty",
+                         RETURNING s.site, s.epoch, s.next_at, s.hold_until, s.penalty, md5(s.site || $1)",
                         &[me, &secs, &want],
                     )
                     .await?;
                 trips += 1;
-                held.extend(claimed.iter().map(|r| (String::new(), lease(r))));
+                held.extend(claimed.iter().map(|r| (r.get::<_, String>(5), lease(r))));
             }
             let held: Vec<SiteLease> = held.into_iter().map(|(_, l)| l).collect();
             {
@@ -1378,7 +1398,6 @@ impl Backend for Postgres {
             let n = c
                 .execute(
                     "UPDATE relays SET
-                        epoch = CASE WHEN owner = $1 AND lease_until > now() THEN epoch ELSE epoch + 1 END,
                         owner = $1,
                         lease_until = now() + make_interval(secs => $2)
                      WHERE part = 0 AND (owner IS NULL OR owner = $1 OR lease_until <= now())",
@@ -1409,13 +1428,6 @@ impl Backend for Postgres {
             Ok(())
         })
     }
-}
-
-/// Where `site` stands in `replica`'s own order of preference: replicas reach for different
-/// sites first, and each gives back the ones it ranks last.
-fn rank(site: &str, replica: &str) -> String {
-    use sha2::Digest;
-    crate::feed::hex(&sha2::Sha256::digest(format!("{site}{replica}").as_bytes())[..8])
 }
 
 fn lease(r: &Row) -> SiteLease {

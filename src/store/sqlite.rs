@@ -120,7 +120,7 @@ fn columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
 fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version > SCHEMA_VERSION {
-        return Err(StoreError(format!(
+        return Err(StoreError::Failed(format!(
             "schema version {version} is newer than this newswire's ({SCHEMA_VERSION}); run a newer newswire or restore an older state"
         )));
     }
@@ -145,10 +145,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
             .collect::<rusqlite::Result<_>>()?;
         for (n, (article_id, url, feed_url, at)) in rows.into_iter().enumerate() {
-            let site = url::Url::parse(&url)
-                .ok()
-                .and_then(|u| u.host_str().map(crate::schedule::politeness::site_of))
-                .unwrap_or_default();
+            let site = crate::schedule::politeness::site_of_url(&url);
             let job = PageJob {
                 url,
                 generation: n as i64 + 1,
@@ -214,7 +211,7 @@ impl Sqlite {
                     call(&mut conn);
                 }
             })
-            .map_err(|e| StoreError(format!("cannot start the store thread: {e}")))?;
+            .map_err(|e| StoreError::Failed(format!("cannot start the store thread: {e}")))?;
         Ok(Sqlite {
             calls,
             outbox: Arc::new(AtomicU64::new(outbox as u64)),
@@ -233,13 +230,13 @@ impl Sqlite {
         let sent = self.calls.send(Box::new(move |conn| {
             // A panic rolls back the open transaction (dropped) and fails this call only.
             let r = std::panic::catch_unwind(AssertUnwindSafe(|| f(conn)))
-                .unwrap_or_else(|_| Err(StoreError("a store call panicked".into())));
+                .unwrap_or_else(|_| Err(StoreError::Failed("a store call panicked".into())));
             let _ = tx.send(r);
         }));
         Box::pin(async move {
-            sent.map_err(|_| StoreError("the store thread has stopped".into()))?;
+            sent.map_err(|_| StoreError::Failed("the store thread has stopped".into()))?;
             rx.await
-                .map_err(|_| StoreError("the store thread has stopped".into()))?
+                .map_err(|_| StoreError::Failed("the store thread has stopped".into()))?
         })
     }
 
@@ -255,8 +252,10 @@ impl Sqlite {
     }
 }
 
-/// Inserts or replaces a page job. Feed work replaces a re-check, a re-check replaces a
-/// re-check; feed work already waiting is kept as it is. Returns whether a row was added.
+/// Inserts or replaces a page job: feed work replaces a re-check; a re-check replaces a
+/// re-check; feed work over feed work keeps the earlier rank but takes a new generation (so a run
+/// of the old one, finishing, leaves the new request in place); a re-check never replaces feed
+/// work. Returns whether a row was added.
 fn upsert_job(tx: &Transaction<'_>, job: &PageJob) -> rusqlite::Result<bool> {
     let existed: Option<i64> = tx
         .prepare_cached("SELECT class FROM page_jobs WHERE url = ?1")?
@@ -267,10 +266,12 @@ fn upsert_job(tx: &Transaction<'_>, job: &PageJob) -> rusqlite::Result<bool> {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT(url) DO UPDATE SET generation = excluded.generation, site = excluded.site,
             feed_url = excluded.feed_url, kind = excluded.kind, class = excluded.class,
-            rank_ms = excluded.rank_ms, attempts = excluded.attempts,
+            rank_ms = CASE WHEN page_jobs.class = 0 THEN MIN(page_jobs.rank_ms, excluded.rank_ms)
+                           ELSE excluded.rank_ms END,
+            attempts = excluded.attempts,
             article_id = COALESCE(excluded.article_id, page_jobs.article_id),
             meta = COALESCE(excluded.meta, page_jobs.meta)
-         WHERE excluded.class = 1 AND page_jobs.class = 1 OR excluded.class < page_jobs.class",
+         WHERE NOT (excluded.class = 1 AND page_jobs.class = 0)",
     )?
     .execute(params![
         job.url,
@@ -421,6 +422,30 @@ impl Backend for Sqlite {
             )?
             .execute(params![url, json])?;
             Ok(())
+        })
+    }
+
+    fn feed_schedules(&self, urls: Vec<String>) -> StoreFuture<'_, HashMap<String, String>> {
+        self.call(move |c| {
+            let mut st = c.prepare_cached("SELECT schedule FROM feeds WHERE url = ?1")?;
+            let mut out = HashMap::new();
+            for url in urls {
+                if let Some(Some(json)) = st
+                    .query_row([&url], |r| r.get::<_, Option<String>>(0))
+                    .optional()?
+                {
+                    out.insert(url, json);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn feed_moves(&self) -> StoreFuture<'_, Vec<(String, String)>> {
+        self.call(|c| {
+            let mut st = c.prepare("SELECT url, moved_to FROM feeds WHERE moved_to IS NOT NULL")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
 
@@ -646,7 +671,7 @@ impl Backend for Sqlite {
             };
             // A state this version cannot read is a conflict to report, not a new article.
             let state = serde_json::from_str(&json)
-                .map_err(|e| StoreError(format!("article state unreadable: {e}")))?;
+                .map_err(|e| StoreError::Failed(format!("article state unreadable: {e}")))?;
             Ok(Some(ArticleRow {
                 state,
                 version,
