@@ -172,7 +172,7 @@ impl Site {
     /// Not held, no feeds here, nothing in flight: another replica's site.
     pub fn is_foreign(&self) -> bool {
         let st = self.state();
-        !st.lease.is_some_and(|t| t > Instant::now())
+        st.lease.is_none_or(|t| t <= Instant::now())
             && st.feeds.is_empty()
             && st.in_flight.is_empty()
     }
