@@ -124,6 +124,7 @@ fn main() -> anyhow::Result<()> {
 
     let settings = Settings::load_with_env(None, std::iter::empty())?;
     let out = Memory::default();
+    let cpu0 = cpu_seconds();
     let start = Instant::now();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -136,6 +137,7 @@ fn main() -> anyhow::Result<()> {
         Sink::Stdout(Box::new(out.clone())),
     ))?;
     let secs = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let extract_rate = pages.len() as f64 / extract_secs;
     let replay_rate = pages.len() as f64 / secs;
@@ -146,7 +148,7 @@ fn main() -> anyhow::Result<()> {
     );
     println!("  extraction alone, one core   {extract_secs:.2} s = {extract_rate:.0} pages/s");
     println!(
-        "  replay, whole pipeline       {secs:.2} s = {replay_rate:.0} articles/s ({} events; WARC reading included)",
+        "  replay, whole pipeline       {secs:.2} s = {replay_rate:.0} articles/s ({} events; WARC reading included; {cpu:.2} CPU s)",
         summary.events
     );
     println!(
@@ -159,4 +161,14 @@ fn main() -> anyhow::Result<()> {
         eprintln!("kept {}", dir.display());
     }
     Ok(())
+}
+
+/// utime + stime of this process, in seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    ticks as f64 / 100.0
 }

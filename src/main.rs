@@ -170,17 +170,18 @@ fn load(config: Option<&Path>) -> anyhow::Result<Settings> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tune_allocator();
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
 }
 
-/// Keeps resident memory close to what is in use. The daemon's big buffers (bodies up to the
+/// Keeps the daemon's resident memory close to what is in use. Its big buffers (bodies up to the
 /// fetch caps, parsed pages) are short-lived and made on many threads; by default glibc raises
 /// its mmap threshold after the first such buffer is freed, so later ones come from per-thread
 /// arenas that keep the memory after it is freed, and RSS creeps towards threads × largest
-/// buffer. A fixed threshold sends every large buffer back to the system when it is freed.
+/// buffer. A fixed threshold sends every large buffer back to the system when it is freed. It
+/// costs CPU (every such buffer is mapped and faulted in afresh: a replay takes 60% more CPU
+/// with it), so only the long-running daemon sets it, not `replay` or `extract`.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn tune_allocator() {
     const M_MMAP_THRESHOLD: i32 = -3;
@@ -401,6 +402,7 @@ fn feeds(command: FeedsCommand) -> anyhow::Result<ExitCode> {
 
 fn daemon(config: Option<PathBuf>, record: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let settings = load(config.as_deref())?;
+    tune_allocator();
     runtime()?.block_on(async {
         let shutdown = CancellationToken::new();
         tokio::spawn(cancel_on_signal(shutdown.clone()));
