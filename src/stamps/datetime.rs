@@ -368,7 +368,7 @@ pub(crate) fn month_from_word(w: &str) -> Option<u32> {
     })
 }
 
-fn is_weekday(w: &str) -> bool {
+pub(crate) fn is_weekday(w: &str) -> bool {
     let l = w.to_lowercase();
     let l = l.as_str();
     matches!(

@@ -148,6 +148,12 @@ pub struct Hints<'a> {
     pub url: Option<&'a url::Url>,
 }
 
+/// Whether a lower-case word names a month or a weekday in a language stamps are read in
+/// ("december", "dez", "mardi"); bylines use it to cut the date off a credit.
+pub(crate) fn is_month_or_weekday(w: &str) -> bool {
+    datetime::month_from_word(w).is_some() || datetime::is_weekday(w)
+}
+
 /// Checks a configured site zone: an IANA name ("Europe/Berlin"), "UTC", or an offset ("+09:00").
 ///
 /// # Errors
