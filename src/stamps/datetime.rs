@@ -470,6 +470,7 @@ fn is_filler(w: &str) -> bool {
             | "les"
             | "lúc"
             | "hrs"
+            | "sur"
     ) || is_weekday(w)
 }
 
@@ -579,7 +580,15 @@ fn date_at(
                         if let Some((y, dy)) = num(t.get(i + 4)) {
                             let year = match dy {
                                 4 => year_of(y, dy),
-                                2 if !t[i + 4].space_before => Some(2000 + y as i32),
+                                // "17.12.24", but not a version such as "1.9.22_1171"
+                                2 if !t[i + 4].space_before
+                                    && t.get(i + 5).is_none_or(|n| {
+                                        n.space_before
+                                            || matches!(n.tok, Tok::Sep(c) if c != '_' && c != '.')
+                                    }) =>
+                                {
+                                    Some(2000 + y as i32)
+                                }
                                 _ => None,
                             };
                             if let Some(year) = year {

@@ -190,7 +190,7 @@ pub fn extract_stamps(doc: &scraper::Html, hints: &Hints) -> Stamps {
     let lang = hints.language.or(scan.lang.as_deref());
     let order = day_order(lang, hints.url);
 
-    let (meta_pub, meta_mod) = machine_stamps(&scan, order);
+    let (meta_pub, meta_mod, strong) = machine_stamps(&scan, order);
     let markup_offset = meta_pub
         .iter()
         .chain(&meta_mod)
@@ -203,25 +203,47 @@ pub fn extract_stamps(doc: &scraper::Html, hints: &Hints) -> Stamps {
     };
     let url_date = hints.url.and_then(url_date);
 
-    let cands = visible_candidates(&scan.blocks, order);
-    let has_meta_pub = !meta_pub.is_empty();
-    let has_meta_mod = !meta_mod.is_empty();
-    let best = |kind: StampKind, has_meta: bool| {
+    let mut cands = visible_candidates(&scan.blocks, order, scan.h1_seq);
+    // An unlabelled date that is the metadata's modification day, and no publication day, is
+    // the update stamp ("Le 19 février 2020" on a page first published in 2017).
+    for c in &mut cands {
+        if c.kind == StampKind::Published
+            && c.tier > 0
+            && let Some(v) = c.vis
+            && let Some(d) = v.year.and_then(|y| v.date_in(y))
+            && meta_mod.iter().any(|m| m.wall.date() == d)
+            && !meta_pub.is_empty()
+            && !meta_pub.iter().any(|m| m.wall.date() == d)
+        {
+            c.kind = StampKind::Updated;
+        }
+    }
+    // Metadata silences the weaker visible candidates; generic meta names ("date",
+    // "pubdate") do not silence a date by the headline.
+    let has_meta_pub = (!meta_pub.is_empty(), strong.0);
+    let has_meta_mod = (!meta_mod.is_empty(), strong.1);
+    let best = |kind: StampKind, (any, strong): (bool, bool)| {
         cands
             .iter()
-            .filter(|c| c.kind == kind && (c.tier < 2 || !has_meta))
+            .filter(|c| c.kind == kind && (c.tier < 2 || !any || (c.tier == 2 && !strong)))
             .min_by_key(|c| (c.tier, c.order))
             .copied()
     };
     let vis_pub = best(StampKind::Published, has_meta_pub);
-    let vis_upd = best(StampKind::Updated, has_meta_mod || has_meta_pub);
+    let vis_upd = best(
+        StampKind::Updated,
+        (
+            has_meta_mod.0 || has_meta_pub.0,
+            has_meta_mod.1 || has_meta_pub.1,
+        ),
+    );
     let year_hint = meta_pub
         .first()
         .or(meta_mod.first())
         .map(|m| m.wall.date())
         .or(url_date);
 
-    let published = match vis_pub {
+    let mut published = match vis_pub {
         Some(c) => resolve_candidate(&c, &meta_pub, &ctx, year_hint),
         None => None,
     }
@@ -238,6 +260,10 @@ pub fn extract_stamps(doc: &scraper::Html, hints: &Hints) -> Stamps {
         None if visible_regime => None,
         None => meta_mod.first().map(|m| from_machine(m, &ctx)),
     };
+    // A page that shows only when it was updated: that is the best known publication time.
+    if published.is_none() && updated.is_some() {
+        published = updated.take();
+    }
     if let (Some(u), Some(p)) = (updated, published) {
         let date_only_same_day = u.wall().time() == chrono::NaiveTime::MIN
             && vis_upd.is_some_and(|c| c.vis.is_some_and(|v| v.time.is_none()))
@@ -279,9 +305,13 @@ fn day_order(lang: Option<&str>, url: Option<&url::Url>) -> DayOrder {
     }
 }
 
+/// Machine stamps: published, modified, and whether each has a source stronger than a generic
+/// meta name.
+type Machine = (Vec<MachineStamp>, Vec<MachineStamp>, (bool, bool));
+
 /// Published and modified machine stamps, best source first: article JSON-LD, meta tags by
 /// rank, then JSON-LD on other types.
-fn machine_stamps(scan: &scan::Scan, order: DayOrder) -> (Vec<MachineStamp>, Vec<MachineStamp>) {
+fn machine_stamps(scan: &scan::Scan, order: DayOrder) -> Machine {
     let mut ld = Vec::new();
     for script in &scan.jsonld {
         jsonld::scan(script, &mut ld);
@@ -296,12 +326,15 @@ fn machine_stamps(scan: &scan::Scan, order: DayOrder) -> (Vec<MachineStamp>, Vec
         published.extend(d.published.as_deref().and_then(parse));
         modified.extend(d.modified.as_deref().and_then(parse));
     }
+    let mut strong = (!published.is_empty(), !modified.is_empty());
     for m in &metas {
         if let Some(s) = parse(&m.value) {
             if m.published {
-                published.push(s)
+                published.push(s);
+                strong.0 |= m.rank <= STRONG_META_RANK;
             } else {
-                modified.push(s)
+                modified.push(s);
+                strong.1 |= m.rank <= STRONG_META_RANK;
             }
         }
     }
@@ -309,8 +342,13 @@ fn machine_stamps(scan: &scan::Scan, order: DayOrder) -> (Vec<MachineStamp>, Vec
         published.extend(d.published.as_deref().and_then(parse));
         modified.extend(d.modified.as_deref().and_then(parse));
     }
-    (published, modified)
+    strong.0 |= !published.is_empty() && ld.iter().any(|d| d.published.is_some());
+    strong.1 |= !modified.is_empty() && ld.iter().any(|d| d.modified.is_some());
+    (published, modified, strong)
 }
+
+/// Meta stamps ranked below this (generic names such as "date") do not silence a visible date.
+const STRONG_META_RANK: u8 = 8;
 
 /// ISO 8601 first; else the visible-text parser ("Tue, 17 Dec 2024 10:23:00 +0900").
 fn parse_machine(s: &str, order: DayOrder) -> Option<MachineStamp> {
@@ -373,8 +411,18 @@ fn url_date(url: &url::Url) -> Option<NaiveDate> {
     None
 }
 
-/// Visible stamp candidates in document order.
-fn visible_candidates(blocks: &[scan::Block], order: DayOrder) -> Vec<Candidate> {
+/// Blocks read after the headline in which a bare date still counts as the article's.
+const NEAR_H1_BLOCKS: u32 = 8;
+/// Blocks after the headline past which an unlabelled date is only a last resort.
+const FAR_H1_BLOCKS: u32 = 20;
+
+/// Visible stamp candidates in document order. `h1_seq`: where the headline is (see
+/// [`scan::Scan::h1_seq`]).
+fn visible_candidates(
+    blocks: &[scan::Block],
+    order: DayOrder,
+    h1_seq: Option<u32>,
+) -> Vec<Candidate> {
     let mut out = Vec::new();
     for (bi, b) in blocks.iter().enumerate() {
         let weak = if b.weak { 2 } else { 0 };
@@ -386,6 +434,10 @@ fn visible_candidates(blocks: &[scan::Block], order: DayOrder) -> Vec<Candidate>
             for (k, h) in hits.iter().enumerate() {
                 let seg_end = hits.get(k + 1).map_or(b.text.len(), |n| n.start);
                 let seg = &b.text[h.end..seg_end];
+                // "Datum" labels a stamp only as "Datum:" (prose says "mit dem Datum 1. Mai").
+                if &lower[h.start..h.end] == "datum" && !seg.trim_start().starts_with(':') {
+                    continue;
+                }
                 let attr = b
                     .times
                     .iter()
@@ -428,7 +480,12 @@ fn visible_candidates(blocks: &[scan::Block], order: DayOrder) -> Vec<Candidate>
                 });
             }
         }
-        if labelled || b.heading {
+        if labelled {
+            continue;
+        }
+        // A heading counts only when it opens with its date (a blog's "Samstag, 5. Oktober
+        // 2013" date header, "27.01.2022 Mineralölinfo").
+        if b.heading && !starts_with_date(&b.text, order) {
             continue;
         }
         for (k, t) in b.times.iter().enumerate() {
@@ -442,6 +499,10 @@ fn visible_candidates(blocks: &[scan::Block], order: DayOrder) -> Vec<Candidate>
             if attr.is_none() && vis.is_none() {
                 continue;
             }
+            // Far below the headline, an unlabelled date belongs to something else (a list
+            // of events, a related story) unless nothing else dates the page.
+            let far = h1_seq.is_some_and(|h| b.seq > h + FAR_H1_BLOCKS);
+            let weak = if far { weak.max(2) } else { weak };
             let kind = if t.published_hint == Some(false) {
                 StampKind::Updated
             } else {
@@ -455,9 +516,14 @@ fn visible_candidates(blocks: &[scan::Block], order: DayOrder) -> Vec<Candidate>
                 order: bi * 64 + 32 + k,
             });
         }
-        if b.times.is_empty()
-            && b.dateish
-            && b.text.len() <= 160
+        if !b.times.is_empty() {
+            continue;
+        }
+        let short = b.text.len() <= 160;
+        let far = h1_seq.is_some_and(|h| b.seq > h + FAR_H1_BLOCKS);
+        let weak = if far { weak.max(2) } else { weak };
+        if b.dateish
+            && short
             && let Some(v) = datetime::find_date(&b.text, order).filter(|v| v.year.is_some())
         {
             out.push(Candidate {
@@ -467,9 +533,96 @@ fn visible_candidates(blocks: &[scan::Block], order: DayOrder) -> Vec<Candidate>
                 tier: weak + 1,
                 order: bi * 64 + 32,
             });
+            continue;
+        }
+        // A bare date just after the headline ("Hamburg, 2. November 2021", "02.02.2022 –
+        // Die Bundesliga ...") or in the line just above it: the article's, when no metadata
+        // says otherwise.
+        let near = h1_seq.is_some_and(|h| {
+            (b.seq >= h && b.seq <= h + NEAR_H1_BLOCKS) || (b.seq < h && b.seq + 2 >= h)
+        });
+        if !near {
+            continue;
+        }
+        let found = if short && (is_date_line(&b.text) || is_byline(&b.text)) {
+            datetime::find_date(&b.text, order)
+        } else if opens_with_date(&b.text, order) {
+            datetime::parse_visible(prefix(&b.text, 80), order, false).map(|(v, _)| v)
+        } else {
+            None
+        };
+        if let Some(v) = found.filter(|v| v.year.is_some() && v.month != 0) {
+            out.push(Candidate {
+                kind: StampKind::Published,
+                vis: Some(v),
+                attr: None,
+                tier: weak + 2,
+                order: bi * 64 + 32,
+            });
         }
     }
     out
+}
+
+/// A short line that is a date with a few words around it ("Hamburg, 2. November 2021",
+/// "Handball Schweiz • 02.02.2022"), not a sentence that mentions one ("On 12 March 2023 the
+/// council voted.").
+fn is_date_line(text: &str) -> bool {
+    let t = text.trim_end();
+    if t.ends_with(['.', '!', '?']) && t[..t.len() - 1].ends_with(char::is_alphabetic) {
+        return false;
+    }
+    let other = t
+        .split_whitespace()
+        .filter(|w| {
+            let w = w.trim_matches(|c: char| !c.is_alphanumeric());
+            !w.is_empty()
+                && !w.chars().any(|c| c.is_ascii_digit())
+                && !is_month_or_weekday(&w.to_lowercase())
+                && !matches!(
+                    w.to_lowercase().as_str(),
+                    "am" | "um" | "uhr" | "on" | "at" | "vom" | "le" | "el" | "de" | "del" | "h"
+                )
+        })
+        .count();
+    other <= 4
+}
+
+/// A byline, which often carries the date ("Written by Jane Doe in Science on 1 June 2019").
+fn is_byline(text: &str) -> bool {
+    let l = prefix(text, 12).to_lowercase();
+    [
+        "by ",
+        "von ",
+        "par ",
+        "por ",
+        "written by",
+        "posted by",
+        "geschrieben",
+    ]
+    .iter()
+    .any(|p| l.starts_with(p))
+}
+
+/// Whether `text` starts with a full date set off from what follows ("27.1.2022 - Bei der
+/// Erinnerung ...", "(18.01.2018) Deutschlands Landwirte ...").
+fn opens_with_date(text: &str, order: DayOrder) -> bool {
+    let t = text.trim_start_matches(['(', '[', ' ']);
+    if !t.starts_with(|c: char| c.is_ascii_digit()) {
+        return false;
+    }
+    match datetime::parse_visible(prefix(t, 60), order, false) {
+        Some((v, end)) if v.year.is_some() && v.month != 0 => t[end..]
+            .trim_start()
+            .starts_with(['-', '–', '—', '|', ':', '/', ',', ')', ']', '•', '·']),
+        _ => false,
+    }
+}
+
+/// Whether `text` opens with a full date (a few filler words, such as a weekday, allowed).
+fn starts_with_date(text: &str, order: DayOrder) -> bool {
+    datetime::parse_visible(prefix(text, 60), order, false)
+        .is_some_and(|(v, _)| v.year.is_some() && v.month != 0)
 }
 
 /// The machine stamp's own reading; a UTC stamp is shown in the site's zone when one is set.
@@ -509,7 +662,18 @@ fn resolve_candidate(
     year_hint: Option<NaiveDate>,
 ) -> Option<Timestamp> {
     let Some(v) = c.vis else {
-        return c.attr.as_ref().map(|m| from_machine(m, ctx));
+        let m = c.attr.as_ref()?;
+        // A `<time>` in UTC whose wall clock a zoned meta stamp repeats was local time marked
+        // "Z" by the CMS: the meta stamp has the zone.
+        if m.is_utc()
+            && m.has_time
+            && let Some(z) = metas.iter().find(|z| {
+                z.has_time && z.offset.is_some_and(|o| o.local_minus_utc() != 0) && z.wall == m.wall
+            })
+        {
+            return Some(from_machine(z, ctx));
+        }
+        return Some(from_machine(m, ctx));
     };
     let date = match v.year {
         Some(y) => v.date_in(y)?,

@@ -9,7 +9,7 @@
 
 use scraper::{ElementRef, Html, Node};
 
-use super::labels;
+use super::{datetime, labels};
 
 /// Text bytes read per page; the rest of a huge page is not looked at.
 const MAX_TEXT: usize = 1 << 20;
@@ -42,6 +42,8 @@ pub(crate) struct Block {
     pub dateish: bool,
     pub link_bytes: usize,
     pub times: Vec<TimeEl>,
+    /// Position among the blocks read, counting those later dropped as noise.
+    pub seq: u32,
     /// Which noise region the block is in (0: none).
     region: u32,
 }
@@ -57,6 +59,8 @@ pub(crate) struct MetaDate {
 #[derive(Debug, Default)]
 pub(crate) struct Scan {
     pub lang: Option<String>,
+    /// [`Block::seq`] of the first block at or after the first `<h1>` outside noise.
+    pub h1_seq: Option<u32>,
     pub metas: Vec<MetaDate>,
     pub jsonld: Vec<String>,
     pub blocks: Vec<Block>,
@@ -71,6 +75,7 @@ const F_LINK: u16 = 32;
 const F_WEAK: u16 = 64;
 const F_LDJSON: u16 = 128;
 const F_TIME: u16 = 256;
+const F_COMMENT: u16 = 512;
 
 fn meta_rank(key: &str) -> Option<(bool, u8)> {
     Some(match key {
@@ -83,6 +88,7 @@ fn meta_rank(key: &str) -> Option<(bool, u8)> {
         "dcterms.issued" | "dc.date.issued" => (true, 6),
         "dcterms.created" | "dc.date.created" => (true, 7),
         "dc.date" | "dcterms.date" | "dc:date" => (true, 8),
+        "uploaddate" => (true, 8),
         "pubdate"
         | "publishdate"
         | "publish-date"
@@ -106,8 +112,8 @@ fn meta_rank(key: &str) -> Option<(bool, u8)> {
 ///
 /// Works on words (split at punctuation and camelCase humps, lower-cased, plural "s" dropped), so
 /// "c-sidebar__inner", "articleComments" and "most-read" match while "has-sidebar" does not.
-fn classify_attr(value: &str) -> (bool, bool) {
-    let (mut noise, mut dateish) = (false, false);
+fn classify_attr(value: &str) -> (bool, bool, bool) {
+    let (mut noise, mut dateish, mut comment) = (false, false, false);
     let mut prev = [0u8; 16];
     let mut prev_len = 0usize;
     let mut buf = [0u8; 16];
@@ -134,6 +140,8 @@ fn classify_attr(value: &str) -> (bool, bool) {
                 let negated = matches!(p, b"has" | b"with" | b"no" | b"show" | b"hide");
                 if !negated && is_noise_word(p, w) {
                     noise = true;
+                    comment |=
+                        matches!(w, b"comment" | b"reply" | b"replie" | b"disqu" | b"respond");
                 }
                 if is_date_word(w) {
                     dateish = true;
@@ -153,7 +161,7 @@ fn classify_attr(value: &str) -> (bool, bool) {
             }
         }
     }
-    (noise, dateish)
+    (noise, dateish, comment)
 }
 
 fn is_noise_word(prev: &[u8], w: &[u8]) -> bool {
@@ -314,6 +322,8 @@ struct Walker {
     h1_region: Option<u32>,
     clean_h1: bool,
     regions: u32,
+    /// Blocks flushed so far (see [`Block::seq`]).
+    seq: u32,
     /// Context flags and noise region of the open elements; the root context is at index 0.
     stack: Vec<(u16, u32)>,
     ld_buf: String,
@@ -349,6 +359,8 @@ impl Walker {
             return;
         }
         b.heading = flags & F_HEADING != 0;
+        b.seq = self.seq;
+        self.seq += 1;
         b.weak = flags & F_WEAK != 0 || (!self.seen_h1 && flags & F_ARTICLE == 0);
         self.out.blocks.push(b);
     }
@@ -452,6 +464,7 @@ pub(crate) fn scan(doc: &Html) -> Scan {
         h1_region: None,
         clean_h1: false,
         regions: 0,
+        seq: 0,
         stack: vec![(0, 0)],
         ld_buf: String::new(),
     };
@@ -511,6 +524,7 @@ impl Walker {
         let (mut class, mut id, mut role, mut itemprop, mut content, mut datetime) =
             (None, None, None, None, None, None);
         let (mut key, mut lang, mut ty, mut pubdate) = (None, None, None, false);
+        let (mut title, mut data_dt) = (None, None);
         for (k, v) in el.attrs() {
             match k {
                 "class" => class = Some(v),
@@ -524,6 +538,10 @@ impl Walker {
                 "lang" | "xml:lang" => lang = Some(v),
                 "type" => ty = Some(v),
                 "pubdate" => pubdate = true,
+                "title" => title = Some(v),
+                "data-published" | "data-datetime" | "data-publish-date" | "data-date" => {
+                    data_dt = Some(v)
+                }
                 _ => {}
             }
         }
@@ -575,33 +593,61 @@ impl Walker {
             Some("banner") if parent & F_ARTICLE == 0 => f |= F_WEAK,
             _ => {}
         }
-        match itemprop {
-            Some("articleBody") => f |= F_ARTICLE,
-            Some(ip @ ("datePublished" | "dateModified")) => {
-                f |= F_DATEISH;
-                if name != "meta"
-                    && name != "time"
-                    && let Some(v) = content.or(datetime)
-                    && self.out.metas.len() < 64
-                {
-                    self.out.metas.push(MetaDate {
-                        published: ip == "datePublished",
-                        rank: 3,
-                        value: v.trim().to_owned(),
-                    });
-                }
-            }
-            _ => {}
-        }
         let structural = matches!(name, "html" | "body" | "main" | "article");
+        let mut classes_say = None;
         for attr in [class, id].into_iter().flatten() {
-            let (noise, dateish) = classify_attr(attr);
+            let (noise, dateish, comment) = classify_attr(attr);
             if noise && !structural {
                 f |= F_NOISE;
+            }
+            if comment && !structural {
+                f |= F_COMMENT;
             }
             if dateish {
                 f |= F_DATEISH;
             }
+        }
+        // Machine stamps in the body: microdata (`itemprop=datePublished` on any element, the
+        // value in `content`, `datetime` or `title`), RDFa (`property` with `content`) and hAtom
+        // (`class="published"` with an ISO `title`). Those in comments are the comments'; those
+        // in other furniture rank below the head's.
+        if name != "meta" && f & F_COMMENT == 0 && self.out.metas.len() < 64 {
+            let rank_in = |r: u8| if f & F_NOISE != 0 { r.max(8) + 1 } else { r };
+            if let Some(ip @ ("datePublished" | "dateModified")) = itemprop
+                && let Some(v) = content.or(datetime).or(data_dt).or(title)
+            {
+                classes_say = Some((ip == "datePublished", rank_in(3), v));
+            } else if let (Some(k), Some(v)) = (key, content) {
+                let k = k.trim().to_ascii_lowercase();
+                let k = k.strip_prefix("schema:").unwrap_or(&k);
+                let ranked = match k {
+                    "datecreated" | "dc:created" | "dcterms:created" => Some((true, 7)),
+                    _ => meta_rank(k),
+                };
+                if let Some((published, rank)) = ranked {
+                    classes_say = Some((published, rank_in(rank), v));
+                }
+            } else if let (Some(c), Some(t)) = (class, title)
+                && name != "time"
+                && datetime::parse_iso(t).is_some_and(|m| m.has_time)
+            {
+                let mut words = c.split_ascii_whitespace();
+                if let Some(w) = words.find(|w| matches!(*w, "published" | "updated")) {
+                    classes_say = Some((w == "published", rank_in(4), t));
+                }
+            }
+        }
+        if let Some((published, rank, v)) = classes_say {
+            self.out.metas.push(MetaDate {
+                published,
+                rank,
+                value: v.trim().to_owned(),
+            });
+        }
+        match itemprop {
+            Some("articleBody") => f |= F_ARTICLE,
+            Some("datePublished" | "dateModified") => f |= F_DATEISH,
+            _ => {}
         }
         let mut region = parent_region;
         if f & F_NOISE != 0 && parent & F_NOISE == 0 {
@@ -617,11 +663,12 @@ impl Walker {
                 Some("datePublished") => Some(true),
                 Some("dateModified") => Some(false),
                 _ => {
+                    // WordPress marks the first stamp "entry-date published updated".
                     let c = class.unwrap_or("").to_ascii_lowercase();
-                    if c.contains("updat") || c.contains("modif") {
-                        Some(false)
-                    } else if c.contains("publish") || pubdate {
+                    if c.contains("publish") || c.contains("created") || pubdate {
                         Some(true)
+                    } else if c.contains("updat") || c.contains("modif") {
+                        Some(false)
                     } else {
                         None
                     }
@@ -635,7 +682,7 @@ impl Walker {
                 self.cur.times.push(TimeEl {
                     start,
                     end: start,
-                    datetime: datetime.map(|s| s.trim().to_owned()),
+                    datetime: datetime.or(data_dt).map(|s| s.trim().to_owned()),
                     published_hint,
                 });
             }
@@ -647,6 +694,9 @@ impl Walker {
             self.seen_h1 = true;
             if f & F_NOISE == 0 {
                 self.clean_h1 = true;
+                if self.out.h1_seq.is_none() {
+                    self.out.h1_seq = Some(self.seq);
+                }
             } else if self.h1_region.is_none() {
                 self.h1_region = Some(region);
             }
