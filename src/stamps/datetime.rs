@@ -709,6 +709,15 @@ fn time_at(t: &[Token<'_>], i: usize) -> Option<(NaiveTime, usize)> {
         j += 1;
     }
     let (h, dh) = num(t.get(j))?;
+    // "2010 GMT": a four-digit time, only with its zone.
+    if dh == 4
+        && mer.is_none()
+        && h % 100 < 60
+        && h / 100 < 24
+        && word(t.get(j + 1)).is_some_and(|w| zone_word(w).is_some())
+    {
+        return Some((NaiveTime::from_hms_opt(h / 100, h % 100, 0)?, j + 1));
+    }
     if dh > 2 || h > 24 {
         return None;
     }
@@ -946,6 +955,15 @@ pub(crate) fn parse_visible(s: &str, order: DayOrder, yearless: bool) -> Option<
             zone = Some(z);
             end = t[n2 - 1].end;
             i = n2;
+            continue;
+        }
+        // "2010 GMT (0410 HKT) March 14, 2021": the same time in another zone.
+        if time.is_some()
+            && date.is_none()
+            && sep(t.get(i)) == Some('(')
+            && let Some(close) = (i + 1..t.len().min(i + 6)).find(|&k| sep(t.get(k)) == Some(')'))
+        {
+            i = close + 1;
             continue;
         }
         let skippable = match t[i].tok {

@@ -229,7 +229,33 @@ pub fn extract_stamps(doc: &scraper::Html, hints: &Hints) -> Stamps {
             .min_by_key(|c| (c.tier, c.order))
             .copied()
     };
-    let vis_pub = best(StampKind::Published, has_meta_pub);
+    let mut vis_pub = best(StampKind::Published, has_meta_pub);
+    // Strong metadata outranks an unlabelled date that contradicts it (a related story's date,
+    // an embedded post's): such a date counts only when it is within a day of a metadata
+    // stamp, and then the closest such candidate is taken.
+    if has_meta_pub.1
+        && let Some(c) = vis_pub
+        && c.tier > 0
+    {
+        let near_meta = |c: &Candidate| {
+            c.vis
+                .and_then(|v| v.year.and_then(|y| v.date_in(y)))
+                .or(c.attr.map(|m| m.wall.date()))
+                .is_some_and(|d| {
+                    meta_pub
+                        .iter()
+                        .chain(&meta_mod)
+                        .any(|m| (m.wall.date() - d).num_days().abs() <= 1)
+                })
+        };
+        if !near_meta(&c) {
+            vis_pub = cands
+                .iter()
+                .filter(|c| c.kind == StampKind::Published && near_meta(c))
+                .min_by_key(|c| (c.tier, c.order))
+                .copied();
+        }
+    }
     let vis_upd = best(
         StampKind::Updated,
         (
@@ -338,9 +364,15 @@ fn machine_stamps(scan: &scan::Scan, order: DayOrder) -> Machine {
             }
         }
     }
+    // Other JSON-LD objects (a web page, an embedded video) only when nothing else dates it.
+    let (no_pub, no_mod) = (published.is_empty(), modified.is_empty());
     for d in ld.iter().filter(|d| d.rank > 0) {
-        published.extend(d.published.as_deref().and_then(parse));
-        modified.extend(d.modified.as_deref().and_then(parse));
+        if no_pub {
+            published.extend(d.published.as_deref().and_then(parse));
+        }
+        if no_mod {
+            modified.extend(d.modified.as_deref().and_then(parse));
+        }
     }
     strong.0 |= !published.is_empty() && ld.iter().any(|d| d.published.is_some());
     strong.1 |= !modified.is_empty() && ld.iter().any(|d| d.modified.is_some());
@@ -430,6 +462,27 @@ fn visible_candidates(
         if b.text.len() <= 300 {
             let lower = b.text.to_ascii_lowercase();
             let hits = labels::stamp_labels(&lower);
+            // "Dec. 20, 2016, 12:44 PM UTC / Updated Dec. 20, 2016, 1:00 PM": the date before
+            // an update label, with no label of its own, is the publication stamp.
+            if let Some(first) = hits.first().filter(|h| h.kind == StampKind::Updated)
+                && first.start > 0
+                && let Some((v, _)) = datetime::parse_visible(&b.text[..first.start], order, false)
+                    .filter(|(v, _)| v.year.is_some() && v.month != 0)
+            {
+                let attr = b
+                    .times
+                    .iter()
+                    .find(|t| t.start < first.start)
+                    .and_then(|t| t.datetime.as_deref())
+                    .and_then(|s| parse_machine(s, order));
+                out.push(Candidate {
+                    kind: StampKind::Published,
+                    vis: Some(v),
+                    attr,
+                    tier: weak,
+                    order: bi * 64,
+                });
+            }
             let mut last_date: Option<Visible> = None;
             for (k, h) in hits.iter().enumerate() {
                 let seg_end = hits.get(k + 1).map_or(b.text.len(), |n| n.start);
@@ -441,7 +494,10 @@ fn visible_candidates(
                 let attr = b
                     .times
                     .iter()
-                    .find(|t| t.start >= h.end && t.start < seg_end)
+                    .find(|t| {
+                        (t.start >= h.end && t.start < seg_end)
+                            || (t.start <= h.start && t.end >= h.end)
+                    })
                     .and_then(|t| t.datetime.as_deref())
                     .and_then(|s| parse_machine(s, order));
                 let mut vis = datetime::parse_visible(seg, order, false).map(|(v, _)| v);
@@ -654,6 +710,20 @@ fn same_minute(a: NaiveDateTime, b: NaiveDateTime) -> bool {
     a.date() == b.date() && a.hour() == b.hour() && a.minute() == b.minute()
 }
 
+/// A `<time>` in UTC whose wall clock a zoned meta stamp repeats was local time marked "Z" by
+/// the CMS: the meta stamp has the zone.
+fn rezoned<'a>(m: &'a MachineStamp, metas: &'a [MachineStamp]) -> &'a MachineStamp {
+    if !(m.is_utc() && m.has_time) {
+        return m;
+    }
+    metas
+        .iter()
+        .find(|z| {
+            z.has_time && z.offset.is_some_and(|o| o.local_minus_utc() != 0) && z.wall == m.wall
+        })
+        .unwrap_or(m)
+}
+
 /// Turns a visible candidate into a stamp, borrowing what the machine stamps can add.
 fn resolve_candidate(
     c: &Candidate,
@@ -662,18 +732,10 @@ fn resolve_candidate(
     year_hint: Option<NaiveDate>,
 ) -> Option<Timestamp> {
     let Some(v) = c.vis else {
-        let m = c.attr.as_ref()?;
-        // A `<time>` in UTC whose wall clock a zoned meta stamp repeats was local time marked
-        // "Z" by the CMS: the meta stamp has the zone.
-        if m.is_utc()
-            && m.has_time
-            && let Some(z) = metas.iter().find(|z| {
-                z.has_time && z.offset.is_some_and(|o| o.local_minus_utc() != 0) && z.wall == m.wall
-            })
-        {
-            return Some(from_machine(z, ctx));
-        }
-        return Some(from_machine(m, ctx));
+        return c
+            .attr
+            .as_ref()
+            .map(|m| from_machine(rezoned(m, metas), ctx));
     };
     let date = match v.year {
         Some(y) => v.date_in(y)?,
@@ -686,7 +748,7 @@ fn resolve_candidate(
             .iter()
             .find(|m| m.has_time && from_machine(m, ctx).wall().date() == date)
         {
-            return Some(from_machine(m, ctx));
+            return Some(from_machine(rezoned(m, metas), ctx));
         }
         let wall = date.and_time(chrono::NaiveTime::MIN);
         return Some(match v.zone {

@@ -218,6 +218,11 @@ fn is_noise_word(prev: &[u8], w: &[u8]) -> bool {
             | b"lnb"
             | b"sitemap"
             | b"ad"
+            | b"embed"
+            | b"credit"
+            | b"caption"
+            | b"instagram"
+            | b"tweet"
     ) || matches!(
         (prev, w),
         (
@@ -321,6 +326,10 @@ struct Walker {
     /// The noise region holding the first `<h1>`, and whether some `<h1>` sits outside noise.
     h1_region: Option<u32>,
     clean_h1: bool,
+    /// Where the first `<h1>` in noise is, and, on pages without `<h1>`, the first heading
+    /// that says it is the title (`itemprop=headline`, "post-title"...).
+    noisy_h1_seq: Option<u32>,
+    title_seq: Option<u32>,
     regions: u32,
     /// Blocks flushed so far (see [`Block::seq`]).
     seq: u32,
@@ -349,6 +358,11 @@ impl Walker {
         }
         let trimmed = b.text.trim_end().len();
         b.text.truncate(trimmed);
+        // A <time> at the end of the block ended in the trailing space just cut.
+        for t in &mut b.times {
+            t.end = t.end.min(trimmed);
+            t.start = t.start.min(t.end);
+        }
         if b.text.is_empty() {
             return;
         }
@@ -463,6 +477,8 @@ pub(crate) fn scan(doc: &Html) -> Scan {
         seen_h1: false,
         h1_region: None,
         clean_h1: false,
+        noisy_h1_seq: None,
+        title_seq: None,
         regions: 0,
         seq: 0,
         stack: vec![(0, 0)],
@@ -505,6 +521,9 @@ pub(crate) fn scan(doc: &Html) -> Scan {
     // A page whose only headline sits in a "noise" region (an <aside> used as the article) has
     // its content there.
     let keep = if w.clean_h1 { None } else { w.h1_region };
+    if w.out.h1_seq.is_none() {
+        w.out.h1_seq = w.noisy_h1_seq.or(w.title_seq);
+    }
     w.out
         .blocks
         .retain(|b| b.region == 0 || Some(b.region) == keep);
@@ -579,7 +598,8 @@ impl Walker {
             | "select" | "button" | "object" | "canvas" | "math" => f |= F_SKIP,
             "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => f |= F_HEADING,
             "article" | "main" => f |= F_ARTICLE,
-            "aside" | "nav" | "footer" | "dialog" | "menu" => f |= F_NOISE,
+            // Captions date their photos, not the article.
+            "aside" | "nav" | "footer" | "dialog" | "menu" | "figcaption" => f |= F_NOISE,
             "header" if parent & F_ARTICLE == 0 => f |= F_WEAK,
             "a" => f |= F_LINK,
             "time" => f |= F_TIME | F_DATEISH,
@@ -690,6 +710,17 @@ impl Walker {
         if name == "br" && self.cur_flags.is_some() && !self.cur.text.ends_with(' ') {
             self.cur.text.push(' ');
         }
+        if matches!(name, "h2" | "h3")
+            && self.title_seq.is_none()
+            && f & (F_SKIP | F_NOISE) == 0
+            && (itemprop.is_some_and(|p| p == "headline" || p == "name")
+                || class.is_some_and(|c| {
+                    let c = c.to_ascii_lowercase();
+                    c.contains("title") || c.contains("headline")
+                }))
+        {
+            self.title_seq = Some(self.seq);
+        }
         if name == "h1" && f & F_SKIP == 0 {
             self.seen_h1 = true;
             if f & F_NOISE == 0 {
@@ -699,6 +730,7 @@ impl Walker {
                 }
             } else if self.h1_region.is_none() {
                 self.h1_region = Some(region);
+                self.noisy_h1_seq = Some(self.seq);
             }
         }
         self.stack.push((f, region));
