@@ -112,6 +112,11 @@ pub(crate) fn find(dom: &Dom, page_url: Option<&Url>) -> Vec<String> {
             ctx[i] = c;
             continue;
         };
+        // Inside furniture nothing is a candidate: only metadata elements are worth reading.
+        if c & X_NOISE != 0 && node.tag != Tag::Junk {
+            ctx[i] = c;
+            continue;
+        }
         let e = el.value();
         let (mut class, mut id, mut itemprop, mut rel, mut href) = (None, None, None, None, None);
         let (mut key, mut content, mut ty, mut role) = (None, None, None, None);
@@ -142,7 +147,10 @@ pub(crate) fn find(dom: &Dom, page_url: Option<&Url>) -> Vec<String> {
                 if ty.is_some_and(|t| t.contains("ld+json")) && ld_budget > 0 {
                     let text: String = el.text().collect();
                     ld_budget = ld_budget.saturating_sub(text.len());
-                    jsonld(&text, &mut st);
+                    // Only scripts that credit someone are worth a full parse.
+                    if text.contains("\"author\"") || text.contains("\"creator\"") {
+                        jsonld(&text, &mut st);
+                    }
                 }
                 ctx[i] = c;
                 continue;
@@ -1017,6 +1025,9 @@ fn lead_len(s: &str) -> usize {
         k
     };
     for l in LABELS {
+        if !l.starts_with(f) {
+            continue;
+        }
         if let Some(mut k) = starts_ci(l) {
             while k < b.len() && b[k] == b' ' {
                 k += 1;
@@ -1034,6 +1045,9 @@ fn lead_len(s: &str) -> usize {
         return 2;
     }
     for l in LEADS {
+        if !l.starts_with(f) {
+            continue;
+        }
         if let Some(k) = starts_ci(l) {
             let k = skip_sep(k);
             if k < b.len() {
@@ -1055,7 +1069,10 @@ fn has_prefix(text: &str) -> bool {
         let p = p.trim_end_matches([':', ' ']).to_lowercase();
         matches!(p.as_str(), "by" | "von" | "par" | "por" | "door")
     };
-    for piece in t.split(['|', '·', '•', '-', '–', '—']) {
+    for piece in t
+        .split(['|', '·', '•', '–', '—'])
+        .flat_map(|p| p.split(" - "))
+    {
         let piece = piece.trim();
         if piece.len() <= 5 && bare(piece) {
             return true;
@@ -1574,7 +1591,7 @@ fn tidy_name(p: &str, first: bool) -> Option<String> {
         return None;
     }
     let lower = name.to_lowercase();
-    if is_furniture(&lower) {
+    if is_furniture(&lower) || lower.split_whitespace().any(|w| w == "by") {
         return None;
     }
     // "Share on Facebook", "Follow Jane", "Zur Übersicht": calls to action, not names.

@@ -76,6 +76,8 @@ const F_WEAK: u16 = 64;
 const F_LDJSON: u16 = 128;
 const F_TIME: u16 = 256;
 const F_COMMENT: u16 = 512;
+/// Not inherited: the element is block-level (checked again when it closes).
+const F_BLOCK: u16 = 1024;
 
 fn meta_rank(key: &str) -> Option<(bool, u8)> {
     Some(match key {
@@ -333,6 +335,8 @@ struct Walker {
     regions: u32,
     /// Blocks flushed so far (see [`Block::seq`]).
     seq: u32,
+    /// The current block is prose: its text is no longer kept.
+    prose: bool,
     /// Context flags and noise region of the open elements; the root context is at index 0.
     stack: Vec<(u16, u32)>,
     ld_buf: String,
@@ -342,7 +346,18 @@ impl Walker {
     fn flush(&mut self) {
         let flags = self.cur_flags.take();
         let mut b = std::mem::take(&mut self.cur);
+        let prose = std::mem::replace(&mut self.prose, false);
         let Some(flags) = flags else { return };
+        // Prose is dropped, unless it opens with a date ("(18.01.2018) Landwirte ...").
+        if prose
+            && b.times.is_empty()
+            && !b
+                .text
+                .trim_start_matches([' ', '(', '['])
+                .starts_with(|c: char| c.is_ascii_digit())
+        {
+            return;
+        }
         if self.out.blocks.len() >= MAX_BLOCKS {
             return;
         }
@@ -380,7 +395,7 @@ impl Walker {
     }
 
     fn push_text(&mut self, text: &str, flags: u16, region: u32) {
-        if self.text_budget == 0 {
+        if self.text_budget == 0 || self.prose {
             return;
         }
         if self.cur_flags.is_none() {
@@ -405,7 +420,27 @@ impl Walker {
         if flags & F_LINK != 0 {
             self.cur.link_bytes += added;
         }
+        // A long block without a <time> is prose unless it opens a revision note: nothing
+        // past its start is read, so paragraphs of story cost one look each.
+        if self.cur.text.len() > PROSE_AFTER && self.cur.times.is_empty() {
+            let head = &self.cur.text[..floor_boundary(&self.cur.text, PROSE_AFTER)];
+            if labels::note_start(head, &head.to_ascii_lowercase()).is_none() {
+                self.prose = true;
+            }
+        }
     }
+}
+
+/// Bytes of a block read before it is judged prose.
+const PROSE_AFTER: usize = 400;
+
+/// The largest char boundary of `s` at or below `n`.
+fn floor_boundary(s: &str, n: usize) -> usize {
+    let mut n = n.min(s.len());
+    while !s.is_char_boundary(n) {
+        n -= 1;
+    }
+    n
 }
 
 /// Width in bytes of a whitespace character starting at `b[i]` (ASCII, NBSP, U+2000..U+200A,
@@ -481,6 +516,7 @@ pub(crate) fn scan(doc: &Html) -> Scan {
         title_seq: None,
         regions: 0,
         seq: 0,
+        prose: false,
         stack: vec![(0, 0)],
         ld_buf: String::new(),
     };
@@ -535,9 +571,10 @@ impl Walker {
         let el = el.value();
         let name = el.name();
         let (parent, parent_region) = *self.stack.last().unwrap_or(&(0, 0));
-        let mut f = parent & !(F_LDJSON | F_TIME);
+        let mut f = parent & !(F_LDJSON | F_TIME | F_BLOCK);
         if is_block_tag(name) {
             self.flush();
+            f |= F_BLOCK;
         }
         // One pass over the attributes (looking each up by name costs an atom per call).
         let (mut class, mut id, mut role, mut itemprop, mut content, mut datetime) =
@@ -615,7 +652,9 @@ impl Walker {
         }
         let structural = matches!(name, "html" | "body" | "main" | "article");
         let mut classes_say = None;
-        for attr in [class, id].into_iter().flatten() {
+        // Inside furniture, once the headline is known, what classes say changes nothing.
+        let settled = parent & F_NOISE != 0 && self.clean_h1;
+        for attr in [class, id].into_iter().flatten().filter(|_| !settled) {
             let (noise, dateish, comment) = classify_attr(attr);
             if noise && !structural {
                 f |= F_NOISE;
@@ -753,11 +792,10 @@ impl Walker {
 
     fn close(&mut self, el: ElementRef<'_>) {
         let (f, _) = self.stack.pop().unwrap_or((0, 0));
-        let name = el.value().name();
         if f & F_LDJSON != 0 && !self.ld_buf.is_empty() {
             self.out.jsonld.push(std::mem::take(&mut self.ld_buf));
         }
-        if name == "time" && f & F_SKIP == 0 {
+        if f & F_TIME != 0 && f & F_SKIP == 0 && el.value().name() == "time" {
             let len = self.cur.text.len();
             if let Some(t) = self.cur.times.last_mut() {
                 t.end = len;
@@ -766,7 +804,7 @@ impl Walker {
                 self.cur.text.push(' ');
             }
         }
-        if is_block_tag(name) {
+        if f & F_BLOCK != 0 {
             self.flush();
         }
     }
