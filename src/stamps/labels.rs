@@ -53,6 +53,7 @@ const STAMP_LABELS: &[(&str, StampKind)] = &[
     ("投稿日", P),
     ("last updated", U),
     ("last modified", U),
+    ("last edited", U),
     ("updated", U),
     ("modified", U),
     ("mis à jour", U),

@@ -173,6 +173,15 @@ struct Candidate {
     /// 0 labelled, 1 unlabelled date element, +2 when in a weak region (site header, pre-headline).
     tier: u8,
     order: usize,
+    /// Just above or below the headline (see [`NEAR_H1_BLOCKS`]).
+    near: bool,
+}
+
+impl Candidate {
+    /// Which candidate wins: a labelled one, then one by the headline, then by tier and order.
+    fn rank(&self) -> (u8, bool, u8, usize) {
+        (self.tier.min(1), !self.near, self.tier, self.order)
+    }
 }
 
 /// How stamps without their own zone get one.
@@ -190,7 +199,7 @@ pub fn extract_stamps(doc: &scraper::Html, hints: &Hints) -> Stamps {
     let lang = hints.language.or(scan.lang.as_deref());
     let order = day_order(lang, hints.url);
 
-    let (meta_pub, meta_mod, strong) = machine_stamps(&scan, order);
+    let (meta_pub, meta_mod, strong, firm) = machine_stamps(&scan, order);
     let markup_offset = meta_pub
         .iter()
         .chain(&meta_mod)
@@ -226,14 +235,14 @@ pub fn extract_stamps(doc: &scraper::Html, hints: &Hints) -> Stamps {
         cands
             .iter()
             .filter(|c| c.kind == kind && (c.tier < 2 || !any || (c.tier == 2 && !strong)))
-            .min_by_key(|c| (c.tier, c.order))
+            .min_by_key(|c| c.rank())
             .copied()
     };
     let mut vis_pub = best(StampKind::Published, has_meta_pub);
-    // Strong metadata outranks an unlabelled date that contradicts it (a related story's date,
+    // Firm metadata outranks an unlabelled date that contradicts it (a related story's date,
     // an embedded post's): such a date counts only when it is within a day of a metadata
     // stamp, and then the closest such candidate is taken.
-    if has_meta_pub.1
+    if firm
         && let Some(c) = vis_pub
         && c.tier > 0
     {
@@ -252,7 +261,7 @@ pub fn extract_stamps(doc: &scraper::Html, hints: &Hints) -> Stamps {
             vis_pub = cands
                 .iter()
                 .filter(|c| c.kind == StampKind::Published && near_meta(c))
-                .min_by_key(|c| (c.tier, c.order))
+                .min_by_key(|c| c.rank())
                 .copied();
         }
     }
@@ -331,9 +340,12 @@ fn day_order(lang: Option<&str>, url: Option<&url::Url>) -> DayOrder {
     }
 }
 
-/// Machine stamps: published, modified, and whether each has a source stronger than a generic
-/// meta name.
-type Machine = (Vec<MachineStamp>, Vec<MachineStamp>, (bool, bool));
+/// Machine stamps: published, modified, whether each has a source stronger than a generic
+/// meta name, and whether publication has a firm one (JSON-LD, Open Graph/`article:`, microdata).
+type Machine = (Vec<MachineStamp>, Vec<MachineStamp>, (bool, bool), bool);
+
+/// Meta stamps ranked at or above this are firm (see [`Machine`]).
+const FIRM_META_RANK: u8 = 4;
 
 /// Published and modified machine stamps, best source first: article JSON-LD, meta tags by
 /// rank, then JSON-LD on other types.
@@ -353,11 +365,13 @@ fn machine_stamps(scan: &scan::Scan, order: DayOrder) -> Machine {
         modified.extend(d.modified.as_deref().and_then(parse));
     }
     let mut strong = (!published.is_empty(), !modified.is_empty());
+    let mut firm = strong.0;
     for m in &metas {
         if let Some(s) = parse(&m.value) {
             if m.published {
                 published.push(s);
                 strong.0 |= m.rank <= STRONG_META_RANK;
+                firm |= m.rank <= FIRM_META_RANK;
             } else {
                 modified.push(s);
                 strong.1 |= m.rank <= STRONG_META_RANK;
@@ -376,7 +390,7 @@ fn machine_stamps(scan: &scan::Scan, order: DayOrder) -> Machine {
     }
     strong.0 |= !published.is_empty() && ld.iter().any(|d| d.published.is_some());
     strong.1 |= !modified.is_empty() && ld.iter().any(|d| d.modified.is_some());
-    (published, modified, strong)
+    (published, modified, strong, firm)
 }
 
 /// Meta stamps ranked below this (generic names such as "date") do not silence a visible date.
@@ -458,8 +472,14 @@ fn visible_candidates(
     let mut out = Vec::new();
     for (bi, b) in blocks.iter().enumerate() {
         let weak = if b.weak { 2 } else { 0 };
+        // Far below the headline, a date belongs to something else (a list of events, a
+        // related story) unless nothing else dates the page.
+        let far = h1_seq.is_some_and(|h| b.seq > h + FAR_H1_BLOCKS);
+        let near = h1_seq.is_some_and(|h| {
+            (b.seq >= h && b.seq <= h + NEAR_H1_BLOCKS) || (b.seq < h && b.seq + 2 >= h)
+        });
         let mut labelled = false;
-        if b.text.len() <= 300 {
+        if b.text.len() <= 300 && !is_profile_or_clock(&b.text) {
             let lower = b.text.to_ascii_lowercase();
             let hits = labels::stamp_labels(&lower);
             // "Dec. 20, 2016, 12:44 PM UTC / Updated Dec. 20, 2016, 1:00 PM": the date before
@@ -481,6 +501,7 @@ fn visible_candidates(
                     attr,
                     tier: weak,
                     order: bi * 64,
+                    near,
                 });
             }
             let mut last_date: Option<Visible> = None;
@@ -531,8 +552,9 @@ fn visible_candidates(
                     kind: h.kind,
                     vis,
                     attr,
-                    tier: weak,
+                    tier: if far { weak.max(2) } else { weak },
                     order: bi * 64 + k,
+                    near,
                 });
             }
         }
@@ -555,9 +577,6 @@ fn visible_candidates(
             if attr.is_none() && vis.is_none() {
                 continue;
             }
-            // Far below the headline, an unlabelled date belongs to something else (a list
-            // of events, a related story) unless nothing else dates the page.
-            let far = h1_seq.is_some_and(|h| b.seq > h + FAR_H1_BLOCKS);
             let weak = if far { weak.max(2) } else { weak };
             let kind = if t.published_hint == Some(false) {
                 StampKind::Updated
@@ -570,13 +589,16 @@ fn visible_candidates(
                 attr,
                 tier: weak + 1,
                 order: bi * 64 + 32 + k,
+                near,
             });
         }
         if !b.times.is_empty() {
             continue;
         }
         let short = b.text.len() <= 160;
-        let far = h1_seq.is_some_and(|h| b.seq > h + FAR_H1_BLOCKS);
+        if short && is_profile_or_clock(&b.text) {
+            continue;
+        }
         let weak = if far { weak.max(2) } else { weak };
         if b.dateish
             && short
@@ -588,15 +610,13 @@ fn visible_candidates(
                 attr: None,
                 tier: weak + 1,
                 order: bi * 64 + 32,
+                near,
             });
             continue;
         }
         // A bare date just after the headline ("Hamburg, 2. November 2021", "02.02.2022 –
         // Die Bundesliga ...") or in the line just above it: the article's, when no metadata
         // says otherwise.
-        let near = h1_seq.is_some_and(|h| {
-            (b.seq >= h && b.seq <= h + NEAR_H1_BLOCKS) || (b.seq < h && b.seq + 2 >= h)
-        });
         if !near {
             continue;
         }
@@ -614,6 +634,7 @@ fn visible_candidates(
                 attr: None,
                 tier: weak + 2,
                 order: bi * 64 + 32,
+                near,
             });
         }
     }
@@ -642,6 +663,27 @@ fn is_date_line(text: &str) -> bool {
         })
         .count();
     other <= 4
+}
+
+/// A user profile's dates ("Registriert: 18.09.2008", "Member since") or a clock ("Aktuelles
+/// Datum und Uhrzeit"): never the article's.
+fn is_profile_or_clock(text: &str) -> bool {
+    let l = prefix(text, 120).to_lowercase();
+    [
+        "registriert",
+        "registered",
+        "member since",
+        "mitglied seit",
+        "joined",
+        "beigetreten",
+        "aktuelles datum",
+        "current date",
+        "current time",
+        "heute ist",
+        "today is",
+    ]
+    .iter()
+    .any(|p| l.contains(p))
 }
 
 /// A byline, which often carries the date ("Written by Jane Doe in Science on 1 June 2019").

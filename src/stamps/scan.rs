@@ -196,7 +196,6 @@ fn is_noise_word(prev: &[u8], w: &[u8]) -> bool {
             | b"disqu"
             | b"reply"
             | b"replie"
-            | b"teaser"
             | b"rail"
             | b"navbar"
             | b"nav"
@@ -204,7 +203,6 @@ fn is_noise_word(prev: &[u8], w: &[u8]) -> bool {
             | b"menu"
             | b"subscribe"
             | b"subscription"
-            | b"paywall"
             | b"masthead"
             | b"topbar"
             | b"today"
@@ -563,6 +561,13 @@ pub(crate) fn scan(doc: &Html) -> Scan {
     w.out
         .blocks
         .retain(|b| b.region == 0 || Some(b.region) == keep);
+    // Positions count the blocks kept, so furniture between two blocks does not part them.
+    if let Some(h) = w.out.h1_seq {
+        w.out.h1_seq = Some(w.out.blocks.iter().filter(|b| b.seq < h).count() as u32);
+    }
+    for (k, b) in w.out.blocks.iter_mut().enumerate() {
+        b.seq = k as u32;
+    }
     w.out
 }
 
@@ -784,7 +789,10 @@ impl Walker {
             }
             self.ld_buf.push_str(&t[..take]);
             self.ld_budget -= take;
-        } else if f & F_SKIP == 0 && (f & F_NOISE == 0 || !self.clean_h1) {
+        } else if f & F_SKIP == 0 {
+            if f & F_NOISE != 0 && self.clean_h1 {
+                return;
+            }
             // Noise text is only worth reading while it may turn out to hold the headline.
             self.push_text(t, f, region);
         }
