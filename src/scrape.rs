@@ -56,6 +56,7 @@ pub fn extract_page(html: &str, url: &Url, settings: Option<&Settings>) -> Page 
         language: ex.language.as_deref(),
         default_zone: site.and_then(|s| s.zone.as_deref()),
         url: Some(url),
+        page: Some(html),
     };
     let st = stamps::extract_stamps(&doc, &hints);
     let canonical = ex

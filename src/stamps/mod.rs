@@ -146,6 +146,10 @@ pub struct Hints<'a> {
     /// Per-site zone from config: "Asia/Seoul" or "+09:00". Applies to stamps the page leaves unzoned.
     pub default_zone: Option<&'a str>,
     pub url: Option<&'a url::Url>,
+    /// The page as fetched, scripts included (parsing may have emptied them): when nothing in
+    /// the markup dates the page, the publication time an application's script data states
+    /// (`"datePublished": "..."`, `"published_at": "..."`) is read from it.
+    pub page: Option<&'a str>,
 }
 
 /// Whether a lower-case word names a month or a weekday in a language stamps are read in
@@ -283,6 +287,12 @@ pub fn extract_stamps(doc: &scraper::Html, hints: &Hints) -> Stamps {
         None => None,
     }
     .or_else(|| meta_pub.first().map(|m| from_machine(m, &ctx)))
+    .or_else(|| {
+        hints
+            .page
+            .and_then(script_date)
+            .map(|m| from_machine(&m, &ctx))
+    })
     .or_else(|| url_date.map(|d| localize(d.and_time(chrono::NaiveTime::MIN), &ctx)));
     if let Some(Timestamp::Zoned(d)) = published {
         ctx.page_offset = Some(*d.offset());
@@ -424,6 +434,49 @@ fn prefix(s: &str, n: usize) -> &str {
     &s[..n]
 }
 
+/// Keys of script data (JSON in scripts or in attributes) that name the publication time,
+/// best first.
+const SCRIPT_KEYS: &[&str] = &[
+    "datePublished",
+    "publishedDate",
+    "publishDate",
+    "published_at",
+    "publish_date",
+    "firstPublished",
+    "createdAt",
+    "created_at",
+];
+
+/// Bytes of the page searched for script data.
+const SCRIPT_SCAN: usize = 2 << 20;
+
+/// The publication time that script data states: `"datePublished": "2024-12-17T10:23:00Z"`,
+/// also HTML-escaped (`&quot;created_at&quot;:&quot;...`). ISO 8601 values only.
+fn script_date(page: &str) -> Option<MachineStamp> {
+    let page = prefix(page, SCRIPT_SCAN);
+    for key in SCRIPT_KEYS {
+        for quote in ["\"", "&quot;"] {
+            let needle = format!("{quote}{key}{quote}");
+            let mut from = 0;
+            while let Some(at) = page[from..].find(&needle) {
+                let after = &page[from + at + needle.len()..];
+                from += at + needle.len();
+                let v = after.trim_start();
+                let Some(v) = v.strip_prefix(':').map(str::trim_start) else {
+                    continue;
+                };
+                let Some(v) = v.strip_prefix(quote) else {
+                    continue;
+                };
+                if let Some(m) = datetime::parse_iso(prefix(v, 40)).filter(|m| m.has_time) {
+                    return Some(m);
+                }
+            }
+        }
+    }
+    None
+}
+
 /// A date in the URL path: /2024/12/17/, /2024-12-17-slug, /20241217/.
 fn url_date(url: &url::Url) -> Option<NaiveDate> {
     let segs: Vec<&str> = url.path_segments()?.take(12).collect();
@@ -441,6 +494,10 @@ fn url_date(url: &url::Url) -> Option<NaiveDate> {
                 return Some(date);
             }
             continue;
+        }
+        // "29-10-2021", "08112021-fachtag": a day-first date opening the segment.
+        if let Some(d) = day_first_url_date(s) {
+            return Some(d);
         }
         // "2024-12-17-slug" / "20241217": a whole ISO date not followed by more digits
         if let Some(m) = datetime::parse_iso(prefix(s, 10)) {
@@ -461,6 +518,28 @@ fn url_date(url: &url::Url) -> Option<NaiveDate> {
 const NEAR_H1_BLOCKS: u32 = 8;
 /// Blocks after the headline past which an unlabelled date is only a last resort.
 const FAR_H1_BLOCKS: u32 = 20;
+
+/// "29-10-2021..." or "08112021-..." at the start of a URL segment, when it is no ISO date.
+fn day_first_url_date(seg: &str) -> Option<NaiveDate> {
+    let b = seg.as_bytes();
+    let digit = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
+    let num = |r: std::ops::Range<usize>| seg.get(r)?.parse::<u32>().ok();
+    let (d, m, y, len) = if b.len() >= 10
+        && (0..2).chain(3..5).chain(6..10).all(digit)
+        && b[2] == b'-'
+        && b[5] == b'-'
+    {
+        (num(0..2)?, num(3..5)?, num(6..10)?, 10)
+    } else if b.len() >= 8 && (0..8).all(digit) {
+        (num(0..2)?, num(2..4)?, num(4..8)?, 8)
+    } else {
+        return None;
+    };
+    if digit(len) || !(1990..=2100).contains(&y) {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(y as i32, m, d)
+}
 
 /// Visible stamp candidates in document order. `h1_seq`: where the headline is (see
 /// [`scan::Scan::h1_seq`]).

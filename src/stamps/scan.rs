@@ -116,6 +116,7 @@ fn meta_rank(key: &str) -> Option<(bool, u8)> {
 /// "c-sidebar__inner", "articleComments" and "most-read" match while "has-sidebar" does not.
 fn classify_attr(value: &str) -> (bool, bool, bool) {
     let (mut noise, mut dateish, mut comment) = (false, false, false);
+    let (mut widget, mut blog) = (false, false);
     let mut prev = [0u8; 16];
     let mut prev_len = 0usize;
     let mut buf = [0u8; 16];
@@ -141,10 +142,16 @@ fn classify_attr(value: &str) -> (bool, bool, bool) {
                 let p = &prev[..prev_len];
                 let negated = matches!(p, b"has" | b"with" | b"no" | b"show" | b"hide");
                 if !negated && is_noise_word(p, w) {
-                    noise = true;
+                    // Blogger's posts live in a "widget Blog": only other words make it noise.
+                    if w == b"widget" {
+                        widget = true;
+                    } else {
+                        noise = true;
+                    }
                     comment |=
                         matches!(w, b"comment" | b"reply" | b"replie" | b"disqu" | b"respond");
                 }
+                blog |= w == b"blog";
                 if is_date_word(w) {
                     dateish = true;
                 }
@@ -163,7 +170,7 @@ fn classify_attr(value: &str) -> (bool, bool, bool) {
             }
         }
     }
-    (noise, dateish, comment)
+    (noise || (widget && !blog), dateish, comment)
 }
 
 fn is_noise_word(prev: &[u8], w: &[u8]) -> bool {
@@ -183,7 +190,6 @@ fn is_noise_word(prev: &[u8], w: &[u8]) -> bool {
             | b"weather"
             | b"newsletter"
             | b"ticker"
-            | b"footer"
             | b"breadcrumb"
             | b"share"
             | b"sharing"
@@ -223,19 +229,20 @@ fn is_noise_word(prev: &[u8], w: &[u8]) -> bool {
             | b"caption"
             | b"instagram"
             | b"tweet"
-    ) || matches!(
-        (prev, w),
-        (
-            b"most",
-            b"read" | b"popular" | b"viewed" | b"shared" | b"commented"
-        ) | (b"top", b"storie" | b"bar" | b"new")
-            | (b"more", b"storie" | b"from" | b"new")
-            | (b"also", b"read")
-            | (b"read", b"more" | b"next")
-            | (b"side", b"bar")
-            | (b"editor" | b"editors", b"pick" | b"choice")
-            | (b"you", b"may")
-    )
+    ) || (w == b"footer" && !matches!(prev, b"post" | b"entry" | b"article" | b"story"))
+        || matches!(
+            (prev, w),
+            (
+                b"most",
+                b"read" | b"popular" | b"viewed" | b"shared" | b"commented"
+            ) | (b"top", b"storie" | b"bar" | b"new")
+                | (b"more", b"storie" | b"from" | b"new")
+                | (b"also", b"read")
+                | (b"read", b"more" | b"next")
+                | (b"side", b"bar")
+                | (b"editor" | b"editors", b"pick" | b"choice")
+                | (b"you", b"may")
+        )
 }
 
 fn is_date_word(w: &[u8]) -> bool {

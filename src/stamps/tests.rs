@@ -16,6 +16,7 @@ fn ex_with(html: &str, lang: Option<&str>, zone: Option<&str>) -> Stamps {
             language: lang,
             default_zone: zone,
             url: None,
+            page: None,
         },
     )
 }
@@ -403,6 +404,7 @@ fn labelled_set_scores_at_least_95_percent() {
             language: want.get("language").and_then(|v| v.as_str()),
             default_zone: want.get("default_zone").and_then(|v| v.as_str()),
             url: url.as_ref(),
+            page: None,
         };
         let doc = scraper::Html::parse_document(&html);
         let got = extract_stamps(&doc, &hints);

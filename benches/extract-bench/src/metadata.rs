@@ -140,6 +140,7 @@ fn run_newswire(pages: &[Labelled], out: &Path) -> std::io::Result<Vec<Cost>> {
             language: ex.language.as_deref(),
             default_zone: None,
             url: Some(&url),
+            page: Some(&html),
         };
         let st = newswire::stamps::extract_stamps(&doc, &hints);
         let t2 = clock();
