@@ -515,7 +515,7 @@ fn url_date(url: &url::Url) -> Option<NaiveDate> {
 }
 
 /// Blocks read after the headline in which a bare date still counts as the article's.
-const NEAR_H1_BLOCKS: u32 = 8;
+const NEAR_H1_BLOCKS: u32 = 12;
 /// Blocks after the headline past which an unlabelled date is only a last resort.
 const FAR_H1_BLOCKS: u32 = 20;
 
@@ -637,6 +637,29 @@ fn visible_candidates(
                 });
             }
         }
+        // "<dt>Datum</dt><dd>12.01.2017</dd>": a block that is only a label dates the next.
+        if !labelled
+            && b.text.len() <= 40
+            && let Some(next) = blocks.get(bi + 1)
+            && next.text.len() <= 80
+            && let Some(kind) = lone_label(&b.text)
+            && let Some((v, _)) = datetime::parse_visible(&next.text, order, false)
+                .filter(|(v, _)| v.year.is_some() && v.month != 0)
+        {
+            labelled = true;
+            out.push(Candidate {
+                kind,
+                vis: Some(v),
+                attr: next
+                    .times
+                    .first()
+                    .and_then(|t| t.datetime.as_deref())
+                    .and_then(|s| parse_machine(s, order)),
+                tier: if far { weak.max(2) } else { weak },
+                order: bi * 64,
+                near,
+            });
+        }
         if labelled {
             continue;
         }
@@ -744,6 +767,20 @@ fn is_date_line(text: &str) -> bool {
     other <= 4
 }
 
+/// The stamp kind a block names when its whole text is one label ("Datum", "Mise en ligne:",
+/// "Published").
+fn lone_label(text: &str) -> Option<StampKind> {
+    let lower = text
+        .trim()
+        .trim_end_matches([':', ' '])
+        .to_ascii_lowercase();
+    let hits = labels::stamp_labels(&lower);
+    match hits.as_slice() {
+        [h] if h.start == 0 && h.end == lower.len() => Some(h.kind),
+        _ => None,
+    }
+}
+
 /// A user profile's dates ("Registriert: 18.09.2008", "Member since") or a clock ("Aktuelles
 /// Datum und Uhrzeit"): never the article's.
 fn is_profile_or_clock(text: &str) -> bool {
@@ -791,7 +828,7 @@ fn opens_with_date(text: &str, order: DayOrder) -> bool {
     match datetime::parse_visible(prefix(t, 60), order, false) {
         Some((v, end)) if v.year.is_some() && v.month != 0 => t[end..]
             .trim_start()
-            .starts_with(['-', '–', '—', '|', ':', '/', ',', ')', ']', '•', '·']),
+            .starts_with(['-', '–', '—', '|', ':', '/', ',', ')', ']', '•', '·', '.']),
         _ => false,
     }
 }

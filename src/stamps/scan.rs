@@ -110,11 +110,26 @@ fn meta_rank(key: &str) -> Option<(bool, u8)> {
     })
 }
 
-/// What a `class` or `id` value says about its element: (noise region, date-like).
+/// What a `class` or `id` value says about its element.
+#[derive(Default)]
+struct Said {
+    /// Furniture, by a word other than a sidebar's.
+    noise: bool,
+    /// A sidebar ("c-sidebar__inner", "layoutTwoColumnsRightSidebar").
+    sidebar: bool,
+    /// A layout word ("layout", "wrap", "container", "site", "row"...): with "sidebar" it
+    /// describes the page's columns, not a sidebar.
+    layout: bool,
+    dateish: bool,
+    comment: bool,
+}
+
+/// What a `class` or `id` value says about its element.
 ///
 /// Works on words (split at punctuation and camelCase humps, lower-cased, plural "s" dropped), so
 /// "c-sidebar__inner", "articleComments" and "most-read" match while "has-sidebar" does not.
-fn classify_attr(value: &str) -> (bool, bool, bool) {
+fn classify_attr(value: &str) -> Said {
+    let mut said = Said::default();
     let (mut noise, mut dateish, mut comment) = (false, false, false);
     let (mut widget, mut blog) = (false, false);
     let mut prev = [0u8; 16];
@@ -145,6 +160,8 @@ fn classify_attr(value: &str) -> (bool, bool, bool) {
                     // Blogger's posts live in a "widget Blog": only other words make it noise.
                     if w == b"widget" {
                         widget = true;
+                    } else if matches!(w, b"sidebar" | b"rail") || (p, w) == (b"side", b"bar") {
+                        said.sidebar = true;
                     } else {
                         noise = true;
                     }
@@ -152,6 +169,21 @@ fn classify_attr(value: &str) -> (bool, bool, bool) {
                         matches!(w, b"comment" | b"reply" | b"replie" | b"disqu" | b"respond");
                 }
                 blog |= w == b"blog";
+                said.layout |= matches!(
+                    w,
+                    b"layout"
+                        | b"wrap"
+                        | b"wrapper"
+                        | b"mainwrap"
+                        | b"container"
+                        | b"site"
+                        | b"main"
+                        | b"column"
+                        | b"row"
+                        | b"grid"
+                        | b"single"
+                        | b"page"
+                );
                 if is_date_word(w) {
                     dateish = true;
                 }
@@ -170,7 +202,10 @@ fn classify_attr(value: &str) -> (bool, bool, bool) {
             }
         }
     }
-    (noise || (widget && !blog), dateish, comment)
+    said.noise = noise || (widget && !blog);
+    said.dateish = dateish;
+    said.comment = comment;
+    said
 }
 
 fn is_noise_word(prev: &[u8], w: &[u8]) -> bool {
@@ -337,6 +372,8 @@ struct Walker {
     /// that says it is the title (`itemprop=headline`, "post-title"...).
     noisy_h1_seq: Option<u32>,
     title_seq: Option<u32>,
+    /// And, failing both, the first `<h2>`.
+    first_h2_seq: Option<u32>,
     regions: u32,
     /// Blocks flushed so far (see [`Block::seq`]).
     seq: u32,
@@ -519,6 +556,7 @@ pub(crate) fn scan(doc: &Html) -> Scan {
         clean_h1: false,
         noisy_h1_seq: None,
         title_seq: None,
+        first_h2_seq: None,
         regions: 0,
         seq: 0,
         prose: false,
@@ -563,7 +601,7 @@ pub(crate) fn scan(doc: &Html) -> Scan {
     // its content there.
     let keep = if w.clean_h1 { None } else { w.h1_region };
     if w.out.h1_seq.is_none() {
-        w.out.h1_seq = w.noisy_h1_seq.or(w.title_seq);
+        w.out.h1_seq = w.noisy_h1_seq.or(w.title_seq).or(w.first_h2_seq);
     }
     w.out
         .blocks
@@ -666,17 +704,23 @@ impl Walker {
         let mut classes_say = None;
         // Inside furniture, once the headline is known, what classes say changes nothing.
         let settled = parent & F_NOISE != 0 && self.clean_h1;
+        let (mut sidebar, mut layout) = (false, false);
         for attr in [class, id].into_iter().flatten().filter(|_| !settled) {
-            let (noise, dateish, comment) = classify_attr(attr);
-            if noise && !structural {
+            let said = classify_attr(attr);
+            if said.noise && !structural {
                 f |= F_NOISE;
             }
-            if comment && !structural {
+            if said.comment && !structural {
                 f |= F_COMMENT;
             }
-            if dateish {
+            if said.dateish {
                 f |= F_DATEISH;
             }
+            sidebar |= said.sidebar;
+            layout |= said.layout;
+        }
+        if sidebar && !layout && !structural {
+            f |= F_NOISE;
         }
         // Machine stamps in the body: microdata (`itemprop=datePublished` on any element, the
         // value in `content`, `datetime` or `title`), RDFa (`property` with `content`) and hAtom
@@ -771,6 +815,9 @@ impl Walker {
                 }))
         {
             self.title_seq = Some(self.seq);
+        }
+        if name == "h2" && self.first_h2_seq.is_none() && f & (F_SKIP | F_NOISE) == 0 {
+            self.first_h2_seq = Some(self.seq);
         }
         if name == "h1" && f & F_SKIP == 0 {
             self.seen_h1 = true;
