@@ -32,6 +32,7 @@ const STAMP_LABELS: &[(&str, StampKind)] = &[
     ("erstellt", P),
     ("veröffentlichung", P),
     ("eingetragen", P),
+    ("pressemitteilung vom", P),
     ("gepostet", P),
     ("publiziert", P),
     ("datum", P),

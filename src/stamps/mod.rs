@@ -719,11 +719,29 @@ fn visible_candidates(
         // A bare date just after the headline ("Hamburg, 2. November 2021", "02.02.2022 –
         // Die Bundesliga ...") or in the line just above it: the article's, when no metadata
         // says otherwise.
+        // Anywhere, a byline with its date ("Von Christian am 03.05.2013, 11:51") or a
+        // post's closing sentence ("Dieser Beitrag wurde am 3. Dezember 2011 ...
+        // veröffentlicht") is a last resort.
         if !near {
+            if (short && is_byline(&b.text) || is_posted_sentence(prefix(&b.text, 200)))
+                && let Some(v) =
+                    datetime::find_date(prefix(&b.text, 200), order).filter(|v| v.year.is_some())
+            {
+                out.push(Candidate {
+                    kind: StampKind::Published,
+                    vis: Some(v),
+                    attr: None,
+                    tier: weak.max(2) + 1,
+                    order: bi * 64 + 32,
+                    near,
+                });
+            }
             continue;
         }
-        let found = if short && (is_date_line(&b.text) || is_byline(&b.text)) {
-            datetime::find_date(&b.text, order)
+        let found = if short && (is_date_line(&b.text) || is_byline(&b.text))
+            || is_posted_sentence(prefix(&b.text, 200))
+        {
+            datetime::find_date(prefix(&b.text, 200), order)
         } else if opens_with_date(&b.text, order) {
             datetime::parse_visible(prefix(&b.text, 80), order, false).map(|(v, _)| v)
         } else {
@@ -818,6 +836,23 @@ fn is_byline(text: &str) -> bool {
     .any(|p| l.starts_with(p))
 }
 
+/// A post's sentence about its own publication: "Dieser Artikel wurde am 14. Dezember 2015 um
+/// 14:48 veröffentlicht", "... wurde am 19. Mai 2010 gepostet".
+fn is_posted_sentence(text: &str) -> bool {
+    let l = text.to_lowercase();
+    l.contains("wurde")
+        && [
+            "veröffentlicht",
+            "gepostet",
+            "geschrieben",
+            "erstellt",
+            "verfasst",
+            "publiziert",
+        ]
+        .iter()
+        .any(|v| l.contains(v))
+}
+
 /// Whether `text` starts with a full date set off from what follows ("27.1.2022 - Bei der
 /// Erinnerung ...", "(18.01.2018) Deutschlands Landwirte ...").
 fn opens_with_date(text: &str, order: DayOrder) -> bool {
@@ -826,9 +861,9 @@ fn opens_with_date(text: &str, order: DayOrder) -> bool {
         return false;
     }
     match datetime::parse_visible(prefix(t, 60), order, false) {
-        Some((v, end)) if v.year.is_some() && v.month != 0 => t[end..]
-            .trim_start()
-            .starts_with(['-', '–', '—', '|', ':', '/', ',', ')', ']', '•', '·', '.']),
+        Some((v, end)) if v.year.is_some() && v.month != 0 => t[end..].trim_start().starts_with([
+            '-', '–', '—', '|', ':', '/', ',', ')', ']', '•', '·', '.', '„', '"', '“', '«',
+        ]),
         _ => false,
     }
 }

@@ -264,7 +264,11 @@ fn is_noise_word(prev: &[u8], w: &[u8]) -> bool {
             | b"caption"
             | b"instagram"
             | b"tweet"
-    ) || (w == b"footer" && !matches!(prev, b"post" | b"entry" | b"article" | b"story"))
+    ) || (w == b"footer"
+        && !matches!(
+            prev,
+            b"post" | b"entry" | b"article" | b"story" | b"asset" | b"blog"
+        ))
         || matches!(
             (prev, w),
             (
