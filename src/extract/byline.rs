@@ -1374,6 +1374,31 @@ fn is_role_word(w: &str) -> bool {
         || l.ends_with("leiterin")
 }
 
+/// Words that label a stamp beside a byline ("Published", "Publicado el", "Stand:").
+fn is_stamp_label(w: &str) -> bool {
+    matches!(
+        w.trim_end_matches([':', ',']).to_lowercase().as_str(),
+        "published"
+            | "posted"
+            | "updated"
+            | "modified"
+            | "publicado"
+            | "publicada"
+            | "actualizado"
+            | "actualizada"
+            | "publié"
+            | "publiée"
+            | "modifié"
+            | "veröffentlicht"
+            | "aktualisiert"
+            | "erschienen"
+            | "erstellt"
+            | "geändert"
+            | "stand"
+            | "datum"
+    )
+}
+
 /// Honorifics and professions that open a credit but are not part of the name.
 fn is_lead_title(w: &str) -> bool {
     matches!(
@@ -1533,6 +1558,22 @@ fn tidy_name(p: &str, first: bool) -> Option<String> {
         && k > 0
     {
         if !first {
+            return None;
+        }
+        words.truncate(k);
+    }
+    // "Park Soo-min Published 2024.12.19": a stamp's label ends the name.
+    if let Some(mut k) = words.iter().position(|w| is_stamp_label(w)) {
+        // "Last Updated", "Zuletzt aktualisiert", "Originally published"
+        if k > 0
+            && matches!(
+                words[k - 1].to_lowercase().as_str(),
+                "last" | "zuletzt" | "originally" | "first" | "letzte"
+            )
+        {
+            k -= 1;
+        }
+        if k == 0 {
             return None;
         }
         words.truncate(k);
