@@ -391,7 +391,7 @@ fn drop_publishers(names: Vec<String>, st: &Structured, page_url: Option<&Url>) 
     pubs.retain(|p| p.len() >= 2);
     let is_pub = |n: &str| {
         let k = norm(n);
-        pubs.contains(&k) || is_company(n)
+        pubs.contains(&k) || is_company(n) || n.to_lowercase().ends_with(" staff")
     };
     if names.iter().all(|n| is_pub(n)) {
         return names;
@@ -906,6 +906,7 @@ const LEADS: &[&str] = &[
     "veröffentlicht von",
     "gepostet von",
     "gespeichert von",
+    "pressemitteilung von",
     "vom",
     "submitted by",
     "artikel von",
@@ -1374,6 +1375,14 @@ fn is_role_word(w: &str) -> bool {
         || l.ends_with("leiterin")
 }
 
+/// "AOL", "ZDNet", "HLNF": a word written like a brand, not a person's name.
+fn is_brandlike(w: &str) -> bool {
+    let letters: Vec<char> = w.chars().filter(|c| c.is_alphabetic()).collect();
+    letters.len() >= 2
+        && (letters.iter().all(|c| c.is_uppercase())
+            || letters.iter().skip(1).any(|c| c.is_uppercase()))
+}
+
 /// Words that label a stamp beside a byline ("Published", "Publicado el", "Stand:").
 fn is_stamp_label(w: &str) -> bool {
     matches!(
@@ -1522,6 +1531,14 @@ fn is_furniture(l: &str) -> bool {
             | "opinion"
             | "meinung"
             | "bio"
+            | "text"
+            | "autoreninfo"
+            | "autorinfo"
+            | "author info"
+            | "about the author"
+            | "über den autor"
+            | "über die autorin"
+            | "ca"
     )
 }
 
@@ -1557,10 +1574,15 @@ fn tidy_name(p: &str, first: bool) -> Option<String> {
     if let Some(k) = words.iter().position(|w| is_role_word(w))
         && k > 0
     {
-        if !first {
-            return None;
+        // "AOL Staff", "ZDNet Japan Staff", "HLNF Staff Report": a desk's credit is the name.
+        let desk = words[k].eq_ignore_ascii_case("staff")
+            && (k == 1 || words[..k].iter().any(|w| is_brandlike(w)));
+        if !desk {
+            if !first {
+                return None;
+            }
+            words.truncate(k);
         }
-        words.truncate(k);
     }
     // "Park Soo-min Published 2024.12.19": a stamp's label ends the name.
     if let Some(mut k) = words.iter().position(|w| is_stamp_label(w)) {
