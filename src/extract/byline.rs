@@ -298,7 +298,9 @@ fn choose(
                         .iter()
                         .flat_map(|t| clean(t))
                         .collect(),
-                    Kind::Container => names_in(&text_of(dom, m.node), false),
+                    // A byline container's first line that names someone: what follows
+                    // is its furniture (buttons, roles, biographies).
+                    Kind::Container => container_names(&text_of(dom, m.node)),
                     Kind::Prefix => clean_prefixed(&text_of(dom, m.node)),
                 };
                 for name in found {
@@ -331,6 +333,10 @@ fn choose(
     } else if let Some(best) = st.metas.iter().map(|(r, _)| *r).min() {
         let mut out = Vec::new();
         for (_, v) in st.metas.iter().filter(|(r, _)| *r == best) {
+            // "hessenschau.de, Frankfurt, Germany": a site and its address, no one's name.
+            if v.split([',', ' ']).any(is_domain) {
+                continue;
+            }
             for name in clean(v) {
                 push_name(&mut out, name);
             }
@@ -345,9 +351,9 @@ fn choose(
     let primary = groups.iter().find(|g| g.after_h1 && !g.bio);
     let names = match primary {
         Some(g) if structured.is_empty() || agrees(g) => g.names.clone(),
+        Some(g) if !trusted => g.names.clone(),
         Some(g) => match groups.iter().find(|g| agrees(g)) {
             Some(other) => other.names.clone(),
-            None if !trusted => g.names.clone(),
             // Structured data naming a person beats a byline found by its class or wording.
             None if g.kind != Kind::Name => structured,
             None => g.names.clone(),
@@ -374,6 +380,31 @@ fn looks_like_person(n: &str) -> bool {
         && words
             .iter()
             .all(|w| is_particle(w) || w.chars().next().is_some_and(|c| c.is_uppercase()))
+}
+
+/// Names in a byline container: its first line that names someone, and lines joined to it by
+/// "and" ("David Brand" / "and" / "Ramsey Khalifeh"); what follows is its furniture.
+fn container_names(text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text
+        .split('\n')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let Some(first) = lines.iter().position(|l| !names_in(l, false).is_empty()) else {
+        return Vec::new();
+    };
+    let mut out = names_in(lines[first], false);
+    let mut k = first + 1;
+    while k + 1 < lines.len()
+        && matches!(
+            lines[k].to_lowercase().as_str(),
+            "and" | "und" | "&" | "," | "et" | "y" | "e"
+        )
+    {
+        out.extend(names_in(lines[k + 1], false));
+        k += 2;
+    }
+    out
 }
 
 /// The publisher is not an author, unless nothing else is credited.
@@ -718,6 +749,20 @@ fn meta_tag(st: &mut Structured, key: Option<&str>, itemprop: Option<&str>, cont
         return;
     }
     st.metas.push((rank, content.to_owned()));
+}
+
+/// "hessenschau.de", "www.example.com": a host name.
+fn is_domain(w: &str) -> bool {
+    let w = w.trim();
+    let Some((head, tld)) = w.rsplit_once('.') else {
+        return false;
+    };
+    !head.is_empty()
+        && (2..=6).contains(&tld.len())
+        && tld.bytes().all(|b| b.is_ascii_lowercase())
+        && head
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
 }
 
 fn looks_like_url(s: &str) -> bool {
@@ -1539,6 +1584,10 @@ fn is_furniture(l: &str) -> bool {
             | "über den autor"
             | "über die autorin"
             | "ca"
+            | "publisher"
+            | "webmaster"
+            | "editorial"
+            | "herausgeber"
     )
 }
 
