@@ -184,7 +184,7 @@ pub(crate) fn find(dom: &Dom, page_url: Option<&Url>) -> Vec<String> {
         // layout, not the element: a wrapper holding most of the page's prose is not furniture.
         let wrapper = matches!(node.tag, Tag::Body | Tag::Html | Tag::Main | Tag::Article)
             || (node.paras >= 3 && node.chars * 4 > body_chars);
-        let noise = words.noise || (words.widget && !words.blog);
+        let noise = words.noise || (words.widget && !words.blog) || (words.share && !words.author);
         if words.comments || (noise && !wrapper) {
             c |= X_NOISE;
         }
@@ -591,6 +591,8 @@ struct Words {
     comments: bool,
     /// "widget", unless it is Blogger's "widget Blog" that holds the posts.
     widget: bool,
+    /// Share buttons, unless beside the byline ("ShareByline", "author-share").
+    share: bool,
     blog: bool,
     vcard: bool,
     fn_: bool,
@@ -660,12 +662,13 @@ impl Words {
                 self.comments = true
             }
             b"widget" => self.widget = true,
+            b"share" => self.share = true,
             b"blog" => self.blog = true,
             b"sidebar" | b"related" | b"recommended" | b"recommendations" | b"recommend"
             | b"popular" | b"trending" | b"mostread" | b"teaser" | b"teasers" | b"breadcrumb"
-            | b"breadcrumbs" | b"navigation" | b"navbar" | b"nav" | b"menu" | b"share"
-            | b"sharing" | b"newsletter" | b"outbrain" | b"taboola" | b"promo" | b"masthead"
-            | b"cookie" | b"consent" | b"signup" | b"sitemap" | b"ad" | b"ads" | b"advert"
+            | b"breadcrumbs" | b"navigation" | b"navbar" | b"nav" | b"menu" | b"sharing"
+            | b"newsletter" | b"outbrain" | b"taboola" | b"promo" | b"masthead" | b"cookie"
+            | b"consent" | b"signup" | b"sitemap" | b"ad" | b"ads" | b"advert"
             | b"advertisement" | b"recirc" | b"summary" => self.noise = true,
             b"read" | b"viewed" | b"popularposts" if prev == b"most" => self.noise = true,
             b"posts" | b"articles" | b"stories" | b"news" if prev == b"related" => {

@@ -120,6 +120,10 @@ struct Said {
     /// A layout word ("layout", "wrap", "container", "site", "row"...): with "sidebar" it
     /// describes the page's columns, not a sidebar.
     layout: bool,
+    /// Share buttons ("share-wrapper"); beside an author or byline word ("ShareByline",
+    /// "author-share") they are the byline's, and the byline is no furniture.
+    share: bool,
+    byline: bool,
     dateish: bool,
     comment: bool,
 }
@@ -162,6 +166,8 @@ fn classify_attr(value: &str) -> Said {
                         widget = true;
                     } else if matches!(w, b"sidebar" | b"rail") || (p, w) == (b"side", b"bar") {
                         said.sidebar = true;
+                    } else if matches!(w, b"share" | b"sharing" | b"social") {
+                        said.share = true;
                     } else {
                         noise = true;
                     }
@@ -169,6 +175,7 @@ fn classify_attr(value: &str) -> Said {
                         matches!(w, b"comment" | b"reply" | b"replie" | b"disqu" | b"respond");
                 }
                 blog |= w == b"blog";
+                said.byline |= matches!(w, b"author" | b"byline" | b"autor");
                 said.layout |= matches!(
                     w,
                     b"layout"
@@ -708,9 +715,11 @@ impl Walker {
         let mut classes_say = None;
         // Inside furniture, once the headline is known, what classes say changes nothing.
         let settled = parent & F_NOISE != 0 && self.clean_h1;
-        let (mut sidebar, mut layout) = (false, false);
+        let (mut sidebar, mut layout, mut share, mut byline) = (false, false, false, false);
         for attr in [class, id].into_iter().flatten().filter(|_| !settled) {
             let said = classify_attr(attr);
+            share |= said.share;
+            byline |= said.byline;
             if said.noise && !structural {
                 f |= F_NOISE;
             }
@@ -723,7 +732,7 @@ impl Walker {
             sidebar |= said.sidebar;
             layout |= said.layout;
         }
-        if sidebar && !layout && !structural {
+        if ((sidebar && !layout) || (share && !byline)) && !structural {
             f |= F_NOISE;
         }
         // Machine stamps in the body: microdata (`itemprop=datePublished` on any element, the
