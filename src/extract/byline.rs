@@ -1019,6 +1019,37 @@ const LABELS: &[&str] = &[
     "文",
 ];
 
+/// [`LABELS`] and [`LEADS`] that start with `first`, in their order.
+fn phrases_starting_with(first: char) -> (&'static [&'static str], &'static [&'static str]) {
+    type Table = Vec<(char, Vec<&'static str>, Vec<&'static str>)>;
+    static TABLE: std::sync::OnceLock<Table> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut t: Table = Vec::new();
+        for (list, which) in [(LABELS, 0), (LEADS, 1)] {
+            for l in list {
+                let c = l.chars().next().unwrap_or(' ');
+                let k = match t.iter().position(|e| e.0 == c) {
+                    Some(k) => k,
+                    None => {
+                        t.push((c, Vec::new(), Vec::new()));
+                        t.len() - 1
+                    }
+                };
+                if which == 0 {
+                    t[k].1.push(l);
+                } else {
+                    t[k].2.push(l);
+                }
+            }
+        }
+        t
+    });
+    match table.iter().find(|e| e.0 == first) {
+        Some(e) => (&e.1, &e.2),
+        None => (&[], &[]),
+    }
+}
+
 /// Length in bytes of the lead phrase or label `s` starts with (and the colon and spaces after
 /// it), or 0.
 fn lead_len(s: &str) -> usize {
@@ -1079,10 +1110,8 @@ fn lead_len(s: &str) -> usize {
         }
         k
     };
-    for l in LABELS {
-        if !l.starts_with(f) {
-            continue;
-        }
+    let (labels, leads) = phrases_starting_with(f);
+    for l in labels {
         if let Some(mut k) = starts_ci(l) {
             while k < b.len() && b[k] == b' ' {
                 k += 1;
@@ -1099,10 +1128,7 @@ fn lead_len(s: &str) -> usize {
     if s.starts_with("By") && s[2..].starts_with(|c: char| c.is_uppercase()) {
         return 2;
     }
-    for l in LEADS {
-        if !l.starts_with(f) {
-            continue;
-        }
+    for l in leads {
         if let Some(k) = starts_ci(l) {
             let k = skip_sep(k);
             if k < b.len() {

@@ -582,9 +582,12 @@ fn visible_candidates(
             (b.seq >= h && b.seq <= h + NEAR_H1_BLOCKS) || (b.seq < h && b.seq + 2 >= h)
         });
         let mut labelled = false;
-        if b.text.len() <= 300 && !is_profile_or_clock(&b.text) {
+        if b.text.len() <= 300 {
             let lower = b.text.to_ascii_lowercase();
-            let hits = labels::stamp_labels(&lower);
+            let mut hits = labels::stamp_labels(&lower);
+            if !hits.is_empty() && is_profile_or_clock(&b.text) {
+                hits.clear();
+            }
             // "Dec. 20, 2016, 12:44 PM UTC / Updated Dec. 20, 2016, 1:00 PM": the date before
             // an update label, with no label of its own, is the publication stamp.
             if let Some(first) = hits.first().filter(|h| h.kind == StampKind::Updated)
