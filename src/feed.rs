@@ -23,7 +23,15 @@ pub struct Entry {
     /// The article page, resolved against the feed URL and normalised.
     pub link: Url,
     pub title: Option<String>,
+    /// The entry's last change as the feed dates it: `updated`, else its publication time.
     pub updated: Option<DateTime<Utc>>,
+    /// When the feed says the entry was published (RSS `pubDate`, `dc:date`, Atom `published`,
+    /// JSON Feed `date_published`).
+    pub published: Option<DateTime<Utc>>,
+    /// Who the feed credits (RSS `author`, `dc:creator`, Atom `<author><name>`, JSON Feed
+    /// `authors`/`author`), as the feed writes them; `scrape::FeedMeta` cleans them like page
+    /// bylines.
+    pub authors: Vec<String>,
     /// Fingerprint of what the feed says about the entry (title, summary, updated), so a
     /// changed entry can trigger a re-fetch of its page.
     pub digest: String,
@@ -88,6 +96,7 @@ pub fn parse(body: &[u8], feed_url: &Url) -> Result<Vec<Entry>, FeedError> {
             .filter(|t| !t.is_empty());
         let summary = e.summary.map(|s| s.content).unwrap_or_default();
         let updated = e.updated.or(e.published);
+        let authors = e.authors.iter().filter_map(person_name).take(20).collect();
         let mut h = Sha256::new();
         for part in [
             title.as_deref().unwrap_or(""),
@@ -103,10 +112,24 @@ pub fn parse(body: &[u8], feed_url: &Url) -> Result<Vec<Entry>, FeedError> {
             link,
             title,
             updated,
+            published: e.published,
+            authors,
             digest,
         });
     }
     Ok(entries)
+}
+
+/// A credited person's name: RSS `author` is often "jane@example.com (Jane Doe)", which the
+/// parser splits into an address and "(Jane Doe)"; an address alone names nobody.
+fn person_name(p: &feed_rs::model::Person) -> Option<String> {
+    let name = p.name.as_deref()?.trim();
+    let name = name
+        .strip_prefix('(')
+        .and_then(|n| n.strip_suffix(')'))
+        .unwrap_or(name)
+        .trim();
+    (!name.is_empty() && !name.contains('@') && name.len() <= 200).then(|| name.to_owned())
 }
 
 /// How many entries `body` holds, counted up to a little past `limit` without parsing: JSON Feed
@@ -278,6 +301,78 @@ mod tests {
         assert_eq!(
             (e[0].id.as_str(), e[0].link.as_str()),
             ("1", "http://news.test/j")
+        );
+    }
+
+    fn ts(s: &str) -> Option<DateTime<Utc>> {
+        Some(DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc))
+    }
+
+    #[test]
+    fn rss2_author_dc_creator_and_pub_date() {
+        let rss = br#"<?xml version="1.0"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>T</title>
+            <item><title>A</title><link>http://news.test/a</link><author>jane@example.com (Jane Doe)</author>
+              <pubDate>Tue, 17 Dec 2024 10:23:00 +0900</pubDate></item>
+            <item><title>B</title><link>http://news.test/b</link><dc:creator>Ravi Patel</dc:creator><dc:creator>Mara Quell</dc:creator></item>
+            <item><title>C</title><link>http://news.test/c</link><author>noreply@example.com</author></item>
+            </channel></rss>"#;
+        let e = parse(rss, &feed_url()).unwrap();
+        assert_eq!(e[0].authors, ["Jane Doe"]);
+        assert_eq!(e[0].published, ts("2024-12-17T01:23:00Z"));
+        assert_eq!(e[0].updated, e[0].published);
+        assert_eq!(e[1].authors, ["Ravi Patel", "Mara Quell"]);
+        assert_eq!(e[1].published, None);
+        assert!(e[2].authors.is_empty(), "an address alone names nobody");
+    }
+
+    #[test]
+    fn rss1_dc_creator_and_dc_date() {
+        let rdf = br#"<?xml version="1.0"?>
+            <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">
+            <channel rdf:about="http://news.test/"><title>T</title><link>http://news.test/</link><description>d</description></channel>
+            <item rdf:about="http://news.test/r1"><title>R1</title><link>http://news.test/r1</link>
+              <dc:creator>Anna Muster</dc:creator><dc:date>2024-03-05T08:00:00+01:00</dc:date></item>
+            </rdf:RDF>"#;
+        let e = parse(rdf, &feed_url()).unwrap();
+        assert_eq!(e[0].authors, ["Anna Muster"]);
+        assert_eq!(e[0].published, ts("2024-03-05T07:00:00Z"));
+    }
+
+    #[test]
+    fn atom_author_published_and_updated() {
+        let atom = br#"<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title><id>urn:f</id><updated>2024-01-02T00:00:00Z</updated>
+            <entry><title>A</title><id>urn:a</id><link rel="alternate" href="http://news.test/a"/>
+              <author><name>Ann Lee</name><email>ann@example.com</email></author><author><name>Bo Chan</name></author>
+              <published>2024-01-01T09:00:00-05:00</published><updated>2024-01-02T10:00:00Z</updated></entry></feed>"#;
+        let e = parse(atom, &feed_url()).unwrap();
+        assert_eq!(e[0].authors, ["Ann Lee", "Bo Chan"]);
+        assert_eq!(e[0].published, ts("2024-01-01T14:00:00Z"));
+        assert_eq!(e[0].updated, ts("2024-01-02T10:00:00Z"));
+    }
+
+    #[test]
+    fn json_feed_authors_author_and_dates() {
+        let v11 = br#"{"version":"https://jsonfeed.org/version/1.1","title":"T","items":[
+            {"id":"1","url":"http://news.test/j","authors":[{"name":"Jane Doe"},{"name":"Ravi Patel"}],
+             "date_published":"2024-05-01T12:00:00Z","date_modified":"2024-05-02T08:30:00+02:00"}]}"#;
+        let e = parse(v11, &feed_url()).unwrap();
+        assert_eq!(e[0].authors, ["Jane Doe", "Ravi Patel"]);
+        assert_eq!(e[0].published, ts("2024-05-01T12:00:00Z"));
+        assert_eq!(e[0].updated, ts("2024-05-02T06:30:00Z"));
+        let v10 = br#"{"version":"https://jsonfeed.org/version/1","title":"T","items":[
+            {"id":"1","url":"http://news.test/j","author":{"name":"Mara Quell"},"date_published":"2024-05-01T12:00:00Z"}]}"#;
+        assert_eq!(parse(v10, &feed_url()).unwrap()[0].authors, ["Mara Quell"]);
+    }
+
+    /// Authors and the publication time are carried, but the digest that decides whether a
+    /// changed entry re-fetches its page still covers only title, summary and `updated`.
+    #[test]
+    fn authors_do_not_change_the_digest() {
+        let a = br#"<rss version="2.0"><channel><title>T</title><item><title>A</title><link>http://n.test/a</link><author>x@y.test (Ann Lee)</author></item></channel></rss>"#;
+        let b = br#"<rss version="2.0"><channel><title>T</title><item><title>A</title><link>http://n.test/a</link><author>x@y.test (Bo Chan)</author></item></channel></rss>"#;
+        assert_eq!(
+            parse(a, &feed_url()).unwrap()[0].digest,
+            parse(b, &feed_url()).unwrap()[0].digest
         );
     }
 

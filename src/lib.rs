@@ -9,7 +9,8 @@
 //! - [`transport`]: live fetching or a WARC capture replayed on a virtual clock ([`warc`]);
 //! - [`feed`]: a fetched feed → entries with stable ids; [`discover`]: a site's announced feeds;
 //! - [`scrape`]: a page → [`extract`] (body, title, authors, language, canonical URL) and
-//!   [`stamps`] (published, updated, revision notes);
+//!   [`stamps`] (published, updated, revision notes), and the feed entry's authors and dates
+//!   merged into it;
 //! - [`track`]: article identity, fingerprints, revision decisions;
 //! - [`store`]: durable state behind one seam (SQLite): feeds, entries, articles, page jobs,
 //!   the outbox;

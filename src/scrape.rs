@@ -1,15 +1,23 @@
 //! One article page → everything a single page can tell: the body and metadata (`extract`)
-//! and the revision stamps (`stamps`), from one parse of the HTML.
+//! and the revision stamps (`stamps`), from one parse of the HTML; and what the feed entry
+//! that listed the page adds ([`merge_feed`]).
 //!
 //! Used by the pipeline and by `newswire extract`, so both give the same answers.
+//!
+//! Precedence of metadata, documented in `docs/extraction.md`: the page's visible byline and
+//! stamps first, the page's structured data (JSON-LD, microdata, meta tags) next, the feed
+//! last; a time after the fetch, in an absurd year, or an update before publication is
+//! dropped wherever it comes from.
 
 use std::borrow::Cow;
 
-use serde::Serialize;
+use chrono::{DateTime, Datelike, Duration, Utc};
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::config::Settings;
 use crate::extract::{self, SiteRule};
+use crate::feed;
 use crate::stamps::{self, RevisionNote, Timestamp};
 use crate::track;
 
@@ -48,6 +56,7 @@ pub fn extract_page(html: &str, url: &Url, settings: Option<&Settings>) -> Page 
         language: ex.language.as_deref(),
         default_zone: site.and_then(|s| s.zone.as_deref()),
         url: Some(url),
+        page: Some(html),
     };
     let st = stamps::extract_stamps(&doc, &hints);
     let canonical = ex
@@ -69,6 +78,129 @@ pub fn extract_page(html: &str, url: &Url, settings: Option<&Settings>) -> Page 
         content_hash: track::content_hash(&ex.body_text),
         body_text: ex.body_text,
     }
+}
+
+/// What a feed entry says about its article, carried with the page job (it is stored as JSON
+/// in the durable job row, so it is serialisable) and merged into the page by [`merge_feed`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FeedMeta {
+    /// Names, cleaned like page bylines.
+    pub authors: Vec<String>,
+    pub published: Option<DateTime<Utc>>,
+    /// Only when distinct from `published`.
+    pub updated: Option<DateTime<Utc>>,
+}
+
+impl From<&feed::Entry> for FeedMeta {
+    fn from(e: &feed::Entry) -> FeedMeta {
+        let mut authors: Vec<String> = Vec::new();
+        for raw in &e.authors {
+            for name in extract::clean_byline(raw) {
+                if !authors.iter().any(|a| a.eq_ignore_ascii_case(&name)) {
+                    authors.push(name);
+                }
+            }
+        }
+        FeedMeta {
+            authors,
+            published: e.published,
+            updated: e.updated.filter(|u| Some(*u) != e.published),
+        }
+    }
+}
+
+/// How far past the fetch a stamp may lie (clocks disagree a little); later is a wrong zone
+/// or a scheduled date, not a publication.
+const CLOCK_SKEW: Duration = Duration::minutes(15);
+/// No page or feed of a news service is older than this year; earlier stamps are misreadings.
+const FIRST_YEAR: i32 = 1990;
+
+/// Fills what the page lacks from its feed entry, after dropping what cannot be true; see the
+/// module docs for the precedence. `fetched_at` is when the page was fetched.
+///
+/// - authors: the page's byline (visible, then structured data) when it names anyone, else
+///   the feed's;
+/// - published: the page's stamp when plausible, else the feed's `published`, else its
+///   `updated` (the only date the feed gives); a page stamp that shows a date but no time of
+///   day takes the feed's time when the feed dates the same day;
+/// - updated: the page's when plausible, else the feed's; dropped when it is not after the
+///   publication time.
+pub fn merge_feed(page: &mut Page, feed: &FeedMeta, fetched_at: DateTime<Utc>) {
+    if page.authors.is_empty() {
+        page.authors = feed.authors.clone();
+    }
+    let plausible = |t: &DateTime<Utc>| t.year() >= FIRST_YEAR && *t <= fetched_at + CLOCK_SKEW;
+    let feed_pub = feed.published.filter(plausible);
+    let feed_upd = feed.updated.filter(plausible);
+    page.published_at = page.published_at.filter(|t| stamp_plausible(t, fetched_at));
+    page.updated_at = page.updated_at.filter(|t| stamp_plausible(t, fetched_at));
+    let page_dated = page.published_at.is_some();
+    page.published_at = match (page.published_at, feed_pub.or(feed_upd)) {
+        (Some(p), Some(f)) if is_date_only(&p) && same_day(&p, f) => Some(utc_stamp(f)),
+        (Some(p), _) => Some(p),
+        (None, f) => f.map(utc_stamp),
+    };
+    // The feed's update time, unless it just stood in for the publication time.
+    if page.updated_at.is_none() && (page_dated || feed_pub.is_some()) {
+        page.updated_at = feed_upd.map(utc_stamp);
+    }
+    if let (Some(u), Some(p)) = (page.updated_at, page.published_at)
+        && !stamp_after(&u, &p)
+    {
+        page.updated_at = None;
+    }
+}
+
+/// A page stamp is plausible when it is not in an absurd year and not after the fetch. A stamp
+/// without a zone may be up to 14 hours ahead of UTC.
+fn stamp_plausible(t: &Timestamp, fetched_at: DateTime<Utc>) -> bool {
+    match t {
+        Timestamp::Zoned(d) => {
+            d.year() >= FIRST_YEAR && d.with_timezone(&Utc) <= fetched_at + CLOCK_SKEW
+        }
+        Timestamp::Wall(w) => {
+            w.year() >= FIRST_YEAR
+                && *w <= (fetched_at + Duration::hours(14) + CLOCK_SKEW).naive_utc()
+        }
+    }
+}
+
+/// A stamp that shows a day but no time of day (midnight exactly).
+fn is_date_only(t: &Timestamp) -> bool {
+    let wall = match t {
+        Timestamp::Zoned(d) => d.naive_local(),
+        Timestamp::Wall(w) => *w,
+    };
+    wall.time() == chrono::NaiveTime::MIN
+}
+
+/// Whether the feed's instant falls on the page stamp's day, in the page's zone (UTC when the
+/// page gives none).
+fn same_day(t: &Timestamp, f: DateTime<Utc>) -> bool {
+    match t {
+        Timestamp::Zoned(d) => f.with_timezone(d.offset()).date_naive() == d.date_naive(),
+        Timestamp::Wall(w) => f.date_naive() == w.date(),
+    }
+}
+
+/// Whether `a` is later than `b`; a stamp without a zone compares by wall clock.
+fn stamp_after(a: &Timestamp, b: &Timestamp) -> bool {
+    match (a, b) {
+        (Timestamp::Zoned(x), Timestamp::Zoned(y)) => x > y,
+        _ => wall(a) > wall(b),
+    }
+}
+
+fn wall(t: &Timestamp) -> chrono::NaiveDateTime {
+    match t {
+        Timestamp::Zoned(d) => d.naive_local(),
+        Timestamp::Wall(w) => *w,
+    }
+}
+
+/// A feed time as an event stamp: feeds give an instant, shown in UTC.
+fn utc_stamp(t: DateTime<Utc>) -> Timestamp {
+    Timestamp::Zoned(t.fixed_offset())
 }
 
 /// Deepest element nesting passed to the HTML parser. Real pages stay under a hundred levels;
@@ -234,6 +366,186 @@ fn same_site(a: &Url, b: &Url) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn page_with(authors: &[&str], published: Option<&str>, updated: Option<&str>) -> Page {
+        Page {
+            url: "http://news.test/a".into(),
+            canonical_url: "http://news.test/a".into(),
+            title: "T".into(),
+            authors: authors.iter().map(|a| a.to_string()).collect(),
+            language: None,
+            published_at: published.map(|p| p.parse().unwrap()),
+            updated_at: updated.map(|u| u.parse().unwrap()),
+            revision_notes: vec![],
+            body_text: "Body.".into(),
+            word_count: 1,
+            content_hash: "h".into(),
+        }
+    }
+
+    fn stamps(p: &Page) -> (Option<String>, Option<String>) {
+        (
+            p.published_at.map(|t| t.to_string()),
+            p.updated_at.map(|t| t.to_string()),
+        )
+    }
+
+    const FETCHED: &str = "2024-12-17T12:00:00Z";
+
+    fn feed_meta(authors: &[&str], published: Option<&str>, updated: Option<&str>) -> FeedMeta {
+        FeedMeta {
+            authors: authors.iter().map(|a| a.to_string()).collect(),
+            published: published.map(utc),
+            updated: updated.map(utc),
+        }
+    }
+
+    #[test]
+    fn feed_fills_what_the_page_lacks() {
+        let mut p = page_with(&[], None, None);
+        let f = feed_meta(
+            &["Jane Doe"],
+            Some("2024-12-17T01:23:00Z"),
+            Some("2024-12-17T06:00:00Z"),
+        );
+        merge_feed(&mut p, &f, utc(FETCHED));
+        assert_eq!(p.authors, ["Jane Doe"]);
+        assert_eq!(
+            stamps(&p),
+            (
+                Some("2024-12-17T01:23:00+00:00".into()),
+                Some("2024-12-17T06:00:00+00:00".into())
+            )
+        );
+    }
+
+    #[test]
+    fn the_page_wins_where_both_speak() {
+        let mut p = page_with(
+            &["Ravi Patel"],
+            Some("2024-12-17T10:23:00+09:00"),
+            Some("2024-12-17T15:23:00+09:00"),
+        );
+        let f = feed_meta(
+            &["Desk"],
+            Some("2024-12-16T00:00:00Z"),
+            Some("2024-12-17T02:00:00Z"),
+        );
+        merge_feed(&mut p, &f, utc(FETCHED));
+        assert_eq!(p.authors, ["Ravi Patel"]);
+        assert_eq!(
+            stamps(&p),
+            (
+                Some("2024-12-17T10:23:00+09:00".into()),
+                Some("2024-12-17T15:23:00+09:00".into())
+            )
+        );
+    }
+
+    #[test]
+    fn a_page_date_without_time_takes_the_feeds_time_of_that_day() {
+        let mut p = page_with(&[], Some("2024-12-17T00:00:00+09:00"), None);
+        merge_feed(
+            &mut p,
+            &feed_meta(&[], Some("2024-12-17T01:23:00Z"), None),
+            utc(FETCHED),
+        );
+        assert_eq!(stamps(&p).0.as_deref(), Some("2024-12-17T01:23:00+00:00"));
+        // Another day: the page's date stands.
+        let mut p = page_with(&[], Some("2024-12-15T00:00:00+09:00"), None);
+        merge_feed(
+            &mut p,
+            &feed_meta(&[], Some("2024-12-17T01:23:00Z"), None),
+            utc(FETCHED),
+        );
+        assert_eq!(stamps(&p).0.as_deref(), Some("2024-12-15T00:00:00+09:00"));
+        // A time of day on the page is never replaced.
+        let mut p = page_with(&[], Some("2024-12-17T09:00:00+09:00"), None);
+        merge_feed(
+            &mut p,
+            &feed_meta(&[], Some("2024-12-17T01:23:00Z"), None),
+            utc(FETCHED),
+        );
+        assert_eq!(stamps(&p).0.as_deref(), Some("2024-12-17T09:00:00+09:00"));
+    }
+
+    #[test]
+    fn implausible_stamps_are_dropped_from_page_and_feed() {
+        // Published after the fetch: a wrong zone or a schedule, not a publication.
+        let mut p = page_with(&[], Some("2024-12-18T10:00:00+00:00"), None);
+        merge_feed(
+            &mut p,
+            &feed_meta(&[], Some("2024-12-17T11:00:00Z"), None),
+            utc(FETCHED),
+        );
+        assert_eq!(stamps(&p).0.as_deref(), Some("2024-12-17T11:00:00+00:00"));
+        let mut p = page_with(&[], None, None);
+        merge_feed(
+            &mut p,
+            &feed_meta(&[], Some("2024-12-17T13:00:00Z"), None),
+            utc(FETCHED),
+        );
+        assert_eq!(stamps(&p), (None, None));
+        // A little clock skew is fine; an absurd year is not.
+        let mut p = page_with(&[], None, None);
+        merge_feed(
+            &mut p,
+            &feed_meta(&[], Some("2024-12-17T12:10:00Z"), None),
+            utc(FETCHED),
+        );
+        assert!(p.published_at.is_some());
+        let mut p = page_with(&[], Some("1970-01-01T00:00:00+00:00"), None);
+        merge_feed(&mut p, &FeedMeta::default(), utc(FETCHED));
+        assert_eq!(stamps(&p), (None, None));
+        // A wall-clock stamp may be ahead of UTC by a zone's offset, not by days.
+        let mut p = page_with(&[], Some("2024-12-17T23:00:00"), None);
+        merge_feed(&mut p, &FeedMeta::default(), utc(FETCHED));
+        assert!(p.published_at.is_some());
+        let mut p = page_with(&[], Some("2024-12-19T08:00:00"), None);
+        merge_feed(&mut p, &FeedMeta::default(), utc(FETCHED));
+        assert!(p.published_at.is_none());
+    }
+
+    #[test]
+    fn an_update_not_after_publication_is_dropped() {
+        let mut p = page_with(&[], Some("2024-12-17T10:00:00+00:00"), None);
+        merge_feed(
+            &mut p,
+            &feed_meta(&[], None, Some("2024-12-16T09:00:00Z")),
+            utc(FETCHED),
+        );
+        assert_eq!(stamps(&p), (Some("2024-12-17T10:00:00+00:00".into()), None));
+        // A feed giving only an update time: that is the publication time, not also an update.
+        let mut p = page_with(&[], None, None);
+        merge_feed(
+            &mut p,
+            &feed_meta(&[], None, Some("2024-12-16T09:00:00Z")),
+            utc(FETCHED),
+        );
+        assert_eq!(stamps(&p), (Some("2024-12-16T09:00:00+00:00".into()), None));
+    }
+
+    #[test]
+    fn feed_meta_from_an_entry_cleans_names_and_keeps_distinct_dates() {
+        let rss = br#"<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>T</title>
+            <item><title>A</title><link>http://news.test/a</link>
+              <dc:creator>By Jane Doe and Ravi Patel, Staff Writers</dc:creator>
+              <pubDate>Tue, 17 Dec 2024 10:23:00 +0900</pubDate></item></channel></rss>"#;
+        let entries = feed::parse(rss, &Url::parse("http://news.test/feed").unwrap()).unwrap();
+        let meta = FeedMeta::from(&entries[0]);
+        assert_eq!(meta.authors, ["Jane Doe", "Ravi Patel"]);
+        assert_eq!(meta.published, Some(utc("2024-12-17T01:23:00Z")));
+        assert_eq!(
+            meta.updated, None,
+            "updated equal to published is not an update"
+        );
+        let json = serde_json::to_string(&meta).unwrap();
+        assert_eq!(serde_json::from_str::<FeedMeta>(&json).unwrap(), meta);
+    }
 
     #[test]
     fn deep_nesting_is_flattened_before_parsing_and_text_is_kept() {

@@ -43,6 +43,7 @@ fuzz_target!(|data: &[u8]| {
         language: LANGS[usize::from(pick) % LANGS.len()],
         default_zone: ZONES[usize::from(pick / 8) % ZONES.len()],
         url: (pick & 0x80 != 0).then_some(&url),
+        page: (pick & 0x40 != 0).then_some(html.as_str()),
     };
     let _ = extract_stamps(&doc, &hints);
     let raw = scraper::Html::parse_document(&text);

@@ -1,6 +1,6 @@
-//! Page metadata: headline, authors, declared language, canonical URL.
+//! Page metadata: headline, declared language, canonical URL (bylines are `byline`'s).
 //!
-//! Read from `<head>` (meta, link, title, JSON-LD) and a few body conventions (h1, rel=author).
+//! Read from `<head>` (meta, link, title) and the body's `<h1>`.
 //! Everything is optional; malformed JSON-LD or URLs are skipped, never an error.
 
 use super::dom::{Dom, Tag};
@@ -10,7 +10,6 @@ use url::Url;
 pub(crate) struct Meta {
     pub title: String,
     pub site_name: Option<String>,
-    pub authors: Vec<String>,
     pub language: Option<String>,
     pub canonical: Option<String>,
 }
@@ -49,10 +48,6 @@ pub(crate) fn collect(dom: &Dom, page_url: Option<&Url>) -> Meta {
     let mut lang_html = None;
     let mut lang_meta = None;
     let mut og_locale = None;
-    let mut authors: Vec<String> = Vec::new();
-    let mut ld_authors: Vec<String> = Vec::new();
-    let mut rel_authors: Vec<String> = Vec::new();
-    let mut bylines: Vec<String> = Vec::new();
     for (i, n) in dom.nodes.iter().enumerate() {
         let Some(el) = n.el else { continue };
         let e = el.value();
@@ -90,8 +85,6 @@ pub(crate) fn collect(dom: &Dom, page_url: Option<&Url>) -> Meta {
                     "og:url" => og_url = Some(content),
                     "og:locale" => og_locale = Some(content),
                     "content-language" | "language" | "dc.language" => lang_meta = Some(content),
-                    "author" | "article:author" | "byl" | "dc.creator" | "sailthru.author"
-                    | "parsely-author" | "dcterms.creator" => authors.push(content),
                     _ => {}
                 }
             }
@@ -100,30 +93,6 @@ pub(crate) fn collect(dom: &Dom, page_url: Option<&Url>) -> Meta {
                 if rel.split_whitespace().any(|r| r == "canonical") && canonical.is_none() {
                     canonical = e.attr("href").map(str::to_owned);
                 }
-            }
-            "script"
-                if e.attr("type")
-                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/ld+json")) =>
-            {
-                let t: String = el.text().collect();
-                jsonld_authors(&t, &mut ld_authors);
-            }
-            _ if bylines.len() < 4 && n.chars > 0 && n.chars < 120 && is_byline_el(e) => {
-                let t = node_text(dom, i as u32);
-                // itemprop=author holds just the name; a byline needs its "By".
-                if e.attr("itemprop").is_some_and(|v| v.contains("author")) {
-                    rel_authors.push(t);
-                } else {
-                    bylines.push(t);
-                }
-            }
-            "a" if rel_authors.len() < 5
-                && e.attr("rel").is_some_and(|r| {
-                    r.split_whitespace()
-                        .any(|x| x.eq_ignore_ascii_case("author"))
-                }) =>
-            {
-                rel_authors.push(node_text(dom, i as u32));
             }
             _ => {}
         }
@@ -136,17 +105,6 @@ pub(crate) fn collect(dom: &Dom, page_url: Option<&Url>) -> Meta {
         m.site_name.as_deref(),
         host.as_deref(),
     );
-    for a in authors.into_iter().chain(ld_authors).chain(rel_authors) {
-        add_author(&mut m.authors, &a);
-    }
-    for b in bylines {
-        if BYLINE_PREFIXES
-            .iter()
-            .any(|p| b.to_lowercase().starts_with(p))
-        {
-            add_author(&mut m.authors, &b);
-        }
-    }
     m.language = lang_html
         .as_deref()
         .and_then(normalize_lang)
@@ -157,20 +115,6 @@ pub(crate) fn collect(dom: &Dom, page_url: Option<&Url>) -> Meta {
         .and_then(|c| resolve(c, page_url))
         .or_else(|| og_url.as_deref().and_then(|c| resolve(c, page_url)));
     m
-}
-
-const BYLINE_PREFIXES: &[&str] = &["by ", "von ", "par ", "por ", "door ", "di ", "av ", "af "];
-
-/// `class="byline"`, `itemprop="author"`: elements whose short text names the writers.
-fn is_byline_el(e: &scraper::node::Element) -> bool {
-    e.attr("itemprop").is_some_and(|v| v.contains("author"))
-        || e.attr("class").is_some_and(|c| {
-            c.split_whitespace().any(|t| {
-                t.eq_ignore_ascii_case("byline")
-                    || t.to_ascii_lowercase().ends_with("-byline")
-                    || t.to_ascii_lowercase().ends_with("__byline")
-            })
-        })
 }
 
 fn resolve(href: &str, base: Option<&Url>) -> Option<String> {
@@ -293,101 +237,4 @@ fn pick_title(
         }
     }
     h1s.first().cloned().unwrap_or_default()
-}
-
-pub(crate) fn add_author(out: &mut Vec<String>, raw: &str) {
-    let raw = collapse(raw);
-    if raw.is_empty() || raw.contains("://") || raw.starts_with("www.") || raw.len() > 200 {
-        return;
-    }
-    let lower = raw.to_lowercase();
-    let mut s = raw.as_str();
-    for p in [
-        "by ", "von ", "par ", "por ", "door ", "di ", "author: ", "autor: ", "text: ",
-    ] {
-        if lower.starts_with(p) {
-            s = &raw[p.len()..];
-            break;
-        }
-    }
-    // Cut trailing dateline or role: "Jane Doe | May 5", "Jane Doe, Reuters" stays two names.
-    let s = s.split(['|', '•', '\n', '(']).next().unwrap_or("").trim();
-    let mut names: Vec<&str> = vec![s];
-    for sep in [
-        " and ", " & ", " und ", " et ", " y ", " e ", " en ", ", ", ";", " / ",
-    ] {
-        names = names.iter().flat_map(|n| n.split(sep)).collect();
-    }
-    for n in names {
-        let n = n
-            .trim()
-            .trim_matches(|c: char| !c.is_alphanumeric() && c != '.');
-        let words = n.split_whitespace().count();
-        if n.is_empty() || words > 6 || n.chars().count() > 60 || n.contains('@') {
-            continue;
-        }
-        if n.chars().any(|c| c.is_ascii_digit()) {
-            continue;
-        }
-        // "By Jane Doe, City Hall reporter": a part ending in a lower-case word is a role.
-        let last = n.split_whitespace().last().and_then(|w| w.chars().next());
-        if last.is_some_and(char::is_lowercase) {
-            continue;
-        }
-        if !out.iter().any(|o| o.eq_ignore_ascii_case(n)) {
-            out.push(n.to_owned());
-        }
-    }
-}
-
-/// Author names from JSON-LD `author` of Article-like objects (top level, arrays, `@graph`).
-fn jsonld_authors(text: &str, out: &mut Vec<String>) {
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(text.trim()) else {
-        return;
-    };
-    let mut stack = vec![&v];
-    let mut seen = 0;
-    while let Some(v) = stack.pop() {
-        seen += 1;
-        if seen > 2000 {
-            break;
-        }
-        match v {
-            serde_json::Value::Array(a) => stack.extend(a.iter()),
-            serde_json::Value::Object(o) => {
-                if let Some(g) = o.get("@graph") {
-                    stack.push(g);
-                }
-                let is_article = o.get("@type").is_some_and(|t| {
-                    let s = t.to_string();
-                    s.contains("Article")
-                        || s.contains("Posting")
-                        || s.contains("Report")
-                        || s.contains("WebPage")
-                        || s.contains("CreativeWork")
-                });
-                if !is_article {
-                    continue;
-                }
-                if let Some(a) = o.get("author").or_else(|| o.get("creator")) {
-                    let list: Vec<&serde_json::Value> = match a {
-                        serde_json::Value::Array(x) => x.iter().collect(),
-                        x => vec![x],
-                    };
-                    for x in list {
-                        match x {
-                            serde_json::Value::String(s) => out.push(s.clone()),
-                            serde_json::Value::Object(p) => {
-                                if let Some(serde_json::Value::String(n)) = p.get("name") {
-                                    out.push(n.clone());
-                                }
-                            }
-                            _ => {}
-                        }
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
 }

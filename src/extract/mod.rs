@@ -19,6 +19,7 @@
 //! reparse the document. Site rules (`SiteRule`) take precedence when their selectors match.
 //! Failure mode: a wrong or empty body, never an error.
 
+mod byline;
 mod content;
 mod dom;
 mod hints;
@@ -57,7 +58,7 @@ pub fn validate_rule(rule: &SiteRule) -> Result<(), String> {
 pub struct Extracted {
     /// Headline, without the site name.
     pub title: String,
-    /// Bylines from metadata, JSON-LD, rel=author and "By X and Y" lines; deduplicated.
+    /// Plain names: the visible byline, else structured data (JSON-LD, meta tags); see `byline`.
     pub authors: Vec<String>,
     /// BCP 47 tag: declared by the page, else guessed from the text's script or common words.
     pub language: Option<String>,
@@ -82,10 +83,24 @@ pub fn extract(
     page_url: Option<&url::Url>,
     rule: Option<&SiteRule>,
 ) -> Extracted {
+    extract_profiled(doc, page_url, rule, || 0.0).0
+}
+
+/// [`extract`], also returning the seconds `clock` saw pass while the bylines were found, so the
+/// extraction bench can weigh metadata work against body extraction.
+#[doc(hidden)]
+pub fn extract_profiled(
+    doc: &scraper::Html,
+    page_url: Option<&url::Url>,
+    rule: Option<&SiteRule>,
+    clock: impl Fn() -> f64,
+) -> (Extracted, f64) {
     let dom = dom::build(doc);
     let meta = meta::collect(&dom, page_url);
-    let mut authors = meta.authors.clone();
-    let body = body(&dom, doc, rule, &meta.title, &mut authors);
+    let t0 = clock();
+    let authors = byline::find(&dom, page_url);
+    let byline_secs = clock() - t0;
+    let body = body(&dom, doc, rule, &meta.title);
     let language = meta.language.clone().or_else(|| {
         if body.is_empty() {
             lang::guess(&meta.title)
@@ -93,26 +108,32 @@ pub fn extract(
             lang::guess(&body)
         }
     });
-    Extracted {
+    let ex = Extracted {
         title: meta.title,
         authors,
         language,
         canonical_url: meta.canonical,
         body_text: body,
-    }
+    };
+    (ex, byline_secs)
+}
+
+/// Names in a raw credit ("By Jane Doe and Ravi Patel, Staff Writers", "View all posts by
+/// Jane Doe", a feed's `dc:creator`): prefixes, furniture, roles and dates cut, split into
+/// names, non-names dropped. The same cleaning page bylines get.
+pub fn clean_byline(raw: &str) -> Vec<String> {
+    byline::clean(raw)
 }
 
 /// Paragraphs that survived judging, and their visible character count.
 struct Body {
     paras: Vec<String>,
     chars: u32,
-    bylines: Vec<String>,
     feats: Vec<(u32, u32, Tag)>,
 }
 
 fn finish(r: render::Rendered) -> Body {
     let mut paras = Vec::new();
-    let mut bylines = Vec::new();
     let mut feats = Vec::new();
     let mut chars = 0;
     let mut cut: Option<(usize, u32)> = None;
@@ -124,7 +145,7 @@ fn finish(r: render::Rendered) -> Body {
                 paras.push(t.to_owned());
                 feats.push((p.chars, p.link_chars, p.tag));
             }
-            Verdict::Byline => bylines.push(t.to_owned()),
+            Verdict::Byline => {}
             Verdict::Drop => {
                 if cut.is_none() && render::ends_story(t) {
                     cut = Some((paras.len(), chars));
@@ -144,7 +165,6 @@ fn finish(r: render::Rendered) -> Body {
     Body {
         paras,
         chars,
-        bylines,
         feats,
     }
 }
@@ -203,13 +223,7 @@ fn pass(dom: &Dom, roots: &[u32], removed: Option<&[bool]>, furniture: bool, cle
     ))
 }
 
-fn body(
-    dom: &Dom,
-    doc: &scraper::Html,
-    rule: Option<&SiteRule>,
-    title: &str,
-    authors: &mut Vec<String>,
-) -> String {
+fn body(dom: &Dom, doc: &scraper::Html, rule: Option<&SiteRule>, title: &str) -> String {
     let mut blocked = content::blocked(dom);
     let mut removed: Option<Vec<bool>> = None;
     if let Some(rule) = rule {
@@ -222,7 +236,7 @@ fn body(
         if !roots.is_empty() {
             let b = pass(dom, &roots, removed.as_deref(), true, true);
             if b.chars >= MIN_BODY_CHARS {
-                return assemble(b, title, authors);
+                return assemble(b, title);
             }
         }
     }
@@ -235,7 +249,7 @@ fn body(
         for clean in [true, false] {
             let b = pass(dom, &roots, removed, true, clean);
             if b.chars >= RETRY_CHARS {
-                return assemble(b, title, authors);
+                return assemble(b, title);
             }
             if best.as_ref().is_none_or(|x| b.chars > x.chars) {
                 best = Some(b);
@@ -256,7 +270,7 @@ fn body(
         }
     }
     match best {
-        Some(b) if b.chars >= MIN_BODY_CHARS => assemble(b, title, authors),
+        Some(b) if b.chars >= MIN_BODY_CHARS => assemble(b, title),
         _ => {
             // A tiny page without site chrome is its own body, unless it is an error or a stub.
             if dom.nodes[dom.body as usize].chars >= TINY_PAGE_CHARS {
@@ -266,7 +280,7 @@ fn body(
             if b.chars == 0 || looks_like_stub(&b.paras.join(" ")) {
                 return String::new();
             }
-            assemble(b, title, authors)
+            assemble(b, title)
         }
     }
 }
@@ -305,10 +319,7 @@ fn looks_like_stub(text: &str) -> bool {
     STUB.iter().any(|s| lower.contains(s))
 }
 
-fn assemble(mut b: Body, title: &str, authors: &mut Vec<String>) -> String {
-    for l in &b.bylines {
-        meta::add_author(authors, l);
-    }
+fn assemble(mut b: Body, title: &str) -> String {
     // Sequence-level pruning of what furniture looks like once flattened: short unpunctuated
     // text sitting directly in a <div> is a label or widget caption ("Bild anzeigen",
     // "Teilen"), and headings with nothing after them announced a box that was removed.

@@ -104,19 +104,11 @@ fn metadata() {
         e.canonical_url.as_deref(),
         Some("https://example.org/news/bike-lanes?x=1")
     );
-    for a in ["Jane Roe", "John Doe", "Max Mustermann"] {
-        assert!(
-            e.authors.iter().any(|x| x == a),
-            "missing author {a}: {:?}",
-            e.authors
-        );
-    }
-    assert_eq!(
-        e.authors.iter().filter(|a| *a == "Jane Roe").count(),
-        1,
-        "deduped: {:?}",
-        e.authors
-    );
+    // The visible byline wins over the JSON-LD author list (see docs/extraction.md).
+    assert_eq!(e.authors, ["Jane Roe", "Max Mustermann"]);
+    let no_byline =
+        article_page().replace("<p class=\"byline\">By Jane Roe and Max Mustermann</p>", "");
+    assert_eq!(run(&no_byline).authors, ["John Doe", "Jane Roe"]);
 }
 
 #[test]
@@ -399,9 +391,13 @@ fn closing_call_to_action_is_cut() {
 #[test]
 fn byline_roles_are_not_authors() {
     let mut authors = Vec::new();
-    super::meta::add_author(&mut authors, "By Theo Brannigan, City Hall reporter");
-    super::meta::add_author(&mut authors, "Jane Doe and Ravi Patel, staff writers");
-    super::meta::add_author(&mut authors, "Mara Quell, Reuters");
+    for raw in [
+        "By Theo Brannigan, City Hall reporter",
+        "Jane Doe and Ravi Patel, staff writers",
+        "Mara Quell, Reuters",
+    ] {
+        authors.extend(super::clean_byline(raw));
+    }
     assert_eq!(
         authors,
         [

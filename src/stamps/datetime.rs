@@ -368,7 +368,7 @@ pub(crate) fn month_from_word(w: &str) -> Option<u32> {
     })
 }
 
-fn is_weekday(w: &str) -> bool {
+pub(crate) fn is_weekday(w: &str) -> bool {
     let l = w.to_lowercase();
     let l = l.as_str();
     matches!(
@@ -470,6 +470,7 @@ fn is_filler(w: &str) -> bool {
             | "les"
             | "lúc"
             | "hrs"
+            | "sur"
     ) || is_weekday(w)
 }
 
@@ -579,7 +580,15 @@ fn date_at(
                         if let Some((y, dy)) = num(t.get(i + 4)) {
                             let year = match dy {
                                 4 => year_of(y, dy),
-                                2 if !t[i + 4].space_before => Some(2000 + y as i32),
+                                // "17.12.24", but not a version such as "1.9.22_1171"
+                                2 if !t[i + 4].space_before
+                                    && t.get(i + 5).is_none_or(|n| {
+                                        n.space_before
+                                            || matches!(n.tok, Tok::Sep(c) if c != '_' && c != '.')
+                                    }) =>
+                                {
+                                    Some(2000 + y as i32)
+                                }
                                 _ => None,
                             };
                             if let Some(year) = year {
@@ -700,6 +709,15 @@ fn time_at(t: &[Token<'_>], i: usize) -> Option<(NaiveTime, usize)> {
         j += 1;
     }
     let (h, dh) = num(t.get(j))?;
+    // "2010 GMT": a four-digit time, only with its zone.
+    if dh == 4
+        && mer.is_none()
+        && h % 100 < 60
+        && h / 100 < 24
+        && word(t.get(j + 1)).is_some_and(|w| zone_word(w).is_some())
+    {
+        return Some((NaiveTime::from_hms_opt(h / 100, h % 100, 0)?, j + 1));
+    }
     if dh > 2 || h > 24 {
         return None;
     }
@@ -937,6 +955,15 @@ pub(crate) fn parse_visible(s: &str, order: DayOrder, yearless: bool) -> Option<
             zone = Some(z);
             end = t[n2 - 1].end;
             i = n2;
+            continue;
+        }
+        // "2010 GMT (0410 HKT) March 14, 2021": the same time in another zone.
+        if time.is_some()
+            && date.is_none()
+            && sep(t.get(i)) == Some('(')
+            && let Some(close) = (i + 1..t.len().min(i + 6)).find(|&k| sep(t.get(k)) == Some(')'))
+        {
+            i = close + 1;
             continue;
         }
         let skippable = match t[i].tok {

@@ -59,7 +59,9 @@ fn type_rank(t: &str) -> Option<u8> {
         | "SocialMediaPosting"
         | "Blog"
         | "AdvertiserContentArticle" => Some(0),
-        "WebPage" | "ItemPage" | "CollectionPage" | "AboutPage" | "WebSite" => Some(1),
+        "WebPage" | "ItemPage" | "CollectionPage" | "AboutPage" | "WebSite" | "VideoObject" => {
+            Some(1)
+        }
         _ => None,
     }
 }
@@ -174,7 +176,8 @@ fn string_token(stack: &mut [Frame], s: &str) {
                 *expect_key = false;
                 *key = Some(match s {
                     "@type" => Key::Type,
-                    "datePublished" => Key::Published,
+                    // A video's upload is its publication.
+                    "datePublished" | "uploadDate" => Key::Published,
                     "dateModified" => Key::Modified,
                     _ => Key::Other,
                 });

@@ -30,6 +30,15 @@ const STAMP_LABELS: &[(&str, StampKind)] = &[
     ("veröffentlicht", P),
     ("erschienen", P),
     ("erstellt", P),
+    ("veröffentlichung", P),
+    ("eingetragen", P),
+    ("pressemitteilung vom", P),
+    ("gepostet", P),
+    ("publiziert", P),
+    ("datum", P),
+    ("mise en ligne", P),
+    ("date de publication", P),
+    ("fecha de publicación", P),
     ("publicado", P),
     ("publicada", P),
     ("기사입력", P),
@@ -45,6 +54,7 @@ const STAMP_LABELS: &[(&str, StampKind)] = &[
     ("投稿日", P),
     ("last updated", U),
     ("last modified", U),
+    ("last edited", U),
     ("updated", U),
     ("modified", U),
     ("mis à jour", U),
@@ -81,6 +91,19 @@ fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric()
 }
 
+/// [`STAMP_LABELS`] by first byte, so each word start is compared with its few candidates.
+fn label_buckets() -> &'static [Vec<(&'static str, StampKind)>] {
+    static BUCKETS: std::sync::OnceLock<Vec<Vec<(&'static str, StampKind)>>> =
+        std::sync::OnceLock::new();
+    BUCKETS.get_or_init(|| {
+        let mut b = vec![Vec::new(); 256];
+        for &(label, kind) in STAMP_LABELS {
+            b[label.as_bytes()[0] as usize].push((label, kind));
+        }
+        b
+    })
+}
+
 /// Stamp labels in `lower` (an ASCII-lowercased block), in order, longest match at each place.
 pub(crate) fn stamp_labels(lower: &str) -> Vec<LabelHit> {
     let b = lower.as_bytes();
@@ -96,9 +119,9 @@ pub(crate) fn stamp_labels(lower: &str) -> Vec<LabelHit> {
         if start {
             let rest = &b[i..];
             let mut best: Option<(usize, StampKind)> = None;
-            for &(label, kind) in STAMP_LABELS {
+            for &(label, kind) in &label_buckets()[c as usize] {
                 let l = label.as_bytes();
-                if l[0] != c || !rest.starts_with(l) || best.is_some_and(|(n, _)| n >= l.len()) {
+                if !rest.starts_with(l) || best.is_some_and(|(n, _)| n >= l.len()) {
                     continue;
                 }
                 let end = i + l.len();

@@ -9,7 +9,7 @@
 
 use scraper::{ElementRef, Html, Node};
 
-use super::labels;
+use super::{datetime, labels};
 
 /// Text bytes read per page; the rest of a huge page is not looked at.
 const MAX_TEXT: usize = 1 << 20;
@@ -42,6 +42,8 @@ pub(crate) struct Block {
     pub dateish: bool,
     pub link_bytes: usize,
     pub times: Vec<TimeEl>,
+    /// Position among the blocks read, counting those later dropped as noise.
+    pub seq: u32,
     /// Which noise region the block is in (0: none).
     region: u32,
 }
@@ -57,6 +59,8 @@ pub(crate) struct MetaDate {
 #[derive(Debug, Default)]
 pub(crate) struct Scan {
     pub lang: Option<String>,
+    /// [`Block::seq`] of the first block at or after the first `<h1>` outside noise.
+    pub h1_seq: Option<u32>,
     pub metas: Vec<MetaDate>,
     pub jsonld: Vec<String>,
     pub blocks: Vec<Block>,
@@ -71,6 +75,9 @@ const F_LINK: u16 = 32;
 const F_WEAK: u16 = 64;
 const F_LDJSON: u16 = 128;
 const F_TIME: u16 = 256;
+const F_COMMENT: u16 = 512;
+/// Not inherited: the element is block-level (checked again when it closes).
+const F_BLOCK: u16 = 1024;
 
 fn meta_rank(key: &str) -> Option<(bool, u8)> {
     Some(match key {
@@ -83,6 +90,7 @@ fn meta_rank(key: &str) -> Option<(bool, u8)> {
         "dcterms.issued" | "dc.date.issued" => (true, 6),
         "dcterms.created" | "dc.date.created" => (true, 7),
         "dc.date" | "dcterms.date" | "dc:date" => (true, 8),
+        "uploaddate" => (true, 8),
         "pubdate"
         | "publishdate"
         | "publish-date"
@@ -102,12 +110,32 @@ fn meta_rank(key: &str) -> Option<(bool, u8)> {
     })
 }
 
-/// What a `class` or `id` value says about its element: (noise region, date-like).
+/// What a `class` or `id` value says about its element.
+#[derive(Default)]
+struct Said {
+    /// Furniture, by a word other than a sidebar's.
+    noise: bool,
+    /// A sidebar ("c-sidebar__inner", "layoutTwoColumnsRightSidebar").
+    sidebar: bool,
+    /// A layout word ("layout", "wrap", "container", "site", "row"...): with "sidebar" it
+    /// describes the page's columns, not a sidebar.
+    layout: bool,
+    /// Share buttons ("share-wrapper"); beside an author or byline word ("ShareByline",
+    /// "author-share") they are the byline's, and the byline is no furniture.
+    share: bool,
+    byline: bool,
+    dateish: bool,
+    comment: bool,
+}
+
+/// What a `class` or `id` value says about its element.
 ///
 /// Works on words (split at punctuation and camelCase humps, lower-cased, plural "s" dropped), so
 /// "c-sidebar__inner", "articleComments" and "most-read" match while "has-sidebar" does not.
-fn classify_attr(value: &str) -> (bool, bool) {
-    let (mut noise, mut dateish) = (false, false);
+fn classify_attr(value: &str) -> Said {
+    let mut said = Said::default();
+    let (mut noise, mut dateish, mut comment) = (false, false, false);
+    let (mut widget, mut blog) = (false, false);
     let mut prev = [0u8; 16];
     let mut prev_len = 0usize;
     let mut buf = [0u8; 16];
@@ -133,8 +161,36 @@ fn classify_attr(value: &str) -> (bool, bool) {
                 let p = &prev[..prev_len];
                 let negated = matches!(p, b"has" | b"with" | b"no" | b"show" | b"hide");
                 if !negated && is_noise_word(p, w) {
-                    noise = true;
+                    // Blogger's posts live in a "widget Blog": only other words make it noise.
+                    if w == b"widget" {
+                        widget = true;
+                    } else if matches!(w, b"sidebar" | b"rail") || (p, w) == (b"side", b"bar") {
+                        said.sidebar = true;
+                    } else if matches!(w, b"share" | b"sharing" | b"social") {
+                        said.share = true;
+                    } else {
+                        noise = true;
+                    }
+                    comment |=
+                        matches!(w, b"comment" | b"reply" | b"replie" | b"disqu" | b"respond");
                 }
+                blog |= w == b"blog";
+                said.byline |= matches!(w, b"author" | b"byline" | b"autor");
+                said.layout |= matches!(
+                    w,
+                    b"layout"
+                        | b"wrap"
+                        | b"wrapper"
+                        | b"mainwrap"
+                        | b"container"
+                        | b"site"
+                        | b"main"
+                        | b"column"
+                        | b"row"
+                        | b"grid"
+                        | b"single"
+                        | b"page"
+                );
                 if is_date_word(w) {
                     dateish = true;
                 }
@@ -153,7 +209,10 @@ fn classify_attr(value: &str) -> (bool, bool) {
             }
         }
     }
-    (noise, dateish)
+    said.noise = noise || (widget && !blog);
+    said.dateish = dateish;
+    said.comment = comment;
+    said
 }
 
 fn is_noise_word(prev: &[u8], w: &[u8]) -> bool {
@@ -173,7 +232,6 @@ fn is_noise_word(prev: &[u8], w: &[u8]) -> bool {
             | b"weather"
             | b"newsletter"
             | b"ticker"
-            | b"footer"
             | b"breadcrumb"
             | b"share"
             | b"sharing"
@@ -186,7 +244,6 @@ fn is_noise_word(prev: &[u8], w: &[u8]) -> bool {
             | b"disqu"
             | b"reply"
             | b"replie"
-            | b"teaser"
             | b"rail"
             | b"navbar"
             | b"nav"
@@ -194,7 +251,6 @@ fn is_noise_word(prev: &[u8], w: &[u8]) -> bool {
             | b"menu"
             | b"subscribe"
             | b"subscription"
-            | b"paywall"
             | b"masthead"
             | b"topbar"
             | b"today"
@@ -210,19 +266,29 @@ fn is_noise_word(prev: &[u8], w: &[u8]) -> bool {
             | b"lnb"
             | b"sitemap"
             | b"ad"
-    ) || matches!(
-        (prev, w),
-        (
-            b"most",
-            b"read" | b"popular" | b"viewed" | b"shared" | b"commented"
-        ) | (b"top", b"storie" | b"bar" | b"new")
-            | (b"more", b"storie" | b"from" | b"new")
-            | (b"also", b"read")
-            | (b"read", b"more" | b"next")
-            | (b"side", b"bar")
-            | (b"editor" | b"editors", b"pick" | b"choice")
-            | (b"you", b"may")
-    )
+            | b"embed"
+            | b"credit"
+            | b"caption"
+            | b"instagram"
+            | b"tweet"
+    ) || (w == b"footer"
+        && !matches!(
+            prev,
+            b"post" | b"entry" | b"article" | b"story" | b"asset" | b"blog"
+        ))
+        || matches!(
+            (prev, w),
+            (
+                b"most",
+                b"read" | b"popular" | b"viewed" | b"shared" | b"commented"
+            ) | (b"top", b"storie" | b"bar" | b"new")
+                | (b"more", b"storie" | b"from" | b"new")
+                | (b"also", b"read")
+                | (b"read", b"more" | b"next")
+                | (b"side", b"bar")
+                | (b"editor" | b"editors", b"pick" | b"choice")
+                | (b"you", b"may")
+        )
 }
 
 fn is_date_word(w: &[u8]) -> bool {
@@ -313,7 +379,17 @@ struct Walker {
     /// The noise region holding the first `<h1>`, and whether some `<h1>` sits outside noise.
     h1_region: Option<u32>,
     clean_h1: bool,
+    /// Where the first `<h1>` in noise is, and, on pages without `<h1>`, the first heading
+    /// that says it is the title (`itemprop=headline`, "post-title"...).
+    noisy_h1_seq: Option<u32>,
+    title_seq: Option<u32>,
+    /// And, failing both, the first `<h2>`.
+    first_h2_seq: Option<u32>,
     regions: u32,
+    /// Blocks flushed so far (see [`Block::seq`]).
+    seq: u32,
+    /// The current block is prose: its text is no longer kept.
+    prose: bool,
     /// Context flags and noise region of the open elements; the root context is at index 0.
     stack: Vec<(u16, u32)>,
     ld_buf: String,
@@ -323,7 +399,18 @@ impl Walker {
     fn flush(&mut self) {
         let flags = self.cur_flags.take();
         let mut b = std::mem::take(&mut self.cur);
+        let prose = std::mem::replace(&mut self.prose, false);
         let Some(flags) = flags else { return };
+        // Prose is dropped, unless it opens with a date ("(18.01.2018) Landwirte ...").
+        if prose
+            && b.times.is_empty()
+            && !b
+                .text
+                .trim_start_matches([' ', '(', '['])
+                .starts_with(|c: char| c.is_ascii_digit())
+        {
+            return;
+        }
         if self.out.blocks.len() >= MAX_BLOCKS {
             return;
         }
@@ -339,6 +426,11 @@ impl Walker {
         }
         let trimmed = b.text.trim_end().len();
         b.text.truncate(trimmed);
+        // A <time> at the end of the block ended in the trailing space just cut.
+        for t in &mut b.times {
+            t.end = t.end.min(trimmed);
+            t.start = t.start.min(t.end);
+        }
         if b.text.is_empty() {
             return;
         }
@@ -349,12 +441,14 @@ impl Walker {
             return;
         }
         b.heading = flags & F_HEADING != 0;
+        b.seq = self.seq;
+        self.seq += 1;
         b.weak = flags & F_WEAK != 0 || (!self.seen_h1 && flags & F_ARTICLE == 0);
         self.out.blocks.push(b);
     }
 
     fn push_text(&mut self, text: &str, flags: u16, region: u32) {
-        if self.text_budget == 0 {
+        if self.text_budget == 0 || self.prose {
             return;
         }
         if self.cur_flags.is_none() {
@@ -379,7 +473,27 @@ impl Walker {
         if flags & F_LINK != 0 {
             self.cur.link_bytes += added;
         }
+        // A long block without a <time> is prose unless it opens a revision note: nothing
+        // past its start is read, so paragraphs of story cost one look each.
+        if self.cur.text.len() > PROSE_AFTER && self.cur.times.is_empty() {
+            let head = &self.cur.text[..floor_boundary(&self.cur.text, PROSE_AFTER)];
+            if labels::note_start(head, &head.to_ascii_lowercase()).is_none() {
+                self.prose = true;
+            }
+        }
     }
+}
+
+/// Bytes of a block read before it is judged prose.
+const PROSE_AFTER: usize = 400;
+
+/// The largest char boundary of `s` at or below `n`.
+fn floor_boundary(s: &str, n: usize) -> usize {
+    let mut n = n.min(s.len());
+    while !s.is_char_boundary(n) {
+        n -= 1;
+    }
+    n
 }
 
 /// Width in bytes of a whitespace character starting at `b[i]` (ASCII, NBSP, U+2000..U+200A,
@@ -451,7 +565,12 @@ pub(crate) fn scan(doc: &Html) -> Scan {
         seen_h1: false,
         h1_region: None,
         clean_h1: false,
+        noisy_h1_seq: None,
+        title_seq: None,
+        first_h2_seq: None,
         regions: 0,
+        seq: 0,
+        prose: false,
         stack: vec![(0, 0)],
         ld_buf: String::new(),
     };
@@ -492,9 +611,19 @@ pub(crate) fn scan(doc: &Html) -> Scan {
     // A page whose only headline sits in a "noise" region (an <aside> used as the article) has
     // its content there.
     let keep = if w.clean_h1 { None } else { w.h1_region };
+    if w.out.h1_seq.is_none() {
+        w.out.h1_seq = w.noisy_h1_seq.or(w.title_seq).or(w.first_h2_seq);
+    }
     w.out
         .blocks
         .retain(|b| b.region == 0 || Some(b.region) == keep);
+    // Positions count the blocks kept, so furniture between two blocks does not part them.
+    if let Some(h) = w.out.h1_seq {
+        w.out.h1_seq = Some(w.out.blocks.iter().filter(|b| b.seq < h).count() as u32);
+    }
+    for (k, b) in w.out.blocks.iter_mut().enumerate() {
+        b.seq = k as u32;
+    }
     w.out
 }
 
@@ -503,14 +632,16 @@ impl Walker {
         let el = el.value();
         let name = el.name();
         let (parent, parent_region) = *self.stack.last().unwrap_or(&(0, 0));
-        let mut f = parent & !(F_LDJSON | F_TIME);
+        let mut f = parent & !(F_LDJSON | F_TIME | F_BLOCK);
         if is_block_tag(name) {
             self.flush();
+            f |= F_BLOCK;
         }
         // One pass over the attributes (looking each up by name costs an atom per call).
         let (mut class, mut id, mut role, mut itemprop, mut content, mut datetime) =
             (None, None, None, None, None, None);
         let (mut key, mut lang, mut ty, mut pubdate) = (None, None, None, false);
+        let (mut title, mut data_dt) = (None, None);
         for (k, v) in el.attrs() {
             match k {
                 "class" => class = Some(v),
@@ -524,6 +655,10 @@ impl Walker {
                 "lang" | "xml:lang" => lang = Some(v),
                 "type" => ty = Some(v),
                 "pubdate" => pubdate = true,
+                "title" => title = Some(v),
+                "data-published" | "data-datetime" | "data-publish-date" | "data-date" => {
+                    data_dt = Some(v)
+                }
                 _ => {}
             }
         }
@@ -561,7 +696,8 @@ impl Walker {
             | "select" | "button" | "object" | "canvas" | "math" => f |= F_SKIP,
             "h1" | "h2" | "h3" | "h4" | "h5" | "h6" => f |= F_HEADING,
             "article" | "main" => f |= F_ARTICLE,
-            "aside" | "nav" | "footer" | "dialog" | "menu" => f |= F_NOISE,
+            // Captions date their photos, not the article.
+            "aside" | "nav" | "footer" | "dialog" | "menu" | "figcaption" => f |= F_NOISE,
             "header" if parent & F_ARTICLE == 0 => f |= F_WEAK,
             "a" => f |= F_LINK,
             "time" => f |= F_TIME | F_DATEISH,
@@ -575,33 +711,71 @@ impl Walker {
             Some("banner") if parent & F_ARTICLE == 0 => f |= F_WEAK,
             _ => {}
         }
-        match itemprop {
-            Some("articleBody") => f |= F_ARTICLE,
-            Some(ip @ ("datePublished" | "dateModified")) => {
-                f |= F_DATEISH;
-                if name != "meta"
-                    && name != "time"
-                    && let Some(v) = content.or(datetime)
-                    && self.out.metas.len() < 64
-                {
-                    self.out.metas.push(MetaDate {
-                        published: ip == "datePublished",
-                        rank: 3,
-                        value: v.trim().to_owned(),
-                    });
-                }
-            }
-            _ => {}
-        }
         let structural = matches!(name, "html" | "body" | "main" | "article");
-        for attr in [class, id].into_iter().flatten() {
-            let (noise, dateish) = classify_attr(attr);
-            if noise && !structural {
+        let mut classes_say = None;
+        // Inside furniture, once the headline is known, what classes say changes nothing.
+        let settled = parent & F_NOISE != 0 && self.clean_h1;
+        let (mut sidebar, mut layout, mut share, mut byline) = (false, false, false, false);
+        for attr in [class, id].into_iter().flatten().filter(|_| !settled) {
+            let said = classify_attr(attr);
+            share |= said.share;
+            byline |= said.byline;
+            if said.noise && !structural {
                 f |= F_NOISE;
             }
-            if dateish {
+            if said.comment && !structural {
+                f |= F_COMMENT;
+            }
+            if said.dateish {
                 f |= F_DATEISH;
             }
+            sidebar |= said.sidebar;
+            layout |= said.layout;
+        }
+        if ((sidebar && !layout) || (share && !byline)) && !structural {
+            f |= F_NOISE;
+        }
+        // Machine stamps in the body: microdata (`itemprop=datePublished` on any element, the
+        // value in `content`, `datetime` or `title`), RDFa (`property` with `content`) and hAtom
+        // (`class="published"` with an ISO `title`). Those in comments are the comments'; those
+        // in other furniture rank below the head's.
+        if name != "meta" && f & F_COMMENT == 0 && self.out.metas.len() < 64 {
+            let rank_in = |r: u8| if f & F_NOISE != 0 { r.max(8) + 1 } else { r };
+            if let Some(ip @ ("datePublished" | "dateModified")) = itemprop
+                && let Some(v) = content.or(datetime).or(data_dt).or(title)
+            {
+                classes_say = Some((ip == "datePublished", rank_in(3), v));
+            } else if let (Some(k), Some(v)) = (key, content) {
+                let k = k.trim().to_ascii_lowercase();
+                let k = k.strip_prefix("schema:").unwrap_or(&k);
+                let ranked = match k {
+                    "datecreated" | "dc:created" | "dcterms:created" => Some((true, 7)),
+                    _ => meta_rank(k),
+                };
+                if let Some((published, rank)) = ranked {
+                    classes_say = Some((published, rank_in(rank), v));
+                }
+            } else if let (Some(c), Some(t)) = (class, title)
+                && name != "time"
+                && datetime::parse_iso(t).is_some_and(|m| m.has_time)
+            {
+                let mut words = c.split_ascii_whitespace();
+                if let Some(w) = words.find(|w| matches!(*w, "published" | "updated")) {
+                    classes_say = Some((w == "published", rank_in(4), t));
+                }
+            }
+        }
+        if let Some((published, rank, v)) = classes_say {
+            self.out.metas.push(MetaDate {
+                published,
+                rank,
+                value: v.trim().to_owned(),
+            });
+        }
+        match itemprop {
+            Some("articleBody") => f |= F_ARTICLE,
+            Some("datePublished" | "dateModified") => f |= F_DATEISH,
+            _ => {}
         }
         let mut region = parent_region;
         if f & F_NOISE != 0 && parent & F_NOISE == 0 {
@@ -617,11 +791,12 @@ impl Walker {
                 Some("datePublished") => Some(true),
                 Some("dateModified") => Some(false),
                 _ => {
+                    // WordPress marks the first stamp "entry-date published updated".
                     let c = class.unwrap_or("").to_ascii_lowercase();
-                    if c.contains("updat") || c.contains("modif") {
-                        Some(false)
-                    } else if c.contains("publish") || pubdate {
+                    if c.contains("publish") || c.contains("created") || pubdate {
                         Some(true)
+                    } else if c.contains("updat") || c.contains("modif") {
+                        Some(false)
                     } else {
                         None
                     }
@@ -635,7 +810,7 @@ impl Walker {
                 self.cur.times.push(TimeEl {
                     start,
                     end: start,
-                    datetime: datetime.map(|s| s.trim().to_owned()),
+                    datetime: datetime.or(data_dt).map(|s| s.trim().to_owned()),
                     published_hint,
                 });
             }
@@ -643,12 +818,30 @@ impl Walker {
         if name == "br" && self.cur_flags.is_some() && !self.cur.text.ends_with(' ') {
             self.cur.text.push(' ');
         }
+        if matches!(name, "h2" | "h3")
+            && self.title_seq.is_none()
+            && f & (F_SKIP | F_NOISE) == 0
+            && (itemprop.is_some_and(|p| p == "headline" || p == "name")
+                || class.is_some_and(|c| {
+                    let c = c.to_ascii_lowercase();
+                    c.contains("title") || c.contains("headline")
+                }))
+        {
+            self.title_seq = Some(self.seq);
+        }
+        if name == "h2" && self.first_h2_seq.is_none() && f & (F_SKIP | F_NOISE) == 0 {
+            self.first_h2_seq = Some(self.seq);
+        }
         if name == "h1" && f & F_SKIP == 0 {
             self.seen_h1 = true;
             if f & F_NOISE == 0 {
                 self.clean_h1 = true;
+                if self.out.h1_seq.is_none() {
+                    self.out.h1_seq = Some(self.seq);
+                }
             } else if self.h1_region.is_none() {
                 self.h1_region = Some(region);
+                self.noisy_h1_seq = Some(self.seq);
             }
         }
         self.stack.push((f, region));
@@ -663,7 +856,10 @@ impl Walker {
             }
             self.ld_buf.push_str(&t[..take]);
             self.ld_budget -= take;
-        } else if f & F_SKIP == 0 && (f & F_NOISE == 0 || !self.clean_h1) {
+        } else if f & F_SKIP == 0 {
+            if f & F_NOISE != 0 && self.clean_h1 {
+                return;
+            }
             // Noise text is only worth reading while it may turn out to hold the headline.
             self.push_text(t, f, region);
         }
@@ -671,11 +867,10 @@ impl Walker {
 
     fn close(&mut self, el: ElementRef<'_>) {
         let (f, _) = self.stack.pop().unwrap_or((0, 0));
-        let name = el.value().name();
         if f & F_LDJSON != 0 && !self.ld_buf.is_empty() {
             self.out.jsonld.push(std::mem::take(&mut self.ld_buf));
         }
-        if name == "time" && f & F_SKIP == 0 {
+        if f & F_TIME != 0 && f & F_SKIP == 0 && el.value().name() == "time" {
             let len = self.cur.text.len();
             if let Some(t) = self.cur.times.last_mut() {
                 t.end = len;
@@ -684,7 +879,7 @@ impl Walker {
                 self.cur.text.push(' ');
             }
         }
-        if is_block_tag(name) {
+        if f & F_BLOCK != 0 {
             self.flush();
         }
     }

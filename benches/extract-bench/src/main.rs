@@ -10,8 +10,14 @@
 //! `whole-page`. Run with `cargo run --release -p extract-bench` (pin to one core with
 //! `taskset -c 0` for stable numbers).
 //!
+//! `metadata` runs the metadata mode instead (see `metadata.rs`): authors and published and
+//! updated times on `corpus/metadata-dev`, newswire against trafilatura and htmldate, and
+//! what newswire's bylines and stamps cost next to its body extraction.
+//!
 //! Skips (exit 0, with a message) when the shared corpus or python3 is absent. The shared folder
 //! is `NEWSWIRE_SHARED` if set, else `../shared` next to the repository root.
+
+mod metadata;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -269,6 +275,10 @@ fn shared_dir() -> PathBuf {
 
 fn main() {
     let shared = shared_dir();
+    if std::env::args().nth(1).as_deref() == Some("metadata") {
+        metadata::main(&shared);
+        return;
+    }
     let scorer = shared.join("tools/score_extraction.py");
     let traf = shared.join("corpus/trafilatura-eval");
     let read = shared.join("corpus/readability-test-pages");
