@@ -406,6 +406,10 @@ impl Pipeline {
             let position = per_site.entry(site.clone()).or_insert(0);
             let rank_ms = now_ms + *position * spacing_ms;
             *position += 1;
+            // What the feed says of the entry travels with its job, to fill what the page lacks.
+            let meta = scrape::FeedMeta::from(&entry);
+            let meta = (meta != scrape::FeedMeta::default())
+                .then(|| serde_json::to_string(&meta).expect("feed metadata serializes"));
             queued.push(SeenEntry {
                 entry_id: entry.id,
                 link: entry.link.to_string(),
@@ -419,7 +423,7 @@ impl Pipeline {
                     rank_ms,
                     attempts: 0,
                     article_id: None,
-                    meta: None,
+                    meta,
                 },
             });
         }
@@ -518,16 +522,26 @@ impl Pipeline {
         Ok(fetched)
     }
 
-    /// Decodes and extracts a fetched page on the CPU pool.
+    /// Decodes and extracts a fetched page on the CPU pool, and merges what the feed said of it
+    /// (`scrape::merge_feed`: the page's own byline and stamps first, the feed's to fill gaps).
     pub async fn extract(&self, job: &PageJob, fetched: Fetched) -> Scraped {
         let response = fetched.response;
+        let fetched_at = fetched.fetched_at;
         let settings = self.settings.clone();
+        let meta: Option<scrape::FeedMeta> = job
+            .meta
+            .as_deref()
+            .and_then(|m| serde_json::from_str(m).ok());
         let started = Instant::now();
         let page = self
             .cpu
             .run(move || {
                 let html = response.text();
-                scrape::extract_page(&html, &response.url, Some(&settings))
+                let mut page = scrape::extract_page(&html, &response.url, Some(&settings));
+                if let Some(meta) = &meta {
+                    scrape::merge_feed(&mut page, meta, fetched_at);
+                }
+                page
             })
             .await;
         let page = match page {
@@ -557,7 +571,7 @@ impl Pipeline {
         }
         Scraped::Article {
             page: Box::new(page),
-            fetched_at: fetched.fetched_at,
+            fetched_at,
         }
     }
 

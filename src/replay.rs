@@ -143,8 +143,9 @@ async fn play(
     let Transport::Replay(capture) = pipeline.transport() else {
         unreachable!("built as replay")
     };
-    // Page URL (normalised) → the feed that lists it.
-    let mut listed: HashMap<String, Url> = HashMap::new();
+    // Page URL (normalised) → the feed that lists it, and what the feed said of the page (a
+    // later fetch merges it again, as a live re-check does).
+    let mut listed: HashMap<String, (Url, Option<String>)> = HashMap::new();
     for (pos, url) in records.iter().enumerate() {
         progress(pos, records.len());
         capture.set_cursor(pos);
@@ -153,10 +154,12 @@ async fn play(
             summary.feeds_polled += 1;
             if let PollOutcome::Entries { links, .. } = pipeline.poll_feed(url).await {
                 for link in links {
-                    listed.entry(key(&link)).or_insert_with(|| url.clone());
+                    listed
+                        .entry(key(&link))
+                        .or_insert_with(|| (url.clone(), None));
                 }
             }
-        } else if let Some(feed_url) = listed.get(&k).cloned() {
+        } else if let Some((feed_url, meta)) = listed.get(&k).cloned() {
             if capture.was_served(pos) {
                 continue;
             }
@@ -169,7 +172,7 @@ async fn play(
                 rank_ms: pipeline.now().timestamp_millis(),
                 attempts: 0,
                 article_id: None,
-                meta: None,
+                meta,
             };
             pipeline.store().enqueue_jobs(vec![job]).await?;
         } else {
@@ -177,11 +180,17 @@ async fn play(
         }
         for (job, found) in frontier::drain(pipeline).await? {
             summary.pages_scraped += 1;
+            let Ok(feed_url) = Url::parse(&job.feed_url) else {
+                continue;
+            };
+            let mut keys = vec![job.url.clone()];
             // A page reached through a redirect is listed under its own URL too.
-            if let Some(found) = found.and_then(|f| Url::parse(&f).ok())
-                && let Ok(feed_url) = Url::parse(&job.feed_url)
-            {
-                listed.entry(key(&found)).or_insert(feed_url);
+            keys.extend(found.and_then(|f| Url::parse(&f).ok()).map(|f| key(&f)));
+            for k in keys {
+                let entry = listed.entry(k).or_insert_with(|| (feed_url.clone(), None));
+                if job.meta.is_some() {
+                    entry.1 = job.meta.clone();
+                }
             }
         }
     }

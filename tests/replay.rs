@@ -273,3 +273,16 @@ fn a_flip_flopping_page_does_not_emit_an_event_per_flip() {
         .collect();
     assert_eq!(revisions, [1, 2]);
 }
+
+#[test]
+fn what_the_feed_says_fills_what_the_page_lacks_and_a_refetch_keeps_it() {
+    let (_, events) = replay("feed-metadata");
+    assert_eq!(
+        events.len(),
+        1,
+        "the unchanged re-fetch is no revision: {events:?}"
+    );
+    let d = data(&events[0]);
+    assert_eq!(d["authors"], serde_json::json!(["Iris Fenwick"]));
+    assert_eq!(d["published_at"], "2026-01-06T07:52:00+00:00");
+}
