@@ -122,7 +122,7 @@ pub struct Response {
     /// `content-length` are gone when the body was decompressed.
     pub headers: Vec<(String, String)>,
     /// Decompressed, at most the cap of its [`Kind`].
-    pub body: Vec<u8>,
+    pub body: bytes::Bytes,
     /// Where each redirect followed led, in order; the last one is `url`.
     pub redirects: Vec<url::Url>,
     /// The redirect responses themselves, in order (`hops[i]` led to `redirects[i]`).
@@ -332,7 +332,7 @@ impl Fetcher {
                 })
                 .collect();
             if !matches!(status, 301 | 302 | 303 | 307 | 308) {
-                let body = read_capped(response, self.cap(kind)).await?;
+                let body = read_capped(response, self.cap(kind)).await?.into();
                 return Ok(Response {
                     url: current,
                     status,

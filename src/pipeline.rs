@@ -329,7 +329,7 @@ impl Pipeline {
     pub async fn read_feed(
         &self,
         feed_url: &Url,
-        body: Vec<u8>,
+        body: bytes::Bytes,
         base: &Url,
         fetched_at: DateTime<Utc>,
         validators: Option<Validators>,

@@ -177,7 +177,7 @@ pub struct Recorded {
     pub date: DateTime<Utc>,
     pub status: u16,
     pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+    pub body: bytes::Bytes,
 }
 
 impl Recorded {
@@ -253,7 +253,7 @@ impl Capture {
                         date,
                         status: http.status,
                         headers: http.headers,
-                        body: http.body,
+                        body: http.body.into(),
                     }),
                     Err(e) => {
                         tracing::warn!(file = %path.display(), %url, error = %e, "unreadable HTTP response record skipped")
@@ -319,7 +319,7 @@ impl Capture {
                     url: current,
                     status: 404,
                     headers: Vec::new(),
-                    body: Vec::new(),
+                    body: bytes::Bytes::new(),
                     redirects,
                     hops,
                 };
@@ -368,7 +368,7 @@ impl Capture {
                 status: if not_modified { 304 } else { rec.status },
                 headers,
                 body: if not_modified {
-                    Vec::new()
+                    bytes::Bytes::new()
                 } else {
                     rec.body.clone()
                 },

@@ -546,7 +546,7 @@ impl Feeds for Frontier {
             async move {
                 let now = pipeline.now();
                 let (outcome, _) = pipeline
-                    .read_feed(&feed_url, body, &feed_url, now, None, true)
+                    .read_feed(&feed_url, body.into(), &feed_url, now, None, true)
                     .await;
                 tracing::info!(outcome = ?outcome, "pushed content processed");
             }
@@ -554,6 +554,10 @@ impl Feeds for Frontier {
         );
     }
 }
+
+/// Jobs read at once by [`drain`]: descriptors only (the pages in hand are bounded by the
+/// width), and few batches, so the CPU pool rarely waits for the last page of one.
+const DRAIN_BATCH: usize = 4096;
 
 /// Runs every page job due now in frontier order, as replay does at each step of its timeline:
 /// pages are fetched and extracted concurrently (extraction on the CPU pool), and tracked one by
@@ -574,7 +578,7 @@ pub async fn drain(
     let mut out = Vec::new();
     loop {
         let now_ms = pipeline.now().timestamp_millis();
-        let due = pipeline.store().due_everywhere(now_ms, 256).await?;
+        let due = pipeline.store().due_everywhere(now_ms, DRAIN_BATCH).await?;
         if due.is_empty() {
             return Ok(out);
         }
