@@ -16,7 +16,8 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Confirmation, Connection, ConnectionProperties, ExchangeKind};
 use newswire::config::Settings;
 use newswire::event::Event;
-use newswire::publish::{AmqpSink, Histogram, Publisher, Sink};
+use newswire::metrics::Latency;
+use newswire::publish::{AmqpSink, Publisher, Sink};
 use newswire::store::Store;
 
 const BROKER: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -107,7 +108,7 @@ async fn bare(conn: &Connection, evs: &[Event], window: usize) -> Round {
     )
     .await
     .unwrap();
-    let latency = Histogram::default();
+    let latency = Latency::default();
     let mut inflight = FuturesUnordered::new();
     let start = Instant::now();
     for ev in evs {

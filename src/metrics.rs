@@ -1,197 +1,141 @@
-//! The metrics registry: counters, gauges and fixed-bucket histograms on atomics, rendered in
-//! the Prometheus text exposition format (version 0.0.4) by [`Metrics::render`].
+//! The metrics registry, on `prometheus-client`: one typed [`Registry`] holding every
+//! `newswire_*` family, rendered in the OpenMetrics text format by [`Metrics::render`] (what
+//! Prometheus asks for first; the sample names are those of the Prometheus text format).
 //!
 //! One [`Metrics`] is made per process by the daemon and passed to the stages (in
-//! [`crate::pipeline::Pipeline`], the publisher and the HTTP listener) as an `Arc`; there is no global.
-//! Recording is lock-free for unlabelled series; a labelled series takes a read lock on its
-//! family to find its cell (a write lock only the first time a label set is seen).
+//! [`crate::pipeline::Pipeline`], the publisher and the HTTP listener) as an `Arc`; there is no
+//! global. Label sets known in advance are created at start, so a family shows zeros instead of
+//! being absent before its first event.
 //!
-//! Every family is named `newswire_*`. Label sets known in advance are registered at start, so
-//! a family shows zeros instead of being absent before its first event.
+//! Every histogram in newswire is prometheus-client's [`Histogram`]; [`Latency`] reads one back
+//! as quantiles for the benchmarks' summaries.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+pub use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::histogram::exponential_buckets;
+use prometheus_client::registry::Registry;
 
 /// Bucket bounds (seconds) of fetch latency: a feed or page over the network.
 pub const FETCH_BUCKETS: &[f64] = &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 /// Bucket bounds (seconds) of extraction latency: parsing one page.
 pub const EXTRACT_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
 
-/// A monotonically increasing count.
-#[derive(Debug, Default)]
-pub struct Counter(AtomicU64);
+/// The content type of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-impl Counter {
-    pub fn inc(&self) {
-        self.add(1);
-    }
+/// A latency histogram for summaries (the benchmarks' publish-to-confirm time and poll
+/// lateness): prometheus-client's [`Histogram`] with 8 buckets per doubling (about 9 %
+/// resolution) from 1 µs to about 18 minutes, read back as quantiles.
+#[derive(Debug, Clone)]
+pub struct Latency(pub Histogram);
 
-    pub fn add(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// A value that goes up and down (an integer; seconds and bytes are whole numbers here).
-#[derive(Debug, Default)]
-pub struct Gauge(AtomicI64);
-
-impl Gauge {
-    pub fn set(&self, v: i64) {
-        self.0.store(v, Ordering::Relaxed);
-    }
-
-    pub fn get(&self) -> i64 {
-        self.0.load(Ordering::Relaxed)
+impl Default for Latency {
+    fn default() -> Self {
+        Latency(Histogram::new(exponential_buckets(
+            1e-6,
+            2f64.powf(1.0 / 8.0),
+            30 * 8,
+        )))
     }
 }
 
-/// A float accumulated atomically (sum of a histogram, seconds blocked).
-#[derive(Debug, Default)]
-struct AtomicF64(AtomicU64);
+impl Latency {
+    pub fn record(&self, d: Duration) {
+        self.0.observe(d.as_secs_f64());
+    }
 
-impl AtomicF64 {
-    fn add(&self, v: f64) {
-        let mut cur = self.0.load(Ordering::Relaxed);
-        loop {
-            let new = (f64::from_bits(cur) + v).to_bits();
-            match self
-                .0
-                .compare_exchange_weak(cur, new, Ordering::Relaxed, Ordering::Relaxed)
-            {
-                Ok(_) => return,
-                Err(actual) => cur = actual,
-            }
+    /// The `q` quantile (0..=1), as the upper bound of its bucket (`Duration::MAX` past the
+    /// last); `None` when empty.
+    pub fn quantile(&self, q: f64) -> Option<Duration> {
+        let buckets = buckets(&self.0);
+        let total = buckets.last()?.1;
+        if total == 0 {
+            return None;
         }
-    }
-
-    fn get(&self) -> f64 {
-        f64::from_bits(self.0.load(Ordering::Relaxed))
-    }
-}
-
-/// Seconds as a float counter (`*_seconds_total`).
-#[derive(Debug, Default)]
-pub struct SecondsCounter(AtomicF64);
-
-impl SecondsCounter {
-    pub fn add(&self, d: Duration) {
-        self.0.add(d.as_secs_f64());
-    }
-
-    pub fn get(&self) -> f64 {
-        self.0.get()
-    }
-}
-
-/// A histogram with fixed bucket bounds. Buckets are stored non-cumulatively and summed when
-/// rendered, so an observation touches one bucket.
-#[derive(Debug)]
-pub struct Histogram {
-    bounds: &'static [f64],
-    /// One per bound, plus the +Inf bucket.
-    buckets: Vec<AtomicU64>,
-    sum: AtomicF64,
-    count: AtomicU64,
-}
-
-impl Histogram {
-    pub fn new(bounds: &'static [f64]) -> Self {
-        debug_assert!(
-            bounds.windows(2).all(|w| w[0] < w[1]),
-            "bucket bounds ascend"
-        );
-        Histogram {
-            bounds,
-            buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            sum: AtomicF64::default(),
-            count: AtomicU64::new(0),
-        }
-    }
-
-    pub fn observe(&self, v: f64) {
-        let i = self
-            .bounds
+        let rank = ((total as f64) * q).ceil().max(1.0) as u64;
+        buckets
             .iter()
-            .position(|b| v <= *b)
-            .unwrap_or(self.bounds.len());
-        self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        self.sum.add(v);
-        self.count.fetch_add(1, Ordering::Relaxed);
+            .find(|(_, n)| *n >= rank)
+            .map(|(le, _)| secs(*le))
     }
 
-    pub fn observe_duration(&self, d: Duration) {
-        self.observe(d.as_secs_f64());
-    }
-
-    pub fn count(&self) -> u64 {
-        self.count.load(Ordering::Relaxed)
+    /// The upper bound of the highest bucket with an observation; `None` when empty.
+    pub fn max(&self) -> Option<Duration> {
+        self.quantile(1.0)
     }
 }
 
-/// A family of series told apart by label values (`kind="network"`).
-#[derive(Debug)]
-pub struct Family<T> {
-    labels: &'static [&'static str],
-    make: fn() -> T,
-    series: RwLock<BTreeMap<Vec<String>, T>>,
+fn secs(le: f64) -> Duration {
+    Duration::try_from_secs_f64(le).unwrap_or(Duration::MAX)
 }
 
-impl<T> Family<T> {
-    fn new(labels: &'static [&'static str], make: fn() -> T) -> Self {
-        Family {
-            labels,
-            make,
-            series: RwLock::new(BTreeMap::new()),
+/// Cumulative `(upper bound, count)` pairs, `+Inf` last. The encoder is prometheus-client's
+/// only view of the bucket counts, so the histogram is encoded on its own and its `_bucket`
+/// lines read back.
+fn buckets(h: &Histogram) -> Vec<(f64, u64)> {
+    let mut registry = Registry::default();
+    registry.register("h", "", h.clone());
+    let mut text = String::new();
+    let _ = encode(&mut text, &registry);
+    text.lines()
+        .filter_map(|l| l.strip_prefix("h_bucket{le=\""))
+        .filter_map(|l| {
+            let (le, n) = l.split_once("\"} ")?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, n.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+type Labels = Vec<(&'static str, String)>;
+
+/// A family told apart by label values given in a fixed order (`&["page", "2xx"]`).
+pub struct Labelled<M> {
+    names: &'static [&'static str],
+    family: Family<Labels, M, fn() -> M>,
+}
+
+impl<M> Labelled<M> {
+    fn new(names: &'static [&'static str], make: fn() -> M) -> Self {
+        Labelled {
+            names,
+            family: Family::new_with_constructor(make),
         }
+    }
+
+    fn labels(&self, values: &[&str]) -> Labels {
+        debug_assert_eq!(values.len(), self.names.len(), "one value per label");
+        self.names
+            .iter()
+            .zip(values)
+            .map(|(k, v)| (*k, (*v).to_owned()))
+            .collect()
     }
 
     /// Runs `f` on the series with these label values, creating it if new.
-    pub fn with<R>(&self, values: &[&str], f: impl FnOnce(&T) -> R) -> R {
-        debug_assert_eq!(values.len(), self.labels.len(), "one value per label");
-        {
-            let map = self.series.read().unwrap_or_else(|p| p.into_inner());
-            if let Some(s) = map
-                .iter()
-                .find(|(k, _)| k.iter().map(String::as_str).eq(values.iter().copied()))
-            {
-                return f(s.1);
-            }
-        }
-        let mut map = self.series.write().unwrap_or_else(|p| p.into_inner());
-        let key: Vec<String> = values.iter().map(|v| (*v).to_owned()).collect();
-        let make = self.make;
-        f(map.entry(key).or_insert_with(make))
-    }
-
-    fn each(&self, mut f: impl FnMut(String, &T)) {
-        let map = self.series.read().unwrap_or_else(|p| p.into_inner());
-        for (values, series) in map.iter() {
-            let labels = self
-                .labels
-                .iter()
-                .zip(values)
-                .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
-                .collect::<Vec<_>>()
-                .join(",");
-            f(labels, series);
-        }
+    pub fn with<R>(&self, values: &[&str], f: impl FnOnce(&M) -> R) -> R {
+        f(&self.family.get_or_create(&self.labels(values)))
     }
 }
 
-impl Family<Counter> {
+impl Labelled<Counter> {
     pub fn inc(&self, values: &[&str]) {
         self.add(values, 1);
     }
 
     pub fn add(&self, values: &[&str], n: u64) {
-        self.with(values, |c| c.add(n));
+        self.with(values, |c| c.inc_by(n));
     }
 
     pub fn get(&self, values: &[&str]) -> u64 {
@@ -199,27 +143,31 @@ impl Family<Counter> {
     }
 }
 
-impl Family<Histogram> {
+impl Labelled<Histogram> {
     pub fn observe_duration(&self, values: &[&str], d: Duration) {
-        self.with(values, |h| h.observe_duration(d));
+        self.with(values, |h| h.observe(d.as_secs_f64()));
     }
 }
+
+/// Seconds as a float counter (`*_seconds_total`).
+pub type SecondsCounter = Counter<f64, AtomicU64>;
 
 /// What the broker connection looks like now; read at every sample.
 pub type BrokerStatus = lapin::ConnectionStatus;
 
-/// Every metric newswire exports.
-#[derive(Debug)]
+/// Every metric newswire exports. The fields are handles into the registry.
 pub struct Metrics {
+    registry: Mutex<Registry>,
     started: Instant,
+    uptime: Gauge,
     /// Feed polls by outcome: `entries`, `not_modified`, `failed`.
-    pub feed_polls: Family<Counter>,
+    pub feed_polls: Labelled<Counter>,
     /// Responses by what was fetched (`feed`, `page`) and status class (`2xx` .. `5xx`).
-    pub http_responses: Family<Counter>,
+    pub http_responses: Labelled<Counter>,
     /// Body bytes fetched (after decompression) by `kind`.
-    pub fetched_bytes: Family<Counter>,
+    pub fetched_bytes: Labelled<Counter>,
     /// Fetch latency by `kind`, redirects and body included.
-    pub fetch_seconds: Family<Histogram>,
+    pub fetch_seconds: Labelled<Histogram>,
     /// Time to extract one page.
     pub extract_seconds: Histogram,
     /// Articles seen for the first time (revision 1).
@@ -228,8 +176,8 @@ pub struct Metrics {
     pub revisions_detected: Counter,
     /// Events the sink confirmed.
     pub events_published: Counter,
-    /// Errors by kind (fetch error kinds, `feed_parse`, `store`, `extraction_panic`, `publish`, ...).
-    pub errors: Family<Counter>,
+    /// Errors by kind (fetch error kinds, `not_a_feed`, `store`, `extraction_panic`, `publish`, ...).
+    pub errors: Labelled<Counter>,
     /// Events waiting in the outbox, as of the last sample.
     pub outbox_depth: Gauge,
     /// Age of the oldest event in the outbox (since its page was fetched), as of the last sample.
@@ -264,25 +212,44 @@ pub struct Metrics {
     sink_is_broker: AtomicBool,
 }
 
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
     }
 }
 
+/// `newswire_build_info{version="..."} 1` and the like: a gauge family with one series at 1.
+fn info(r: &mut Registry, name: &str, help: &str, label: &'static str, value: &str) {
+    let family = Family::<Labels, Gauge>::default();
+    family
+        .get_or_create(&vec![(label, value.to_owned())])
+        .set(1);
+    r.register(name, help, family);
+}
+
 impl Metrics {
     pub fn new() -> Self {
         let m = Metrics {
+            registry: Mutex::new(Registry::default()),
             started: Instant::now(),
-            feed_polls: Family::new(&["outcome"], Counter::default),
-            http_responses: Family::new(&["kind", "class"], Counter::default),
-            fetched_bytes: Family::new(&["kind"], Counter::default),
-            fetch_seconds: Family::new(&["kind"], || Histogram::new(FETCH_BUCKETS)),
-            extract_seconds: Histogram::new(EXTRACT_BUCKETS),
+            uptime: Gauge::default(),
+            feed_polls: Labelled::new(&["outcome"], Counter::default),
+            http_responses: Labelled::new(&["kind", "class"], Counter::default),
+            fetched_bytes: Labelled::new(&["kind"], Counter::default),
+            fetch_seconds: Labelled::new(&["kind"], || {
+                Histogram::new(FETCH_BUCKETS.iter().copied())
+            }),
+            extract_seconds: Histogram::new(EXTRACT_BUCKETS.iter().copied()),
             articles_detected: Counter::default(),
             revisions_detected: Counter::default(),
             events_published: Counter::default(),
-            errors: Family::new(&["kind"], Counter::default),
+            errors: Labelled::new(&["kind"], Counter::default),
             outbox_depth: Gauge::default(),
             outbox_oldest_age: Gauge::default(),
             broker_connected: Gauge::default(),
@@ -313,12 +280,162 @@ impl Metrics {
                 m.http_responses.add(&[kind, class], 0);
             }
         }
+        {
+            // Counters are registered without `_total` and help texts without a final period: the
+            // encoder adds both.
+            let mut r = m.registry.lock().expect("registry lock");
+            let r = &mut *r;
+            info(
+                r,
+                "newswire_build_info",
+                "Version of the running newswire",
+                "version",
+                env!("CARGO_PKG_VERSION"),
+            );
+            let gauges = [
+                (
+                    "uptime_seconds",
+                    "Seconds since the process started",
+                    &m.uptime,
+                ),
+                ("feeds", "Feeds being polled", &m.feeds),
+                (
+                    "page_jobs",
+                    "Page jobs waiting in the frontier (new entries, retries, re-checks)",
+                    &m.page_jobs,
+                ),
+                ("sites", "Sites with a running scheduler", &m.sites),
+                (
+                    "outbox_depth",
+                    "Events waiting in the outbox",
+                    &m.outbox_depth,
+                ),
+                (
+                    "outbox_oldest_age_seconds",
+                    "Age of the oldest event in the outbox (0 when empty)",
+                    &m.outbox_oldest_age,
+                ),
+                (
+                    "broker_connected",
+                    "1 while connected to the broker",
+                    &m.broker_connected,
+                ),
+                (
+                    "broker_blocked",
+                    "1 while the broker blocks publishing (resource alarm)",
+                    &m.broker_blocked,
+                ),
+            ];
+            for (name, help, g) in gauges {
+                r.register(format!("newswire_{name}"), help, g.clone());
+            }
+            let counters = [
+                (
+                    "articles_detected",
+                    "New articles (first revision stored)",
+                    &m.articles_detected,
+                ),
+                (
+                    "revisions_detected",
+                    "Revisions of known articles (revision 2 and later)",
+                    &m.revisions_detected,
+                ),
+                (
+                    "events_published",
+                    "Events the sink confirmed",
+                    &m.events_published,
+                ),
+            ];
+            for (name, help, c) in counters {
+                r.register(format!("newswire_{name}"), help, c.clone());
+            }
+            let families = [
+                ("feed_polls", "Feed polls by outcome", &m.feed_polls),
+                (
+                    "http_responses",
+                    "HTTP responses by what was fetched and status class",
+                    &m.http_responses,
+                ),
+                (
+                    "fetched_bytes",
+                    "Body bytes fetched, after decompression",
+                    &m.fetched_bytes,
+                ),
+                ("errors", "Errors by kind", &m.errors),
+            ];
+            for (name, help, f) in families {
+                r.register(format!("newswire_{name}"), help, f.family.clone());
+            }
+            r.register(
+                "newswire_fetch_duration_seconds",
+                "Fetch latency, redirects and body included",
+                m.fetch_seconds.family.clone(),
+            );
+            r.register(
+                "newswire_extraction_duration_seconds",
+                "Time to extract one article page",
+                m.extract_seconds.clone(),
+            );
+            r.register(
+                "newswire_broker_blocked_seconds",
+                "Time the broker blocked publishing",
+                m.broker_blocked_seconds.clone(),
+            );
+            r.register(
+                "newswire_polling_paused_seconds",
+                "Time polling was paused because the outbox was over its bound",
+                m.polling_paused_seconds.clone(),
+            );
+        }
         m
     }
 
-    /// Names the replica in the metrics (when replicas share the store).
+    /// Names the replica in the metrics (when replicas share the store), and adds the families
+    /// that only mean something with replicas. Called once, at start.
     pub fn set_replica(&self, id: &str) {
-        *self.replica.lock().expect("replica lock") = Some(id.to_string());
+        let mut slot = self.replica.lock().expect("replica lock");
+        if slot.replace(id.to_string()).is_some() {
+            return;
+        }
+        let mut r = self.registry.lock().expect("registry lock");
+        let r = &mut *r;
+        info(
+            r,
+            "newswire_replica_info",
+            "This replica's id (several replicas share the state)",
+            "replica",
+            id,
+        );
+        let gauges = [
+            (
+                "site_leases",
+                "Site leases this replica holds",
+                &self.leases,
+            ),
+            (
+                "replicas",
+                "Replicas alive, as of the last lease round",
+                &self.replicas,
+            ),
+            (
+                "outbox_relay",
+                "1 while this replica relays the outbox to the sink",
+                &self.relay,
+            ),
+            (
+                "db_round_trips",
+                "Database round trips this replica has made",
+                &self.db_round_trips,
+            ),
+        ];
+        for (name, help, g) in gauges {
+            r.register(format!("newswire_{name}"), help, g.clone());
+        }
+        r.register(
+            "newswire_site_lease_losses",
+            "Site leases this replica lost before giving them back",
+            self.lease_losses.clone(),
+        );
     }
 
     pub fn replica(&self) -> Option<String> {
@@ -374,186 +491,13 @@ impl Metrics {
         );
     }
 
-    /// The registry in the Prometheus text format.
+    /// The registry in the OpenMetrics text format ([`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
+        self.uptime.set(self.started.elapsed().as_secs() as i64);
         let mut out = String::with_capacity(8 * 1024);
-        let w = &mut out;
-        family(
-            w,
-            "newswire_build_info",
-            "gauge",
-            "Version of the running newswire.",
-        );
-        let _ = writeln!(
-            w,
-            "newswire_build_info{{version=\"{}\"}} 1",
-            env!("CARGO_PKG_VERSION")
-        );
-        if let Some(id) = self.replica() {
-            family(
-                w,
-                "newswire_replica_info",
-                "gauge",
-                "This replica's id (several replicas share the state).",
-            );
-            let _ = writeln!(
-                w,
-                "newswire_replica_info{{replica=\"{}\"}} 1",
-                escape_label(&id)
-            );
-            gauge(
-                w,
-                "newswire_site_leases",
-                "Site leases this replica holds.",
-                self.leases.get(),
-            );
-            counter(
-                w,
-                "newswire_site_lease_losses_total",
-                "Site leases this replica lost before giving them back.",
-                self.lease_losses.get(),
-            );
-            gauge(
-                w,
-                "newswire_replicas",
-                "Replicas alive, as of the last lease round.",
-                self.replicas.get(),
-            );
-            gauge(
-                w,
-                "newswire_outbox_relay",
-                "1 while this replica relays the outbox to the sink.",
-                self.relay.get(),
-            );
-            gauge(
-                w,
-                "newswire_db_round_trips",
-                "Database round trips this replica has made.",
-                self.db_round_trips.get(),
-            );
-        }
-        gauge(
-            w,
-            "newswire_uptime_seconds",
-            "Seconds since the process started.",
-            self.started.elapsed().as_secs() as i64,
-        );
-        gauge(w, "newswire_feeds", "Feeds being polled.", self.feeds.get());
-        gauge(
-            w,
-            "newswire_page_jobs",
-            "Page jobs waiting in the frontier (new entries, retries, re-checks).",
-            self.page_jobs.get(),
-        );
-        gauge(
-            w,
-            "newswire_sites",
-            "Sites with a running scheduler.",
-            self.sites.get(),
-        );
-        counters(
-            w,
-            "newswire_feed_polls_total",
-            "Feed polls by outcome.",
-            &self.feed_polls,
-        );
-        counters(
-            w,
-            "newswire_http_responses_total",
-            "HTTP responses by what was fetched and status class.",
-            &self.http_responses,
-        );
-        counters(
-            w,
-            "newswire_fetched_bytes_total",
-            "Body bytes fetched, after decompression.",
-            &self.fetched_bytes,
-        );
-        family(
-            w,
-            "newswire_fetch_duration_seconds",
-            "histogram",
-            "Fetch latency, redirects and body included.",
-        );
-        self.fetch_seconds
-            .each(|labels, h| histogram(w, "newswire_fetch_duration_seconds", &labels, h));
-        family(
-            w,
-            "newswire_extraction_duration_seconds",
-            "histogram",
-            "Time to extract one article page.",
-        );
-        histogram(
-            w,
-            "newswire_extraction_duration_seconds",
-            "",
-            &self.extract_seconds,
-        );
-        counter(
-            w,
-            "newswire_articles_detected_total",
-            "New articles (first revision stored).",
-            self.articles_detected.get(),
-        );
-        counter(
-            w,
-            "newswire_revisions_detected_total",
-            "Revisions of known articles (revision 2 and later).",
-            self.revisions_detected.get(),
-        );
-        counter(
-            w,
-            "newswire_events_published_total",
-            "Events the sink confirmed.",
-            self.events_published.get(),
-        );
-        gauge(
-            w,
-            "newswire_outbox_depth",
-            "Events waiting in the outbox.",
-            self.outbox_depth.get(),
-        );
-        gauge(
-            w,
-            "newswire_outbox_oldest_age_seconds",
-            "Age of the oldest event in the outbox (0 when empty).",
-            self.outbox_oldest_age.get(),
-        );
-        gauge(
-            w,
-            "newswire_broker_connected",
-            "1 while connected to the broker.",
-            self.broker_connected.get(),
-        );
-        gauge(
-            w,
-            "newswire_broker_blocked",
-            "1 while the broker blocks publishing (resource alarm).",
-            self.broker_blocked.get(),
-        );
-        family(
-            w,
-            "newswire_broker_blocked_seconds_total",
-            "counter",
-            "Time the broker blocked publishing.",
-        );
-        let _ = writeln!(
-            w,
-            "newswire_broker_blocked_seconds_total {}",
-            float(self.broker_blocked_seconds.get())
-        );
-        family(
-            w,
-            "newswire_polling_paused_seconds_total",
-            "counter",
-            "Time polling was paused because the outbox was over its bound.",
-        );
-        let _ = writeln!(
-            w,
-            "newswire_polling_paused_seconds_total {}",
-            float(self.polling_paused_seconds.get())
-        );
-        counters(w, "newswire_errors_total", "Errors by kind.", &self.errors);
+        let r = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        // Writing to a String cannot fail.
+        let _ = encode(&mut out, &r);
         out
     }
 }
@@ -564,7 +508,7 @@ fn accumulate(since: &Mutex<Option<Instant>>, holds: bool, total: &SecondsCounte
     let mut since = since.lock().unwrap_or_else(|p| p.into_inner());
     let now = Instant::now();
     if let Some(t) = since.take() {
-        total.add(now - t);
+        total.inc_by((now - t).as_secs_f64());
     }
     if holds {
         *since = Some(now);
@@ -583,241 +527,5 @@ pub fn status_class(status: u16) -> &'static str {
     }
 }
 
-fn family(w: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(w, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-fn counter(w: &mut String, name: &str, help: &str, v: u64) {
-    family(w, name, "counter", help);
-    let _ = writeln!(w, "{name} {v}");
-}
-
-fn gauge(w: &mut String, name: &str, help: &str, v: i64) {
-    family(w, name, "gauge", help);
-    let _ = writeln!(w, "{name} {v}");
-}
-
-fn counters(w: &mut String, name: &str, help: &str, f: &Family<Counter>) {
-    family(w, name, "counter", help);
-    f.each(|labels, c| {
-        let _ = writeln!(w, "{name}{{{labels}}} {}", c.get());
-    });
-}
-
-fn histogram(w: &mut String, name: &str, labels: &str, h: &Histogram) {
-    let sep = if labels.is_empty() { "" } else { "," };
-    let mut cumulative = 0;
-    for (i, bucket) in h.buckets.iter().enumerate() {
-        cumulative += bucket.load(Ordering::Relaxed);
-        let le = h
-            .bounds
-            .get(i)
-            .map_or_else(|| "+Inf".to_owned(), |b| float(*b));
-        let _ = writeln!(w, "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}");
-    }
-    let braces = if labels.is_empty() {
-        String::new()
-    } else {
-        format!("{{{labels}}}")
-    };
-    let _ = writeln!(w, "{name}_sum{braces} {}", float(h.sum.get()));
-    let _ = writeln!(w, "{name}_count{braces} {}", h.count());
-}
-
-/// A float as Prometheus reads it (`+Inf`, `NaN`, else the shortest exact decimal).
-fn float(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
-    } else {
-        format!("{v}")
-    }
-}
-
-/// Label values escape `\`, `"` and newlines.
-fn escape_label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Parses the text format strictly enough to catch malformed lines: every sample line is
-    /// `name{labels} value` with a float value, and belongs to the last `# TYPE` seen.
-    fn samples(text: &str) -> Vec<(String, f64)> {
-        let mut current_type: Option<String> = None;
-        let mut out = Vec::new();
-        for line in text.lines() {
-            if let Some(rest) = line.strip_prefix("# TYPE ") {
-                let (name, kind) = rest.split_once(' ').unwrap();
-                assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
-                current_type = Some(name.to_owned());
-                continue;
-            }
-            if line.starts_with("# HELP ") {
-                continue;
-            }
-            let (series, value) = line
-                .rsplit_once(' ')
-                .unwrap_or_else(|| panic!("no value: {line}"));
-            let v: f64 = if value == "+Inf" {
-                f64::INFINITY
-            } else {
-                value
-                    .parse()
-                    .unwrap_or_else(|_| panic!("bad value: {line}"))
-            };
-            let name = series.split('{').next().unwrap();
-            let family = current_type.as_deref().expect("sample after a TYPE line");
-            assert!(name.starts_with("newswire_"), "{line}");
-            assert!(
-                name == family
-                    || name
-                        .strip_prefix(family)
-                        .is_some_and(|s| ["_bucket", "_sum", "_count"].contains(&s)),
-                "{line} outside {family}"
-            );
-            if series.contains('{') {
-                assert!(series.ends_with('}'), "{line}");
-            }
-            out.push((series.to_owned(), v));
-        }
-        out
-    }
-
-    fn value(text: &str, series: &str) -> f64 {
-        samples(text)
-            .into_iter()
-            .find(|(s, _)| s == series)
-            .unwrap_or_else(|| panic!("{series} missing:\n{text}"))
-            .1
-    }
-
-    #[test]
-    fn fresh_registry_renders_every_family_with_zeros() {
-        let text = Metrics::new().render();
-        samples(&text);
-        for family in [
-            "newswire_feed_polls_total",
-            "newswire_http_responses_total",
-            "newswire_fetched_bytes_total",
-            "newswire_fetch_duration_seconds",
-            "newswire_extraction_duration_seconds",
-            "newswire_articles_detected_total",
-            "newswire_revisions_detected_total",
-            "newswire_events_published_total",
-            "newswire_outbox_depth",
-            "newswire_outbox_oldest_age_seconds",
-            "newswire_broker_connected",
-            "newswire_broker_blocked_seconds_total",
-            "newswire_polling_paused_seconds_total",
-            "newswire_errors_total",
-        ] {
-            assert!(
-                text.contains(&format!("# TYPE {family} ")),
-                "{family} missing:\n{text}"
-            );
-        }
-        assert_eq!(
-            value(&text, "newswire_feed_polls_total{outcome=\"failed\"}"),
-            0.0
-        );
-    }
-
-    #[test]
-    fn counters_and_labels() {
-        let m = Metrics::new();
-        m.feed_polls.inc(&["entries"]);
-        m.feed_polls.inc(&["entries"]);
-        m.fetched("page", 404, 10, Duration::from_millis(3));
-        m.fetched("page", 200, 1000, Duration::from_millis(3));
-        m.error("timeout");
-        m.errors.inc(&["we\"ird\\kind\n"]);
-        let text = m.render();
-        assert_eq!(
-            value(&text, "newswire_feed_polls_total{outcome=\"entries\"}"),
-            2.0
-        );
-        assert_eq!(
-            value(
-                &text,
-                "newswire_http_responses_total{kind=\"page\",class=\"4xx\"}"
-            ),
-            1.0
-        );
-        assert_eq!(
-            value(&text, "newswire_fetched_bytes_total{kind=\"page\"}"),
-            1010.0
-        );
-        assert_eq!(value(&text, "newswire_errors_total{kind=\"timeout\"}"), 1.0);
-        assert!(
-            text.contains(r#"newswire_errors_total{kind="we\"ird\\kind\n"} 1"#),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn histogram_buckets_are_cumulative_with_inf_sum_and_count() {
-        let m = Metrics::new();
-        for secs in [0.0005, 0.003, 0.003, 0.2, 99.0] {
-            m.extract_seconds.observe(secs);
-        }
-        let text = m.render();
-        let b = |le: &str| {
-            value(
-                &text,
-                &format!("newswire_extraction_duration_seconds_bucket{{le=\"{le}\"}}"),
-            )
-        };
-        assert_eq!(b("0.001"), 1.0);
-        assert_eq!(b("0.005"), 3.0);
-        assert_eq!(b("0.25"), 4.0);
-        assert_eq!(b("2.5"), 4.0);
-        assert_eq!(b("+Inf"), 5.0);
-        assert_eq!(
-            value(&text, "newswire_extraction_duration_seconds_count"),
-            5.0
-        );
-        assert!((value(&text, "newswire_extraction_duration_seconds_sum") - 99.2065).abs() < 1e-9);
-        m.fetch_seconds
-            .observe_duration(&["feed"], Duration::from_millis(70));
-        let text = m.render();
-        assert_eq!(
-            value(
-                &text,
-                "newswire_fetch_duration_seconds_bucket{kind=\"feed\",le=\"0.05\"}"
-            ),
-            0.0
-        );
-        assert_eq!(
-            value(
-                &text,
-                "newswire_fetch_duration_seconds_bucket{kind=\"feed\",le=\"0.1\"}"
-            ),
-            1.0
-        );
-        assert_eq!(
-            value(
-                &text,
-                "newswire_fetch_duration_seconds_count{kind=\"feed\"}"
-            ),
-            1.0
-        );
-    }
-
-    #[test]
-    fn floats_in_prometheus_spelling() {
-        assert_eq!(float(f64::INFINITY), "+Inf");
-        assert_eq!(float(0.25), "0.25");
-        assert_eq!(float(30.0), "30");
-        assert_eq!(status_class(304), "3xx");
-    }
-}
+mod tests;

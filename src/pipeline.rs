@@ -548,7 +548,7 @@ impl Pipeline {
             Ok(p) => {
                 self.metrics
                     .extract_seconds
-                    .observe_duration(started.elapsed());
+                    .observe(started.elapsed().as_secs_f64());
                 p
             }
             Err(_) => {

@@ -42,7 +42,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{AmqpSettings, QueueType};
 use crate::event::Event;
-use crate::metrics::Metrics;
+use crate::metrics::{Latency, Metrics};
 use crate::store::{OutboxRow, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +83,7 @@ pub struct Status {
     /// Connections opened (the first one included).
     pub connects: AtomicU64,
     /// Publish-to-confirm latency of acked messages.
-    pub confirm_latency: Histogram,
+    pub confirm_latency: Latency,
 }
 
 /// A point-in-time copy of [`Status`].
@@ -152,54 +152,6 @@ impl Status {
     }
 }
 
-/// A latency histogram with about 9 % resolution (8 buckets per doubling, 1 µs to ~2 min), cheap
-/// enough to record every confirm.
-#[derive(Debug)]
-pub struct Histogram {
-    buckets: Box<[AtomicU64]>,
-}
-
-const BUCKETS_PER_DOUBLING: f64 = 8.0;
-const BUCKETS: usize = 8 * 27;
-
-impl Default for Histogram {
-    fn default() -> Self {
-        Histogram {
-            buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
-        }
-    }
-}
-
-impl Histogram {
-    pub fn record(&self, d: Duration) {
-        let us = d.as_micros().max(1) as f64;
-        let i = ((us.log2() * BUCKETS_PER_DOUBLING) as usize).min(BUCKETS - 1);
-        self.buckets[i].fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn count(&self) -> u64 {
-        self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
-    }
-
-    /// The `q` quantile (0..=1), as the upper edge of its bucket; `None` when empty.
-    pub fn quantile(&self, q: f64) -> Option<Duration> {
-        let total = self.count();
-        if total == 0 {
-            return None;
-        }
-        let rank = ((total as f64) * q).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        for (i, b) in self.buckets.iter().enumerate() {
-            seen += b.load(Ordering::Relaxed);
-            if seen >= rank {
-                let us = 2f64.powf((i + 1) as f64 / BUCKETS_PER_DOUBLING);
-                return Some(Duration::from_nanos((us * 1000.0) as u64));
-            }
-        }
-        None
-    }
-}
-
 /// Where events go. Both sinks are fed from the outbox, so stdout shows exactly what the broker
 /// would have received.
 pub enum Sink {
@@ -265,7 +217,9 @@ impl Publisher {
         self.status.set_depth(self.store.outbox_len());
         if let Some(m) = &self.metrics {
             match &res {
-                Ok(n) => m.events_published.add(*n),
+                Ok(n) => {
+                    m.events_published.inc_by(*n);
+                }
                 Err(_) => m.error("publish"),
             }
         }
@@ -933,18 +887,5 @@ mod tests {
         let text = "PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue 'q' in vhost '/': received the value 'quorum' of type 'longstr' but current is none";
         assert_eq!(inequivalent_arg(text).as_deref(), Some("x-queue-type"));
         assert_eq!(inequivalent_arg("NOT_FOUND - no exchange"), None);
-    }
-
-    #[test]
-    fn histogram_quantiles_are_within_a_bucket() {
-        let h = Histogram::default();
-        for ms in 1..=100 {
-            h.record(Duration::from_millis(ms));
-        }
-        let p50 = h.quantile(0.5).unwrap().as_secs_f64() * 1000.0;
-        let p99 = h.quantile(0.99).unwrap().as_secs_f64() * 1000.0;
-        assert!((50.0..55.0).contains(&p50), "{p50}");
-        assert!((99.0..109.0).contains(&p99), "{p99}");
-        assert_eq!(Histogram::default().quantile(0.5), None);
     }
 }

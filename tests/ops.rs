@@ -121,12 +121,14 @@ async fn run_serves_metrics_health_and_readiness_and_counters_move_after_a_poll(
 
     let (status, metrics) = get(&addr, "/metrics").await;
     assert_eq!(status, 200);
-    for family in [
+    // Series names as Prometheus stores them (OpenMetrics names a counter's family without
+    // `_total`; its samples carry it).
+    for series in [
         "newswire_feed_polls_total",
         "newswire_http_responses_total",
         "newswire_fetched_bytes_total",
-        "newswire_fetch_duration_seconds",
-        "newswire_extraction_duration_seconds",
+        "newswire_fetch_duration_seconds_bucket",
+        "newswire_extraction_duration_seconds_count",
         "newswire_articles_detected_total",
         "newswire_revisions_detected_total",
         "newswire_events_published_total",
@@ -137,8 +139,10 @@ async fn run_serves_metrics_health_and_readiness_and_counters_move_after_a_poll(
         "newswire_errors_total",
     ] {
         assert!(
-            metrics.contains(&format!("# TYPE {family} ")),
-            "{family} missing:\n{metrics}"
+            metrics.lines().any(|l| l
+                .strip_prefix(series)
+                .is_some_and(|r| r.starts_with([' ', '{']))),
+            "{series} missing:\n{metrics}"
         );
     }
 
