@@ -124,7 +124,7 @@ pub async fn run_with(
             .with_clock(clock.clone()),
     );
     let stop_server = CancellationToken::new();
-    let server_task = start_server(&settings, &store, &metrics, &stop_server).await?;
+    let (server_task, operator) = start_server(&settings, &store, &metrics, &stop_server).await?;
 
     let stop_publisher = CancellationToken::new();
     let state = if store.replica().is_some() {
@@ -159,6 +159,7 @@ pub async fn run_with(
     if settings.websub.enabled() {
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         frontier.set_adverts(tx);
+        frontier.accept_pushes(PUSH_QUEUE);
         let websub = WebSub::new(
             settings.websub.clone(),
             fetcher,
@@ -166,7 +167,12 @@ pub async fn run_with(
             frontier.clone(),
             settings.fetch.max_feed_bytes,
         )?;
-        websub.start(rx, stop_intake.clone()).await?;
+        // One listener for both when the two settings name the same address.
+        let shared = operator
+            .as_ref()
+            .filter(|_| settings.websub.listen == settings.server.listen)
+            .map(|(addr, routes)| (*addr, &**routes));
+        websub.start(rx, shared, stop_intake.clone()).await?;
     }
     frontier.sync(&feeds).await;
     let waiting = frontier.resume().await?;
@@ -307,14 +313,21 @@ impl Relay {
     }
 }
 
-/// The `/metrics`, `/healthz`, `/readyz` listener if `server.listen` is set, and the task that
-/// samples the outbox and the broker connection into the gauges every second.
+/// Pushed WebSub content waiting to be read, at most (a hub is asked to retry past it).
+const PUSH_QUEUE: usize = 64;
+
+/// A listener's address and what it serves.
+type Listening = (std::net::SocketAddr, Arc<crate::server::Routes>);
+
+/// The `/metrics`, `/healthz`, `/readyz` listener if `server.listen` is set (with its address and
+/// routes, which the WebSub callback joins when it listens there too), and the task that samples
+/// the outbox and the broker connection into the gauges every second.
 async fn start_server(
     settings: &Settings,
     store: &Store,
     metrics: &Arc<Metrics>,
     stop: &CancellationToken,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+) -> anyhow::Result<(tokio::task::JoinHandle<()>, Option<Listening>)> {
     let health = Arc::new(crate::server::Health {
         metrics: metrics.clone(),
         store: store.clone(),
@@ -334,8 +347,16 @@ async fn start_server(
         tracing::info!(addr = %l.local_addr()?, "serving /metrics, /healthz and /readyz");
         Some(l)
     };
+    let routes = Arc::new(crate::server::Routes {
+        health: Some(health.clone()),
+        ..Default::default()
+    });
+    let listening = match &listener {
+        Some(l) => Some((l.local_addr()?, routes.clone())),
+        None => None,
+    };
     let stop = stop.clone();
-    Ok(tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let sampler = {
             let (health, stop) = (health.clone(), stop.clone());
             async move {
@@ -351,11 +372,12 @@ async fn start_server(
         };
         match listener {
             Some(l) => {
-                tokio::join!(sampler, crate::server::serve(l, health, stop));
+                tokio::join!(sampler, crate::server::serve(l, routes, stop));
             }
             None => sampler.await,
         }
-    }))
+    });
+    Ok((task, listening))
 }
 
 /// Reloads the feed list on `reload` (SIGHUP: the settings file and the feeds file) and when the

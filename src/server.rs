@@ -1,28 +1,32 @@
-//! The operator's HTTP listener (`server.listen`): `/metrics` (Prometheus text format),
-//! `/healthz` (the process answers) and `/readyz` (the state store answers, and the broker is
-//! connected or the outbox is below its bound).
+//! The one HTTP server (hyper, HTTP/1.1): the operator's endpoints on `server.listen` —
+//! `/metrics` (OpenMetrics text), `/healthz` (the process answers) and `/readyz` (the state store
+//! answers, and the broker is connected or the outbox is below its bound) — and the WebSub
+//! callback (`websub.callback_url/<id>`, see [`crate::websub`]) on `websub.listen`. When both
+//! settings name the same address, one listener serves both.
 //!
-//! A deliberately minimal HTTP/1.1 responder on tokio instead of a web framework: three GET
-//! routes, one request per connection (`Connection: close`), a request head capped at 8 KiB and
-//! read within 5 s, at most 32 connections at once. Anything else gets 400, 404 or 405. It never
-//! reads a request body and never echoes the request, so it offers nothing to an attacker beyond
-//! the metrics themselves; it listens only where `server.listen` says (off by default).
+//! Every listener has the same guards ([`Limits`]): a cap on open connections (past it a new one
+//! is closed at once), request heads of at most 16 KiB that must arrive within a timeout (which
+//! also closes idle connections), one request per connection, and a deadline on the whole
+//! connection so a client that does not read its answer cannot hold a slot. Bodies (the WebSub
+//! callback alone reads one) are capped and timed by their route. Listening is off by default.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 use crate::store::Store;
-
-const MAX_HEAD: usize = 8 * 1024;
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
-const MAX_CONNECTIONS: usize = 32;
+use crate::websub::WebSub;
 
 /// What the endpoints look at.
 pub struct Health {
@@ -82,7 +86,57 @@ impl Health {
     }
 }
 
-/// Binds `server.listen` (`host:port`; port 0 picks a free one).
+/// The guards every listener has.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Open connections at most; past it a new connection is closed at once. An idle
+    /// connection costs a few KiB and is closed after `head_timeout`.
+    pub connections: usize,
+    /// Time to send the request head, from the connection's start.
+    pub head_timeout: Duration,
+    /// Time to send a request body (the WebSub callback's).
+    pub body_timeout: Duration,
+    /// Time for the whole connection, the answer included.
+    pub deadline: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            connections: 4096,
+            head_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            deadline: Duration::from_secs(30),
+        }
+    }
+}
+
+const MAX_HEAD: usize = 16 * 1024;
+
+/// What one listener serves: the operator endpoints, the WebSub callback, or both.
+#[derive(Default)]
+pub struct Routes {
+    pub health: Option<Arc<Health>>,
+    /// Set once WebSub has started.
+    pub websub: OnceLock<Arc<WebSub>>,
+    pub limits: Limits,
+}
+
+/// The answer to a request: a status and a short text body.
+pub type Reply = Response<Full<Bytes>>;
+
+/// A plain-text answer.
+pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Reply {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// Binds `listen` (`host:port`; port 0 picks a free one).
 ///
 /// # Errors
 /// The address is invalid or cannot be bound.
@@ -90,9 +144,17 @@ pub async fn bind(listen: &str) -> std::io::Result<TcpListener> {
     TcpListener::bind(listen).await
 }
 
-/// Serves until `stop`.
-pub async fn serve(listener: TcpListener, health: Arc<Health>, stop: CancellationToken) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+/// Serves `routes` on `listener` until `stop`. Connections already open finish within their
+/// deadline.
+pub async fn serve(listener: TcpListener, routes: Arc<Routes>, stop: CancellationToken) {
+    let limits = routes.limits;
+    let slots = Arc::new(Semaphore::new(limits.connections));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.head_timeout)
+        .max_buf_size(MAX_HEAD.max(8192))
+        .max_header_size(MAX_HEAD)
+        .keep_alive(false);
     loop {
         let (sock, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -105,127 +167,73 @@ pub async fn serve(listener: TcpListener, health: Arc<Health>, stop: Cancellatio
             },
             _ = stop.cancelled() => return,
         };
-        // Over the cap: drop the connection rather than queue it.
+        // Over the cap: close the connection rather than queue it.
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             continue;
         };
-        let health = health.clone();
+        let routes = routes.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let routes = routes.clone();
+            async move { Ok::<_, std::convert::Infallible>(route(&routes, req).await) }
+        });
+        let conn = http.serve_connection(TokioIo::new(sock), service);
         tokio::spawn(async move {
-            if let Err(e) = handle(sock, &health).await {
-                tracing::debug!(peer = %peer, error = %e, "HTTP listener: connection failed");
+            match tokio::time::timeout(limits.deadline, conn).await {
+                Ok(Err(e)) => tracing::debug!(peer = %peer, error = %e, "HTTP connection failed"),
+                Err(_) => tracing::debug!(peer = %peer, "HTTP connection over its deadline"),
+                Ok(Ok(())) => {}
             }
             drop(slot);
         });
     }
 }
 
-async fn handle(mut sock: TcpStream, health: &Health) -> std::io::Result<()> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    let complete = tokio::time::timeout(READ_TIMEOUT, async {
-        while !buf.windows(4).any(|w| w == b"\r\n\r\n") && !buf.windows(2).any(|w| w == b"\n\n") {
-            if buf.len() > MAX_HEAD {
-                return false;
+async fn route(routes: &Routes, req: Request<Incoming>) -> Reply {
+    let path = req.uri().path();
+    if let Some(health) = &routes.health
+        && matches!(path, "/metrics" | "/healthz" | "/readyz")
+    {
+        let mut reply = match *req.method() {
+            Method::GET | Method::HEAD => operator(health, path).await,
+            _ => {
+                let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+                r.headers_mut()
+                    .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+                r
             }
-            match sock.read(&mut chunk).await {
-                Ok(0) | Err(_) => return false,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-        true
-    })
-    .await
-    .unwrap_or(false);
-    let reply = if complete {
-        respond(&buf, health).await
-    } else {
-        Reply::text(400, "bad request\n")
-    };
-    sock.write_all(&reply.into_bytes()).await?;
-    sock.shutdown().await
-}
-
-/// A response to write.
-#[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub body: String,
-    pub head_only: bool,
-}
-
-impl Reply {
-    fn text(status: u16, body: &str) -> Self {
-        Reply {
-            status,
-            content_type: "text/plain; charset=utf-8",
-            body: body.to_owned(),
-            head_only: false,
-        }
-    }
-
-    pub fn into_bytes(self) -> Vec<u8> {
-        let reason = match self.status {
-            200 => "OK",
-            400 => "Bad Request",
-            404 => "Not Found",
-            405 => "Method Not Allowed",
-            503 => "Service Unavailable",
-            _ => "",
         };
-        let mut out = format!(
-            "HTTP/1.1 {} {reason}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n",
-            self.status,
-            self.content_type,
-            self.body.len()
-        );
-        if self.status == 405 {
-            out.push_str("Allow: GET, HEAD\r\n");
-        }
-        out.push_str("\r\n");
-        let mut bytes = out.into_bytes();
-        if !self.head_only {
-            bytes.extend_from_slice(self.body.as_bytes());
-        }
-        bytes
+        reply
+            .headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return reply;
     }
+    if let Some(websub) = routes.websub.get()
+        && let Some(id) = websub.callback_id(path)
+    {
+        let id = id.to_owned();
+        return websub.callback(&id, req, routes.limits.body_timeout).await;
+    }
+    text(StatusCode::NOT_FOUND, "not found\n")
 }
 
-/// The reply to a request head.
-pub async fn respond(head: &[u8], health: &Health) -> Reply {
-    let head = String::from_utf8_lossy(head);
-    let mut parts = head.lines().next().unwrap_or("").split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Reply::text(400, "bad request\n");
-    };
-    if !version.starts_with("HTTP/1.") || !target.starts_with('/') {
-        return Reply::text(400, "bad request\n");
-    }
-    let head_only = match method {
-        "GET" => false,
-        "HEAD" => true,
-        _ => return Reply::text(405, "method not allowed\n"),
-    };
-    let path = target.split('?').next().unwrap_or(target);
-    let mut reply = match path {
+/// `/metrics`, `/healthz`, `/readyz`.
+async fn operator(health: &Health, path: &str) -> Reply {
+    match path {
         "/metrics" => {
             let _ = health.refresh().await;
-            Reply {
-                status: 200,
-                content_type: "text/plain; version=0.0.4; charset=utf-8",
-                body: health.metrics.render(),
-                head_only: false,
-            }
+            let mut r = text(StatusCode::OK, health.metrics.render());
+            r.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+            );
+            r
         }
-        "/healthz" => Reply::text(200, "ok\n"),
         "/readyz" => match health.readiness().await {
             Readiness::Ready => match health.metrics.replica() {
                 // With replicas: who this is and what it holds.
-                Some(id) => Reply::text(
-                    200,
-                    &format!(
+                Some(id) => text(
+                    StatusCode::OK,
+                    format!(
                         "ready: replica {id}, {} site leases ({} lost), {} replicas alive{}\n",
                         health.metrics.leases.get(),
                         health.metrics.lease_losses.get(),
@@ -237,14 +245,15 @@ pub async fn respond(head: &[u8], health: &Health) -> Reply {
                         }
                     ),
                 ),
-                None => Reply::text(200, "ready\n"),
+                None => text(StatusCode::OK, "ready\n"),
             },
-            Readiness::NotReady(why) => Reply::text(503, &format!("not ready: {why}\n")),
+            Readiness::NotReady(why) => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: {why}\n"),
+            ),
         },
-        _ => Reply::text(404, "not found\n"),
-    };
-    reply.head_only = head_only;
-    reply
+        _ => text(StatusCode::OK, "ok\n"),
+    }
 }
 
 /// `GET http://addr/path` over plain TCP within `timeout`: the status code, for
@@ -291,99 +300,4 @@ pub fn local_target(listen: &str) -> Option<std::net::SocketAddr> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn health(limit: u64) -> Health {
-        Health {
-            metrics: Arc::new(Metrics::new()),
-            store: Store::open(std::path::Path::new(":memory:")).unwrap(),
-            outbox_limit: limit,
-        }
-    }
-
-    #[tokio::test]
-    async fn routes_methods_and_bad_requests() {
-        let h = health(10);
-        let r = respond(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", &h).await;
-        assert_eq!((r.status, r.body.as_str()), (200, "ok\n"));
-        let r = respond(b"GET /metrics?x=1 HTTP/1.1\r\n\r\n", &h).await;
-        assert_eq!(r.status, 200);
-        assert!(r.content_type.starts_with("text/plain; version=0.0.4"));
-        assert!(r.body.contains("# TYPE newswire_outbox_depth gauge"));
-        assert_eq!(respond(b"GET /nope HTTP/1.1\r\n\r\n", &h).await.status, 404);
-        assert_eq!(
-            respond(b"POST /metrics HTTP/1.1\r\n\r\n", &h).await.status,
-            405
-        );
-        assert_eq!(respond(b"GET\r\n\r\n", &h).await.status, 400);
-        assert_eq!(
-            respond(b"GET http://evil/ HTTP/1.1\r\n\r\n", &h)
-                .await
-                .status,
-            400
-        );
-        assert_eq!(respond(b"GET / SPDY/3\r\n\r\n", &h).await.status, 400);
-        let head = respond(b"HEAD /healthz HTTP/1.1\r\n\r\n", &h)
-            .await
-            .into_bytes();
-        let text = String::from_utf8(head).unwrap();
-        assert!(
-            text.starts_with("HTTP/1.1 200 OK\r\n")
-                && text.contains("Content-Length: 3\r\n")
-                && text.ends_with("\r\n\r\n"),
-            "{text:?}"
-        );
-    }
-
-    #[tokio::test]
-    async fn readiness_needs_the_broker_only_when_the_outbox_is_full() {
-        let h = health(0);
-        assert_eq!(
-            h.readiness().await,
-            Readiness::Ready,
-            "stdout sink: no broker needed"
-        );
-        h.metrics.set_sink_is_broker(true);
-        assert!(matches!(h.readiness().await, Readiness::NotReady(why) if why.contains("broker")));
-        let h = health(1);
-        h.metrics.set_sink_is_broker(true);
-        assert_eq!(
-            h.readiness().await,
-            Readiness::Ready,
-            "outbox below its bound"
-        );
-        assert_eq!(
-            respond(b"GET /readyz HTTP/1.1\r\n\r\n", &health(1))
-                .await
-                .status,
-            200
-        );
-    }
-
-    #[tokio::test]
-    async fn answers_over_tcp_and_stops() {
-        let listener = bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(serve(listener, Arc::new(health(10)), stop.clone()));
-        let status =
-            tokio::task::spawn_blocking(move || probe(addr, "/healthz", Duration::from_secs(5)))
-                .await
-                .unwrap()
-                .unwrap();
-        assert_eq!(status, 200);
-        // A client that sends a never-ending head is cut off, not served.
-        let mut sock = TcpStream::connect(addr).await.unwrap();
-        sock.write_all(&vec![b'a'; MAX_HEAD + 2048]).await.unwrap();
-        let mut answer = String::new();
-        sock.read_to_string(&mut answer).await.unwrap();
-        assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
-        stop.cancel();
-        task.await.unwrap();
-        assert_eq!(
-            local_target("0.0.0.0:9090").unwrap().to_string(),
-            "127.0.0.1:9090"
-        );
-    }
-}
+mod tests;

@@ -11,32 +11,40 @@
 //! 90% of their time; while a subscription is active the feed is polled only every
 //! `websub.poll_interval`, as a safety net.
 //!
-//! The listener is a deliberately small HTTP/1.1 server: one request per connection, heads up
-//! to 16 KiB, bodies up to `fetch.max_feed_bytes` with a `Content-Length`, 10 s to send it all.
-//! Failures (a hub that refuses, a bad signature) are logged and never stop the daemon.
+//! The callback is a route of [`crate::server`] (with its connection cap and timeouts). The
+//! callback id is looked up before anything of the body is read; a body (plain or chunked) is
+//! refused past `fetch.max_feed_bytes`, by its `Content-Length` before reading and by counting
+//! while reading. Pushed content goes to the scheduler through a bounded queue: when it is full
+//! the hub is told to retry later (503). Failures (a hub that refuses, a bad signature) are logged
+//! and never stop the daemon.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use chrono::Utc;
 use hmac::{Hmac, Mac};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, HeaderMap, RETRY_AFTER};
+use hyper::{Method, Request, StatusCode};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::config::WebSubSettings;
 use crate::fetch::Fetcher;
+use crate::server::{Reply, Routes, text};
 use crate::store::{Store, Subscription};
 
 /// What WebSub needs of the scheduler, and all it may touch.
 pub trait Feeds: Send + Sync {
     /// A hub pushes (or no longer pushes) this feed: polling slows to a safety net (or resumes).
     fn set_pushed(&self, polled_url: &str, pushed: bool);
-    /// A hub pushed this content for the feed: its new entries are queued at once.
-    fn pushed(&self, feed_url: Url, body: Vec<u8>);
+    /// A hub pushed this content for the feed: its new entries are queued at once. False when
+    /// the queue of pushed content is full (the hub is asked to retry).
+    fn pushed(&self, feed_url: Url, body: Bytes) -> bool;
 }
 
 /// A feed advertised a hub.
@@ -48,9 +56,6 @@ pub struct Advert {
     /// The feed's `rel="self"`, else the polled URL.
     pub topic: String,
 }
-
-const MAX_HEAD: usize = 16 * 1024;
-const IO_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The WebSub subscriber. Cheap to share.
 pub struct WebSub {
@@ -83,19 +88,37 @@ impl WebSub {
         }))
     }
 
-    /// Binds the callback listener and runs the subscriber until `stop`.
+    /// Serves the callback (on `shared`, the operator's listener, when that is `websub.listen`
+    /// too; else on a listener of its own) and runs the subscriber until `stop`.
     ///
     /// # Errors
     /// The listen address cannot be bound.
     pub async fn start(
         self: &Arc<Self>,
         adverts: mpsc::Receiver<Advert>,
+        shared: Option<(SocketAddr, &Routes)>,
         stop: CancellationToken,
     ) -> anyhow::Result<SocketAddr> {
-        let listener = TcpListener::bind(&self.settings.listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("websub.listen {}: {e}", self.settings.listen))?;
-        let addr = listener.local_addr()?;
+        let addr = match shared {
+            Some((addr, routes)) => {
+                let _ = routes.websub.set(self.clone());
+                addr
+            }
+            None => {
+                let listener = crate::server::bind(&self.settings.listen)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("websub.listen {}: {e}", self.settings.listen))?;
+                let routes = Routes::default();
+                let _ = routes.websub.set(self.clone());
+                let addr = listener.local_addr()?;
+                tokio::spawn(crate::server::serve(
+                    listener,
+                    Arc::new(routes),
+                    stop.clone(),
+                ));
+                addr
+            }
+        };
         tracing::info!(listen = %addr, callback = %self.callback, "WebSub callback listening");
         // Subscriptions active before a restart still push.
         for sub in self.store.websub_subscriptions().await.unwrap_or_default() {
@@ -103,7 +126,6 @@ impl WebSub {
                 self.feeds.set_pushed(&sub.feed_url, true);
             }
         }
-        tokio::spawn(self.clone().serve(listener, stop.clone()));
         tokio::spawn(self.clone().subscribe_loop(adverts, stop));
         Ok(addr)
     }
@@ -236,73 +258,62 @@ impl WebSub {
         }
     }
 
-    async fn serve(self: Arc<Self>, listener: TcpListener, stop: CancellationToken) {
-        loop {
-            let conn = tokio::select! {
-                c = listener.accept() => c,
-                _ = stop.cancelled() => return,
-            };
-            match conn {
-                Ok((sock, _)) => {
-                    let me = self.clone();
-                    tokio::spawn(async move {
-                        if tokio::time::timeout(IO_DEADLINE, me.handle(sock))
-                            .await
-                            .is_err()
-                        {
-                            tracing::debug!("WebSub callback connection timed out");
-                        }
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "WebSub listener accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
+    /// The id in a request path under the callback URL's path (`/websub/<id>`).
+    pub fn callback_id<'a>(&self, path: &'a str) -> Option<&'a str> {
+        let base = self.callback.path().trim_end_matches('/');
+        let id = path.strip_prefix(base)?.strip_prefix('/')?;
+        (!id.is_empty() && !id.contains('/')).then_some(id)
     }
 
-    async fn handle(&self, mut sock: TcpStream) {
-        let (status, body) = match read_request(&mut sock, self.max_body).await {
-            Ok(req) => self.respond(req).await,
-            Err(status) => (status, String::new()),
-        };
-        let reason = reqwest::StatusCode::from_u16(status)
-            .ok()
-            .and_then(|s| s.canonical_reason())
-            .unwrap_or("");
-        let head = format!(
-            "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        );
-        let _ = sock.write_all(head.as_bytes()).await;
-        let _ = sock.write_all(body.as_bytes()).await;
-        let _ = sock.shutdown().await;
-    }
-
-    async fn respond(&self, req: Request) -> (u16, String) {
-        let id = req
-            .path
-            .split('?')
-            .next()
-            .unwrap_or("")
-            .rsplit('/')
-            .next()
-            .unwrap_or("")
-            .to_string();
-        let sub = match self.store.subscription_by_callback(&id).await {
+    /// A request to the callback. The id is checked before anything of a body is read.
+    pub async fn callback(
+        &self,
+        id: &str,
+        req: Request<Incoming>,
+        body_timeout: Duration,
+    ) -> Reply {
+        let sub = match self.store.subscription_by_callback(id).await {
             Ok(Some(s)) => s,
-            _ => return (404, String::new()),
+            _ => return text(StatusCode::NOT_FOUND, ""),
         };
-        match req.method.as_str() {
-            "GET" => self.verify(sub, &req.query()).await,
-            "POST" => self.content(sub, &req).await,
-            _ => (405, String::new()),
+        match *req.method() {
+            Method::GET => {
+                let q: Vec<(String, String)> =
+                    url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+                        .into_owned()
+                        .collect();
+                self.verify(sub, &q).await
+            }
+            Method::POST => {
+                let declared = req
+                    .headers()
+                    .get(CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+                if declared.is_some_and(|n| n > self.max_body as u64) {
+                    return text(StatusCode::PAYLOAD_TOO_LARGE, "");
+                }
+                let (head, body) = req.into_parts();
+                let body = match tokio::time::timeout(
+                    body_timeout,
+                    Limited::new(body, self.max_body).collect(),
+                )
+                .await
+                {
+                    Ok(Ok(b)) => b.to_bytes(),
+                    Ok(Err(e)) if e.is::<LengthLimitError>() => {
+                        return text(StatusCode::PAYLOAD_TOO_LARGE, "");
+                    }
+                    Ok(Err(_)) => return text(StatusCode::BAD_REQUEST, ""),
+                    Err(_) => return text(StatusCode::REQUEST_TIMEOUT, ""),
+                };
+                self.content(sub, &head.headers, body)
+            }
+            _ => text(StatusCode::METHOD_NOT_ALLOWED, ""),
         }
     }
 
     /// A hub's verification of intent (or its notice of a denial).
-    async fn verify(&self, mut sub: Subscription, q: &[(String, String)]) -> (u16, String) {
+    async fn verify(&self, mut sub: Subscription, q: &[(String, String)]) -> Reply {
         let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         let (mode, topic) = (
             get("hub.mode").unwrap_or(""),
@@ -310,12 +321,12 @@ impl WebSub {
         );
         if topic != sub.topic {
             tracing::warn!(topic, expected = %sub.topic, "WebSub verification for another topic refused");
-            return (404, String::new());
+            return text(StatusCode::NOT_FOUND, "");
         }
         match mode {
             "subscribe" if matches!(sub.state.as_str(), "pending" | "active") => {
                 let Some(challenge) = get("hub.challenge") else {
-                    return (400, String::new());
+                    return text(StatusCode::BAD_REQUEST, "");
                 };
                 let lease = get("hub.lease_seconds")
                     .and_then(|l| l.parse::<u64>().ok())
@@ -330,7 +341,7 @@ impl WebSub {
                 self.feeds.set_pushed(&sub.feed_url, true);
                 self.wake.notify_one();
                 tracing::info!(topic = %sub.topic, lease_secs = lease, "WebSub subscription verified; pushed updates are processed at once, polling slows to a safety net");
-                (200, challenge.to_string())
+                text(StatusCode::OK, challenge.to_string())
             }
             "denied" => {
                 sub.state = "denied".into();
@@ -338,35 +349,42 @@ impl WebSub {
                 let _ = self.store.save_subscription(&sub).await;
                 self.feeds.set_pushed(&sub.feed_url, false);
                 tracing::warn!(topic = %sub.topic, reason = get("hub.reason").unwrap_or(""), "WebSub hub denied the subscription; polling continues");
-                (200, String::new())
+                text(StatusCode::OK, "")
             }
             _ => {
                 tracing::warn!(topic = %sub.topic, mode, "WebSub verification for an intent we do not have refused");
-                (404, String::new())
+                text(StatusCode::NOT_FOUND, "")
             }
         }
     }
 
-    /// Content distribution: checked against the secret, then read like a polled body.
-    async fn content(&self, sub: Subscription, req: &Request) -> (u16, String) {
-        let signature = req
-            .header("x-hub-signature-256")
+    /// Content distribution: checked against the secret, then queued like a polled body.
+    fn content(&self, sub: Subscription, headers: &HeaderMap, body: Bytes) -> Reply {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let signature = header("x-hub-signature-256")
             .map(|v| format!("sha256={}", v.trim_start_matches("sha256=")))
-            .or_else(|| req.header("x-hub-signature").map(str::to_string));
+            .or_else(|| header("x-hub-signature").map(str::to_string));
         if !signature
             .as_deref()
-            .is_some_and(|s| signature_valid(&sub.secret, &req.body, s))
+            .is_some_and(|s| signature_valid(&sub.secret, &body, s))
         {
             // The spec asks for a 2xx anyway, so a forger learns nothing.
             tracing::warn!(topic = %sub.topic, "WebSub content with a missing or wrong X-Hub-Signature ignored");
-            return (202, String::new());
+            return text(StatusCode::ACCEPTED, "");
         }
         let Ok(feed_url) = Url::parse(&sub.feed_url) else {
-            return (202, String::new());
+            return text(StatusCode::ACCEPTED, "");
         };
-        tracing::info!(topic = %sub.topic, bytes = req.body.len(), "WebSub content received; processing at once");
-        self.feeds.pushed(feed_url, req.body.clone());
-        (202, String::new())
+        let bytes = body.len();
+        if !self.feeds.pushed(feed_url, body) {
+            tracing::warn!(topic = %sub.topic, bytes, "WebSub content arrives faster than it is read; the hub is asked to retry");
+            let mut r = text(StatusCode::SERVICE_UNAVAILABLE, "busy, retry later\n");
+            r.headers_mut()
+                .insert(RETRY_AFTER, hyper::header::HeaderValue::from_static("30"));
+            return r;
+        }
+        tracing::info!(topic = %sub.topic, bytes, "WebSub content received; processing at once");
+        text(StatusCode::ACCEPTED, "")
     }
 }
 
@@ -407,82 +425,6 @@ fn secret() -> String {
         b.iter_mut().for_each(|x| *x = fastrand::u8(..));
     }
     crate::feed::hex(&b)
-}
-
-struct Request {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn query(&self) -> Vec<(String, String)> {
-        let q = self.path.split_once('?').map_or("", |(_, q)| q);
-        url::form_urlencoded::parse(q.as_bytes())
-            .into_owned()
-            .collect()
-    }
-}
-
-/// Reads one request; an error is the status to answer with.
-async fn read_request(sock: &mut TcpStream, max_body: usize) -> Result<Request, u16> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        if buf.len() > MAX_HEAD {
-            return Err(431);
-        }
-        match sock.read(&mut chunk).await {
-            Ok(0) | Err(_) => return Err(400),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let mut lines = head.split("\r\n");
-    let mut first = lines.next().unwrap_or("").split_whitespace();
-    let (method, path) = (
-        first.next().unwrap_or("").to_string(),
-        first.next().unwrap_or("/").to_string(),
-    );
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let mut req = Request {
-        method,
-        path,
-        headers,
-        body: buf[head_end + 4..].to_vec(),
-    };
-    if req.header("transfer-encoding").is_some() {
-        return Err(411);
-    }
-    let len = req
-        .header("content-length")
-        .map_or(Ok(0), |v| v.parse::<usize>())
-        .map_err(|_| 400u16)?;
-    if len > max_body {
-        return Err(413);
-    }
-    while req.body.len() < len {
-        match sock.read(&mut chunk).await {
-            Ok(0) | Err(_) => return Err(400),
-            Ok(n) => req.body.extend_from_slice(&chunk[..n]),
-        }
-    }
-    req.body.truncate(len);
-    Ok(req)
 }
 
 #[cfg(test)]

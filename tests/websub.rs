@@ -128,18 +128,14 @@ fn feed(site: &Site, hub: &str, items: &[(&str, &str, &str)]) -> Canned {
     Canned::ok("application/rss+xml", rss)
 }
 
-#[tokio::test]
-async fn subscribes_verifies_takes_signed_pushes_and_renews_the_lease() {
-    let site = Site::start().await;
-    let hub = Hub::start(1).await;
-    site.set("/feed.xml", feed(&site, &hub.url, &[]));
-    // The pushed entries' pages are left unset: a 404 still counts as a fetch (which is what
-    // the test watches) and makes no event.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let dir = common::tempdir("websub");
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// A daemon polling `site`'s feed, its WebSub callback on `port`.
+fn settings(site: &Site, port: u16, name: &str) -> Settings {
+    let dir = common::tempdir(name);
     let mut s = Settings::load_with_env(None, Vec::new()).unwrap();
     s.state.path = dir.join("state.sqlite3");
     s.feeds.urls = vec![site.url("/feed.xml")];
@@ -154,6 +150,18 @@ async fn subscribes_verifies_takes_signed_pushes_and_renews_the_lease() {
     s.websub.listen = format!("127.0.0.1:{port}");
     s.websub.poll_interval = Dur(Duration::from_secs(3600));
     s.shutdown.drain = Dur(Duration::from_secs(2));
+    s
+}
+
+#[tokio::test]
+async fn subscribes_verifies_takes_signed_pushes_and_renews_the_lease() {
+    let site = Site::start().await;
+    let hub = Hub::start(1).await;
+    site.set("/feed.xml", feed(&site, &hub.url, &[]));
+    // The pushed entries' pages are left unset: a 404 still counts as a fetch (which is what
+    // the test watches) and makes no event.
+    let port = free_port();
+    let s = settings(&site, port, "websub");
     let stop = CancellationToken::new();
     let task = tokio::spawn(run_with(s, stop.clone(), RunOptions::default()));
 
@@ -246,6 +254,140 @@ async fn subscribes_verifies_takes_signed_pushes_and_renews_the_lease() {
             && reqs[1]["hub.secret"] == secret
             && reqs[1]["hub.callback"] == req["hub.callback"]
     );
+
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
+
+/// Writes `raw` on a new connection and reads the answer's status line (within `within`).
+async fn status_of(port: u16, raw: &[u8], within: Duration) -> String {
+    let mut sock = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    // The server may answer (and close) before all of an oversized body is written.
+    let _ = sock.write_all(raw).await;
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 1024];
+    let read = tokio::time::timeout(within, async {
+        while !answer.windows(2).any(|w| w == b"\r\n") {
+            match sock.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "no answer within {within:?}");
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    answer.lines().next().unwrap_or("").to_owned()
+}
+
+/// A chunked body of `body`, in chunks of 1000 bytes.
+fn chunked(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in body.chunks(1000) {
+        out.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+        out.extend_from_slice(c);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
+/// The callback under load and abuse, on loopback: 1,000 idle connections held open while a real
+/// hub pushes chunked content (answered, and processed); a body past the cap is refused, by its
+/// `Content-Length` before it is sent and by counting when chunked; an unknown callback id is
+/// refused without waiting for the body it announces.
+#[tokio::test]
+async fn callback_survives_idle_connections_takes_chunked_pushes_and_refuses_abuse() {
+    let site = Site::start().await;
+    let hub = Hub::start(3600).await;
+    site.set("/feed.xml", feed(&site, &hub.url, &[]));
+    let port = free_port();
+    let mut s = settings(&site, port, "websub-abuse");
+    const CAP: usize = 64 * 1024;
+    s.fetch.max_feed_bytes = CAP as u64;
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(run_with(s, stop.clone(), RunOptions::default()));
+    assert!(
+        common::wait_for(Duration::from_secs(10), || hub.verified().first()
+            == Some(&true))
+        .await,
+        "{:?}",
+        hub.verified()
+    );
+    let req = hub.requests()[0].clone();
+    let secret = req["hub.secret"].clone();
+    let path = url::Url::parse(&req["hub.callback"])
+        .unwrap()
+        .path()
+        .to_owned();
+
+    // 1,000 connections that send nothing.
+    let mut idle = Vec::new();
+    for _ in 0..1000 {
+        idle.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap(),
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // A chunked push, signed, still answered and processed.
+    let pushed = common::rss(&[("c-1", &site.url("/news/chunked"), "Chunked")]);
+    let raw = [
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/rss+xml\r\nX-Hub-Signature-256: sha256={}\r\nTransfer-Encoding: chunked\r\n\r\n",
+            sign(&secret, pushed.as_bytes())
+        )
+        .into_bytes(),
+        chunked(pushed.as_bytes()),
+    ]
+    .concat();
+    let status = status_of(port, &raw, Duration::from_secs(5)).await;
+    assert!(status.starts_with("HTTP/1.1 202"), "{status}");
+    assert!(
+        common::wait_for(Duration::from_secs(5), || site.hits("/news/chunked") == 1).await,
+        "chunked push not processed"
+    );
+
+    // Past the cap by its Content-Length: refused before the body is sent.
+    let raw = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: sha256=00\r\nContent-Length: {}\r\n\r\n",
+        CAP + 1
+    );
+    let status = status_of(port, raw.as_bytes(), Duration::from_secs(3)).await;
+    assert!(status.starts_with("HTTP/1.1 413"), "{status}");
+    // Past the cap, chunked: refused while reading.
+    let raw = [
+        format!("POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .into_bytes(),
+        chunked(&vec![b'x'; CAP + 1000]),
+    ]
+    .concat();
+    let status = status_of(port, &raw, Duration::from_secs(5)).await;
+    assert!(status.starts_with("HTTP/1.1 413"), "{status}");
+    // An unknown id announcing a body it never sends: refused at once (a server that read the
+    // body first would wait out its body timeout).
+    let raw = "POST /websub/nope HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n";
+    let status = status_of(port, raw.as_bytes(), Duration::from_secs(2)).await;
+    assert!(status.starts_with("HTTP/1.1 404"), "{status}");
+
+    // The idle connections were held open all along (not refused at the door).
+    let mut open = 0;
+    for sock in &idle {
+        let mut b = [0u8; 1];
+        if matches!(sock.try_read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock) {
+            open += 1;
+        }
+    }
+    assert_eq!(open, 1000, "idle connections closed early");
+    drop(idle);
 
     stop.cancel();
     tokio::time::timeout(Duration::from_secs(10), task)

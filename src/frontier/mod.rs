@@ -29,6 +29,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -68,6 +69,8 @@ pub struct Frontier {
     pushed: Mutex<HashSet<String>>,
     /// Where feeds that advertise a WebSub hub are reported (when WebSub is on).
     adverts: OnceLock<mpsc::Sender<Advert>>,
+    /// Pushed feed bodies waiting to be read, in a bounded queue (when WebSub is on).
+    pushes: OnceLock<mpsc::Sender<(Url, Bytes)>>,
     /// Set while the outbox is over its bound, so the pause is logged once.
     paused: Mutex<bool>,
     /// With replicas: how long a site lease lasts.
@@ -107,6 +110,7 @@ impl Frontier {
             feeds: Mutex::new(HashMap::new()),
             pushed: Mutex::new(HashSet::new()),
             adverts: OnceLock::new(),
+            pushes: OnceLock::new(),
             paused: Mutex::new(false),
             lease: config.lease,
         });
@@ -321,6 +325,43 @@ impl Frontier {
     /// Reports feeds that advertise a WebSub hub to `sender`.
     pub fn set_adverts(&self, sender: mpsc::Sender<Advert>) {
         let _ = self.adverts.set(sender);
+    }
+
+    /// Takes pushed feed bodies (WebSub) through a queue of `capacity`, read one at a time by a
+    /// task of the frontier: a burst of pushes waits there (or is refused, when full) instead of
+    /// starting a task each. At shutdown what is queued is still read.
+    pub fn accept_pushes(&self, capacity: usize) {
+        let (tx, mut rx) = mpsc::channel::<(Url, Bytes)>(capacity.max(1));
+        if self.pushes.set(tx).is_err() {
+            return;
+        }
+        let (pipeline, stop) = (self.pipeline.clone(), self.stop.clone());
+        self.tracker.spawn(async move {
+            let mut closed = false;
+            loop {
+                let (feed_url, body) = tokio::select! {
+                    p = rx.recv() => match p {
+                        Some(p) => p,
+                        None => return,
+                    },
+                    _ = stop.cancelled(), if !closed => {
+                        rx.close();
+                        closed = true;
+                        continue;
+                    }
+                };
+                let span = tracing::info_span!("push", feed.url = %feed_url);
+                async {
+                    let now = pipeline.now();
+                    let (outcome, _) = pipeline
+                        .read_feed(&feed_url, body, &feed_url, now, None, true)
+                        .await;
+                    tracing::info!(outcome = ?outcome, "pushed content processed");
+                }
+                .instrument(span)
+                .await;
+            }
+        });
     }
 
     /// Polls a feed at once (a hub announced a change without content, or a test).
@@ -539,19 +580,10 @@ impl Feeds for Frontier {
         }
     }
 
-    fn pushed(&self, feed_url: Url, body: Vec<u8>) {
-        let pipeline = self.pipeline.clone();
-        let span = tracing::info_span!("push", feed.url = %feed_url);
-        self.tracker.spawn(
-            async move {
-                let now = pipeline.now();
-                let (outcome, _) = pipeline
-                    .read_feed(&feed_url, body.into(), &feed_url, now, None, true)
-                    .await;
-                tracing::info!(outcome = ?outcome, "pushed content processed");
-            }
-            .instrument(span),
-        );
+    fn pushed(&self, feed_url: Url, body: Bytes) -> bool {
+        self.pushes
+            .get()
+            .is_some_and(|q| q.try_send((feed_url, body)).is_ok())
     }
 }
 
