@@ -273,6 +273,18 @@ impl Metrics {
         for outcome in ["entries", "not_modified", "failed"] {
             m.feed_polls.add(&[outcome], 0);
         }
+        // The commonest error kinds, so alerts on them start from zero (an empty family is not
+        // rendered at all).
+        for kind in [
+            "network",
+            "timeout",
+            "too_large",
+            "blocked",
+            "store",
+            "publish",
+        ] {
+            m.errors.add(&[kind], 0);
+        }
         for kind in ["feed", "page"] {
             m.fetched_bytes.add(&[kind], 0);
             m.fetch_seconds.with(&[kind], |_| ());
