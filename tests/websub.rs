@@ -63,6 +63,18 @@ impl Hub {
     fn verified(&self) -> Vec<bool> {
         self.verified.lock().unwrap().clone()
     }
+
+    /// The first subscription request, once the hub has verified it.
+    async fn subscribed(&self) -> Form {
+        assert!(
+            common::wait_for(Duration::from_secs(10), || self.verified().first()
+                == Some(&true))
+            .await,
+            "{:?}",
+            self.verified()
+        );
+        self.requests()[0].clone()
+    }
 }
 
 async fn read_body(sock: &mut tokio::net::TcpStream) -> Vec<u8> {
@@ -166,14 +178,7 @@ async fn subscribes_verifies_takes_signed_pushes_and_renews_the_lease() {
     let task = tokio::spawn(run_with(s, stop.clone(), RunOptions::default()));
 
     // Subscribed to the advertised hub, for the feed's self URL, and verified.
-    assert!(
-        common::wait_for(Duration::from_secs(10), || hub.verified().first()
-            == Some(&true))
-        .await,
-        "{:?}",
-        hub.verified()
-    );
-    let req = hub.requests()[0].clone();
+    let req = hub.subscribed().await;
     assert_eq!(req["hub.mode"], "subscribe");
     assert_eq!(req["hub.topic"], site.url("/feed.xml"));
     assert!(
@@ -313,14 +318,7 @@ async fn callback_survives_idle_connections_takes_chunked_pushes_and_refuses_abu
     s.fetch.max_feed_bytes = CAP as u64;
     let stop = CancellationToken::new();
     let task = tokio::spawn(run_with(s, stop.clone(), RunOptions::default()));
-    assert!(
-        common::wait_for(Duration::from_secs(10), || hub.verified().first()
-            == Some(&true))
-        .await,
-        "{:?}",
-        hub.verified()
-    );
-    let req = hub.requests()[0].clone();
+    let req = hub.subscribed().await;
     let secret = req["hub.secret"].clone();
     let path = url::Url::parse(&req["hub.callback"])
         .unwrap()
