@@ -201,11 +201,8 @@ fn tune_allocator() {}
 
 fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run { config, record } => daemon(config, record),
-        Command::Record { dir, config } => {
-            let dir = dir.unwrap_or_else(|| PathBuf::from("newswire-capture"));
-            daemon(config, Some(dir))
-        }
+        Command::Run { config, record } => daemon(config, record, false),
+        Command::Record { dir, config } => daemon(config, dir, true),
         Command::Replay {
             captures,
             feeds,
@@ -400,8 +397,16 @@ fn feeds(command: FeedsCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn daemon(config: Option<PathBuf>, record: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+/// `record`: always records, to `--dir`, else `record.dir`, else ./newswire-capture.
+fn daemon(
+    config: Option<PathBuf>,
+    mut record: Option<PathBuf>,
+    always_record: bool,
+) -> anyhow::Result<ExitCode> {
     let settings = load(config.as_deref())?;
+    if always_record && record.is_none() && settings.record.dir.is_empty() {
+        record = Some(PathBuf::from("newswire-capture"));
+    }
     tune_allocator();
     runtime()?.block_on(async {
         let shutdown = CancellationToken::new();
