@@ -171,6 +171,8 @@ pub enum SinkKind {
 pub struct PublishSettings {
     pub sink: SinkKind,
     pub outbox_limit: u64,
+    /// Refusals by the broker (nack, unroutable) after which an event moves to the dead letters.
+    pub max_attempts: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -399,6 +401,9 @@ impl Settings {
                 "amqp.dead_letter_exchange",
                 "must differ from amqp.exchange".into(),
             );
+        }
+        if self.publish.max_attempts == 0 {
+            return bad("publish.max_attempts", "must be at least 1".into());
         }
         if self.amqp.retry_min.0 > self.amqp.retry_max.0 {
             return bad("amqp.retry_min", "is longer than amqp.retry_max".into());
@@ -811,7 +816,10 @@ mod tests {
             "1s 500ms".parse::<Dur>().unwrap().0,
             Duration::from_millis(1500)
         );
-        assert_eq!("7d".parse::<Dur>().unwrap().0, Duration::from_secs(7 * 86400));
+        assert_eq!(
+            "7d".parse::<Dur>().unwrap().0,
+            Duration::from_secs(7 * 86400)
+        );
         assert!("5".parse::<Dur>().is_err());
         assert!("-1s".parse::<Dur>().is_err());
         assert!("3651d".parse::<Dur>().is_err());

@@ -97,6 +97,11 @@ enum Command {
         #[arg(long, env = "NEWSWIRE_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Events the broker kept refusing (`publish.max_attempts`), set aside in the state store: list them, or put them back in the outbox.
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
     /// Exit 0 if the local daemon's /healthz (or --path) answers 200: a HEALTHCHECK for images without curl.
     Healthcheck {
         /// Path to ask for.
@@ -137,6 +142,28 @@ enum FeedsCommand {
     /// Remove an imported feed from the state store.
     Remove {
         url: String,
+        #[arg(long, env = "NEWSWIRE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// Print the dead letters, oldest first: seq, event id, type, refusals, when set aside, the broker's last reason (tab-separated).
+    List {
+        /// Print at most this many.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        #[arg(long, env = "NEWSWIRE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Move dead letters (by the seq `list` shows) back to the end of the outbox; a running daemon publishes them within a second.
+    Retry {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        seqs: Vec<i64>,
+        /// Every dead letter.
+        #[arg(long)]
+        all: bool,
         #[arg(long, env = "NEWSWIRE_CONFIG")]
         config: Option<PathBuf>,
     },
@@ -252,6 +279,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Feeds { command } => feeds(command),
+        Command::Outbox { command } => outbox(command),
         Command::Tail {
             binding,
             count,
@@ -393,6 +421,40 @@ fn feeds(command: FeedsCommand) -> anyhow::Result<ExitCode> {
                     "{url} is not an imported feed (feeds from the settings or feeds.file are changed there)"
                 )
             }
+        }
+    }
+}
+
+fn outbox(command: OutboxCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        OutboxCommand::List { limit, config } => {
+            let settings = load(config.as_deref())?;
+            let rt = runtime()?;
+            let store = rt.block_on(Store::connect(&settings))?;
+            let mut out = std::io::stdout().lock();
+            for d in rt.block_on(store.dead_letters(limit))? {
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    d.seq, d.event.id, d.event.event_type, d.attempts, d.dead_at, d.reason
+                )?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        OutboxCommand::Retry { seqs, all, config } => {
+            let settings = load(config.as_deref())?;
+            let rt = runtime()?;
+            let store = rt.block_on(Store::connect(&settings))?;
+            let asked = seqs.len();
+            let moved = rt.block_on(store.retry_dead_letters((!all).then_some(seqs)))?;
+            eprintln!("newswire: {moved} dead letters moved back to the outbox");
+            if !all && (moved as usize) < asked {
+                anyhow::bail!(
+                    "{} of the {asked} seqs named are not dead letters (see `newswire outbox list`)",
+                    asked - moved as usize
+                );
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

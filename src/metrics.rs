@@ -228,7 +228,10 @@ pub struct Metrics {
     pub revisions_detected: Counter,
     /// Events the sink confirmed.
     pub events_published: Counter,
-    /// Errors by kind (fetch error kinds, `feed_parse`, `store`, `extraction_panic`, `publish`, ...).
+    /// Events moved to the dead-letter table after the broker refused them too often.
+    pub outbox_dead_letters: Counter,
+    /// Errors by kind (fetch and feed error kinds, `store`, `feed_panic`, `extraction_panic`,
+    /// `panic`, `publish`, ...).
     pub errors: Family<Counter>,
     /// Events waiting in the outbox, as of the last sample.
     pub outbox_depth: Gauge,
@@ -282,6 +285,7 @@ impl Metrics {
             articles_detected: Counter::default(),
             revisions_detected: Counter::default(),
             events_published: Counter::default(),
+            outbox_dead_letters: Counter::default(),
             errors: Family::new(&["kind"], Counter::default),
             outbox_depth: Gauge::default(),
             outbox_oldest_age: Gauge::default(),
@@ -507,6 +511,12 @@ impl Metrics {
             "Events the sink confirmed.",
             self.events_published.get(),
         );
+        counter(
+            w,
+            "newswire_outbox_dead_letters_total",
+            "Events moved to the dead-letter table after publish.max_attempts refusals by the broker.",
+            self.outbox_dead_letters.get(),
+        );
         gauge(
             w,
             "newswire_outbox_depth",
@@ -715,6 +725,7 @@ mod tests {
             "newswire_revisions_detected_total",
             "newswire_events_published_total",
             "newswire_outbox_depth",
+            "newswire_outbox_dead_letters_total",
             "newswire_outbox_oldest_age_seconds",
             "newswire_broker_connected",
             "newswire_broker_blocked_seconds_total",

@@ -223,7 +223,10 @@ async fn record_writes_to_the_record_dir_setting() {
         .current_dir(&dir)
         .env("NEWSWIRE__RECORD__DIR", &wanted)
         .env("NEWSWIRE__STATE__PATH", dir.join("state.sqlite3"))
-        .env("NEWSWIRE__FEEDS__URLS", format!("[\"{}\"]", site.url("/feed.xml")))
+        .env(
+            "NEWSWIRE__FEEDS__URLS",
+            format!("[\"{}\"]", site.url("/feed.xml")),
+        )
         .env("NEWSWIRE__FETCH__ALLOW", "[\"127.0.0.1/32\"]")
         .env("NEWSWIRE__PUBLISH__SINK", "stdout")
         .env("NEWSWIRE__SHUTDOWN__DRAIN", "2s")
@@ -246,7 +249,12 @@ async fn record_writes_to_the_record_dir_setting() {
         .args(["-TERM", &child.id().to_string()])
         .status();
     let status = child.wait().unwrap();
-    assert!(wrote, "nothing recorded in {}:\n{}", wanted.display(), log());
+    assert!(
+        wrote,
+        "nothing recorded in {}:\n{}",
+        wanted.display(),
+        log()
+    );
     assert!(status.success(), "{}", log());
     assert!(!dir.join("newswire-capture").exists());
 }
