@@ -528,7 +528,7 @@ impl AmqpSink {
         let ch = match self.open_channel(&conn).await {
             Ok(ch) => ch,
             Err(e) => {
-                close_in_background(conn);
+                tokio::spawn(close_link(None, conn, "newswire reconnecting"));
                 return Err(e);
             }
         };
@@ -567,9 +567,9 @@ impl AmqpSink {
     }
 
     fn drop_connection(&mut self) {
-        self.channel = None;
+        let channel = self.channel.take();
         if let Some(conn) = self.conn.take() {
-            close_in_background(conn);
+            tokio::spawn(close_link(channel, conn, "newswire reconnecting"));
         }
     }
 
@@ -780,27 +780,26 @@ impl AmqpSink {
     }
 
     async fn close(&mut self, status: &Status) {
-        self.channel = None;
+        let channel = self.channel.take();
         if let Some(conn) = self.conn.take() {
-            // A blocked connection cannot even say goodbye: do not wait for it.
-            let _ = tokio::time::timeout(
-                Duration::from_secs(2),
-                conn.close(200, "newswire shutting down".into()),
-            )
-            .await;
+            close_link(channel, conn, "newswire shutting down").await;
         }
         status.set_connected(false);
     }
 }
 
-fn close_in_background(conn: Connection) {
-    tokio::spawn(async move {
-        let _ = tokio::time::timeout(
-            Duration::from_secs(2),
-            conn.close(200, "newswire reconnecting".into()),
-        )
-        .await;
-    });
+/// Closes the channel, then the connection. In that order: a channel merely dropped is closed by
+/// lapin in the background, and if that lands after the connection started closing lapin logs
+/// it as a connection error. A blocked connection cannot even say goodbye: each step waits 2 s
+/// at most.
+async fn close_link(channel: Option<Channel>, conn: Connection, why: &str) {
+    let wait = Duration::from_secs(2);
+    if let Some(ch) = channel.filter(|ch| ch.status().connected()) {
+        let _ = tokio::time::timeout(wait, ch.close(200, why.into())).await;
+    }
+    if conn.status().connected() {
+        let _ = tokio::time::timeout(wait, conn.close(200, why.into())).await;
+    }
 }
 
 /// Declares the exchange, the queue, the stream and the dead-letter exchange (all idempotent).

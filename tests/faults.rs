@@ -305,6 +305,9 @@ impl Daemon {
             if let Some(status) = self.child.try_wait().unwrap() {
                 let log = self.log();
                 assert!(status.success(), "exit {status:?} after SIGTERM:\n{log}");
+                // A clean stop closes the channel, then the connection: no error on the way out.
+                let after = &log[log.rfind("SIGTERM received").unwrap_or(0)..];
+                assert!(!after.contains(" ERROR "), "errors after SIGTERM:\n{after}");
                 return log;
             }
             assert!(
