@@ -120,7 +120,10 @@ mod tests {
         for i in 0..100_000u64 {
             // All within one window: only the size bound applies.
             let at = t0 + Duration::from_millis(i);
-            assert_eq!(t.admit_at(&format!("http://s{i}.test/feed"), "timeout", at), Some(0));
+            assert_eq!(
+                t.admit_at(&format!("http://s{i}.test/feed"), "timeout", at),
+                Some(0)
+            );
             most = most.max(t.slots_kept());
         }
         assert!(most <= MAX_SLOTS, "{most}");
