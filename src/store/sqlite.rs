@@ -141,7 +141,10 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             "schema version {version} is newer than this newswire's ({SCHEMA_VERSION}); run a newer newswire or restore an older state"
         )));
     }
-    let tx = conn.transaction()?;
+    // Immediate: the write lock is taken (waiting out the busy timeout) before anything is read.
+    // A deferred transaction that read first could not upgrade while another process (the
+    // daemon, `newswire outbox retry`) wrote meanwhile: "database is locked" at once.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     tx.execute_batch(SCHEMA)?;
     let have = columns(&tx, "feeds")?;
     for (name, ty) in FEED_COLUMNS {
