@@ -229,6 +229,8 @@ async fn record_writes_to_the_record_dir_setting() {
         )
         .env("NEWSWIRE__FETCH__ALLOW", "[\"127.0.0.1/32\"]")
         .env("NEWSWIRE__PUBLISH__SINK", "stdout")
+        .env("NEWSWIRE__POLL__INTERVAL", "200ms")
+        .env("NEWSWIRE__POLL__MIN_INTERVAL", "10ms")
         .env("NEWSWIRE__SHUTDOWN__DRAIN", "2s")
         .env("NEWSWIRE__SHUTDOWN__FLUSH", "2s")
         .stdout(Stdio::null())
