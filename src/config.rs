@@ -2,7 +2,7 @@
 //! `NEWSWIRE__SECTION__KEY` environment variables, each layer overriding the one before.
 //!
 //! Guarantees: every setting has a documented default; an unknown key or a bad value stops
-//! start-up with one line naming the key (`poll.interval: invalid duration "5 minutes"`).
+//! start-up with one line naming the key (`poll.interval: invalid duration "five minutes": expected number at 0`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -171,6 +171,8 @@ pub enum SinkKind {
 pub struct PublishSettings {
     pub sink: SinkKind,
     pub outbox_limit: u64,
+    /// Refusals by the broker (nack, unroutable) after which an event moves to the dead letters.
+    pub max_attempts: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -400,6 +402,9 @@ impl Settings {
                 "must differ from amqp.exchange".into(),
             );
         }
+        if self.publish.max_attempts == 0 {
+            return bad("publish.max_attempts", "must be at least 1".into());
+        }
         if self.amqp.retry_min.0 > self.amqp.retry_max.0 {
             return bad("amqp.retry_min", "is longer than amqp.retry_max".into());
         }
@@ -625,9 +630,13 @@ fn env_value(raw: &str) -> toml::Value {
     }
 }
 
-/// A duration written as `"500ms"`, `"30s"`, `"5m"`, `"2h"` or `"7d"`.
+/// A duration as `humantime` reads it: `"500ms"`, `"30s"`, `"5m"`, `"2h"`, `"7d"`, `"1h 30m"`.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Dur(pub Duration);
+
+/// The longest duration a setting takes: timers add durations to the clock, and a sum past its
+/// range would panic.
+const MAX_DUR: Duration = Duration::from_secs(3650 * 86_400);
 
 impl fmt::Debug for Dur {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -638,26 +647,12 @@ impl fmt::Debug for Dur {
 impl std::str::FromStr for Dur {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        let split = s
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(s.len());
-        let (num, unit) = s.split_at(split);
-        let n: f64 = num
-            .parse()
-            .map_err(|_| format!("invalid duration {s:?} (use e.g. \"30s\", \"5m\")"))?;
-        let secs = match unit.trim() {
-            "ms" => n / 1000.0,
-            "s" => n,
-            "m" => n * 60.0,
-            "h" => n * 3600.0,
-            "d" => n * 86400.0,
-            _ => return Err(format!("invalid duration {s:?} (units: ms, s, m, h, d)")),
-        };
-        if !secs.is_finite() || secs < 0.0 {
-            return Err(format!("invalid duration {s:?}"));
+        let d = humantime::parse_duration(s.trim())
+            .map_err(|e| format!("invalid duration {s:?}: {e}"))?;
+        if d > MAX_DUR {
+            return Err(format!("duration {s:?} is longer than the 3650d allowed"));
         }
-        Ok(Dur(Duration::from_secs_f64(secs)))
+        Ok(Dur(d))
     }
 }
 
@@ -721,7 +716,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_key_on_one_line() {
-        let e = load(None, &[("NEWSWIRE__POLL__INTERVAL", "5 minutes")])
+        let e = load(None, &[("NEWSWIRE__POLL__INTERVAL", "five minutes")])
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("poll.interval: invalid duration"), "{e}");
@@ -818,11 +813,27 @@ mod tests {
         );
         assert_eq!("2h".parse::<Dur>().unwrap().0, Duration::from_secs(7200));
         assert_eq!(
-            "1.5s".parse::<Dur>().unwrap().0,
+            "1s 500ms".parse::<Dur>().unwrap().0,
             Duration::from_millis(1500)
+        );
+        assert_eq!(
+            "7d".parse::<Dur>().unwrap().0,
+            Duration::from_secs(7 * 86400)
         );
         assert!("5".parse::<Dur>().is_err());
         assert!("-1s".parse::<Dur>().is_err());
+        assert!("3651d".parse::<Dur>().is_err());
+    }
+
+    #[test]
+    fn oversized_durations_are_one_line_errors_not_panics() {
+        for huge in ["300000000000000d", "30000000000d", "18446744073709551616s"] {
+            let e = load(None, &[("NEWSWIRE__POLL__INTERVAL", huge)])
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("poll.interval: "), "{e}");
+            assert!(e.contains(huge) && !e.contains('\n'), "{e}");
+        }
     }
 
     #[test]

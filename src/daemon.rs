@@ -48,6 +48,7 @@ pub(crate) fn publisher(settings: &Settings, store: Store, sink: Sink) -> Publis
         settings.amqp.retry_min.0,
         settings.amqp.retry_max.0,
     )
+    .with_max_attempts(settings.publish.max_attempts)
 }
 
 /// How `run` is driven beyond its settings.
@@ -226,6 +227,7 @@ pub async fn run_with(
         nacked = st.nacked,
         returned = st.returned,
         timed_out = st.timed_out,
+        dead_lettered = st.dead_lettered,
         errored = st.errored,
         connects = st.connects,
         "newswire stopped"

@@ -97,6 +97,11 @@ enum Command {
         #[arg(long, env = "NEWSWIRE_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Events the broker kept refusing (`publish.max_attempts`), set aside in the state store: list them, or put them back in the outbox.
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
     /// Exit 0 if the local daemon's /healthz (or --path) answers 200: a HEALTHCHECK for images without curl.
     Healthcheck {
         /// Path to ask for.
@@ -137,6 +142,28 @@ enum FeedsCommand {
     /// Remove an imported feed from the state store.
     Remove {
         url: String,
+        #[arg(long, env = "NEWSWIRE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// Print the dead letters, oldest first: seq, event id, type, refusals, when set aside, the broker's last reason (tab-separated).
+    List {
+        /// Print at most this many.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        #[arg(long, env = "NEWSWIRE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Move dead letters (by the seq `list` shows) back to the end of the outbox; a running daemon publishes them within a second.
+    Retry {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        seqs: Vec<i64>,
+        /// Every dead letter.
+        #[arg(long)]
+        all: bool,
         #[arg(long, env = "NEWSWIRE_CONFIG")]
         config: Option<PathBuf>,
     },
@@ -201,11 +228,8 @@ fn tune_allocator() {}
 
 fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run { config, record } => daemon(config, record),
-        Command::Record { dir, config } => {
-            let dir = dir.unwrap_or_else(|| PathBuf::from("newswire-capture"));
-            daemon(config, Some(dir))
-        }
+        Command::Run { config, record } => daemon(config, record, false),
+        Command::Record { dir, config } => daemon(config, dir, true),
         Command::Replay {
             captures,
             feeds,
@@ -255,6 +279,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Feeds { command } => feeds(command),
+        Command::Outbox { command } => outbox(command),
         Command::Tail {
             binding,
             count,
@@ -400,8 +425,50 @@ fn feeds(command: FeedsCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn daemon(config: Option<PathBuf>, record: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+fn outbox(command: OutboxCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        OutboxCommand::List { limit, config } => {
+            let settings = load(config.as_deref())?;
+            let rt = runtime()?;
+            let store = rt.block_on(Store::connect(&settings))?;
+            let mut out = std::io::stdout().lock();
+            for d in rt.block_on(store.dead_letters(limit))? {
+                writeln!(
+                    out,
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    d.seq, d.event.id, d.event.event_type, d.attempts, d.dead_at, d.reason
+                )?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        OutboxCommand::Retry { seqs, all, config } => {
+            let settings = load(config.as_deref())?;
+            let rt = runtime()?;
+            let store = rt.block_on(Store::connect(&settings))?;
+            let asked = seqs.len();
+            let moved = rt.block_on(store.retry_dead_letters((!all).then_some(seqs)))?;
+            eprintln!("newswire: {moved} dead letters moved back to the outbox");
+            if !all && (moved as usize) < asked {
+                anyhow::bail!(
+                    "{} of the {asked} seqs named are not dead letters (see `newswire outbox list`)",
+                    asked - moved as usize
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `record`: always records, to `--dir`, else `record.dir`, else ./newswire-capture.
+fn daemon(
+    config: Option<PathBuf>,
+    mut record: Option<PathBuf>,
+    always_record: bool,
+) -> anyhow::Result<ExitCode> {
     let settings = load(config.as_deref())?;
+    if always_record && record.is_none() && settings.record.dir.is_empty() {
+        record = Some(PathBuf::from("newswire-capture"));
+    }
     tune_allocator();
     runtime()?.block_on(async {
         let shutdown = CancellationToken::new();

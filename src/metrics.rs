@@ -176,7 +176,10 @@ pub struct Metrics {
     pub revisions_detected: Counter,
     /// Events the sink confirmed.
     pub events_published: Counter,
-    /// Errors by kind (fetch error kinds, `not_a_feed`, `store`, `extraction_panic`, `publish`, ...).
+    /// Events moved to the dead-letter table after the broker refused them too often.
+    pub outbox_dead_letters: Counter,
+    /// Errors by kind (fetch and feed error kinds, `store`, `feed_panic`, `extraction_panic`,
+    /// `panic`, `publish`, ...).
     pub errors: Labelled<Counter>,
     /// Events waiting in the outbox, as of the last sample.
     pub outbox_depth: Gauge,
@@ -249,6 +252,7 @@ impl Metrics {
             articles_detected: Counter::default(),
             revisions_detected: Counter::default(),
             events_published: Counter::default(),
+            outbox_dead_letters: Counter::default(),
             errors: Labelled::new(&["kind"], Counter::default),
             outbox_depth: Gauge::default(),
             outbox_oldest_age: Gauge::default(),
@@ -356,6 +360,11 @@ impl Metrics {
                     "events_published",
                     "Events the sink confirmed",
                     &m.events_published,
+                ),
+                (
+                    "outbox_dead_letters",
+                    "Events moved to the dead letters after the broker refused them too often",
+                    &m.outbox_dead_letters,
                 ),
             ];
             for (name, help, c) in counters {

@@ -1,16 +1,21 @@
 //! Draining the outbox to a sink: RabbitMQ (lapin, publisher confirms) or stdout (NDJSON).
 //!
 //! Guarantees: at-least-once. A row leaves the outbox only after the sink confirmed it: for
-//! AMQP a plain broker ack of a persistent, mandatory message. A nack, a returned (unroutable)
-//! message, a confirm error or a confirm timeout leaves the row for a retry after a backoff; each
-//! is counted in [`Status`] and logged. Event ids are deterministic, so a message published twice
-//! carries the same `message_id` both times; duplicates after a failure are bounded by
-//! `amqp.window` (the unconfirmed messages) plus the acks not yet deleted (at most half a window).
+//! AMQP a plain broker ack of a persistent, mandatory message. A confirm error or a confirm
+//! timeout leaves the row for a retry after a backoff; each is counted in [`Status`] and logged.
+//! A nack or a returned (unroutable) message is the broker refusing that row: the row waits out
+//! a backoff of its own (doubling per refusal, `amqp.retry_min` to `amqp.retry_max`) while the
+//! rows behind it keep flowing, and after `publish.max_attempts` refusals it moves to the store's
+//! dead-letter table with a warning (`newswire outbox list|retry`). Event ids are deterministic,
+//! so a message published twice carries the same `message_id` both times; duplicates after a
+//! failure are bounded by `amqp.window` (the unconfirmed messages) plus the acks not yet deleted
+//! (at most half a window).
 //!
 //! How it works: rows are published in outbox order through a sliding window of at most
-//! `amqp.window` unconfirmed messages; acks are deleted from the outbox in batches. On any
-//! failure the pass stops publishing, settles what is in flight, and the next pass (after a
-//! capped, jittered exponential backoff) starts again from the oldest row still in the outbox.
+//! `amqp.window` unconfirmed messages; acks are deleted from the outbox in batches. On a failure
+//! of the link (or a blocked broker) the pass stops publishing, settles what is in flight, and
+//! the next pass (after a capped, jittered exponential backoff) starts again from the oldest row
+//! still in the outbox. A refusal does not stop the pass.
 //! The connection is supervised: a closed channel (e.g. a deleted exchange) is reopened on the
 //! same connection and the topology redeclared; a dead connection (heartbeats, resets, broker
 //! restarts) is replaced. While the broker blocks publishers (memory or disk alarm) nothing new
@@ -20,7 +25,7 @@
 //! How it fails: a broker that is down, blocked or refuses the topology is logged and retried;
 //! the events wait in the outbox meanwhile, and the pipeline pauses at `publish.outbox_limit`.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -78,6 +83,8 @@ pub struct Status {
     pub nacked: AtomicU64,
     pub returned: AtomicU64,
     pub timed_out: AtomicU64,
+    /// Events moved to the dead-letter table after `publish.max_attempts` refusals.
+    pub dead_lettered: AtomicU64,
     /// Publishes or confirms that failed with a channel or connection error.
     pub errored: AtomicU64,
     /// Connections opened (the first one included).
@@ -96,6 +103,7 @@ pub struct StatusSnapshot {
     pub nacked: u64,
     pub returned: u64,
     pub timed_out: u64,
+    pub dead_lettered: u64,
     pub errored: u64,
     pub connects: u64,
 }
@@ -126,6 +134,7 @@ impl Status {
             nacked: get(&self.nacked),
             returned: get(&self.returned),
             timed_out: get(&self.timed_out),
+            dead_lettered: get(&self.dead_lettered),
             errored: get(&self.errored),
             connects: get(&self.connects),
         }
@@ -197,6 +206,14 @@ impl Publisher {
             a.metrics = Some(metrics.clone());
         }
         self.metrics = Some(metrics);
+        self
+    }
+
+    /// Refusals by the broker after which an event moves to the dead-letter table (at least 1).
+    pub fn with_max_attempts(mut self, n: u32) -> Self {
+        if let Sink::Amqp(a) = &mut self.sink {
+            a.max_attempts = n.max(1);
+        }
         self
     }
 
@@ -327,8 +344,6 @@ enum Halt {
     Blocked,
     /// The channel or connection failed or stopped answering: replace it.
     Link(String),
-    /// The broker refused messages (nack, returned): keep the link, retry later.
-    Refused(String),
 }
 
 /// What became of one published message.
@@ -347,7 +362,14 @@ pub struct AmqpSink {
     conn: Option<Connection>,
     channel: Option<Channel>,
     metrics: Option<Arc<Metrics>>,
+    max_attempts: u32,
+    /// Rows the broker refused, by outbox seq: not published again before this time. Entries
+    /// leave on an ack or when the row is set aside, so the map is bounded by the outbox.
+    not_before: HashMap<i64, Instant>,
 }
+
+/// Refusals after which a row is set aside, unless the settings say otherwise.
+const DEFAULT_MAX_ATTEMPTS: u32 = 10;
 
 impl AmqpSink {
     pub fn new(settings: AmqpSettings) -> Self {
@@ -356,7 +378,59 @@ impl AmqpSink {
             conn: None,
             channel: None,
             metrics: None,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            not_before: HashMap::new(),
         }
+    }
+
+    /// The wait before a row refused `attempts` times is tried again.
+    fn refusal_backoff(&self, attempts: u32) -> Duration {
+        let doublings = attempts.saturating_sub(1).min(20);
+        (self.settings.retry_min.0 * (1u32 << doublings)).min(self.settings.retry_max.0)
+    }
+
+    /// Counts the refusals in the store, sets aside the rows refused `max_attempts` times and
+    /// schedules the others' next try.
+    async fn refused(
+        &mut self,
+        store: &Store,
+        refused: Vec<(i64, u32, String)>,
+        status: &Status,
+    ) -> Result<(), PublishError> {
+        if refused.is_empty() {
+            return Ok(());
+        }
+        let (n, reason) = (refused.len(), refused[0].2.clone());
+        let counted = refused.iter().map(|(s, _, r)| (*s, r.clone())).collect();
+        let dead = store.outbox_refused(counted, self.max_attempts).await?;
+        let now = Instant::now();
+        for (seq, attempts, _) in &refused {
+            let wait = jittered(self.refusal_backoff(attempts + 1));
+            self.not_before.insert(*seq, now + wait);
+        }
+        for d in &dead {
+            self.not_before.remove(&d.seq);
+            tracing::warn!(
+                seq = d.seq,
+                event.id = %d.event.id,
+                attempts = d.attempts,
+                reason = %d.reason,
+                "the broker kept refusing this event; moved to the dead-letter table (`newswire outbox list`, `newswire outbox retry`)"
+            );
+        }
+        let set_aside = dead.len() as u64;
+        status.dead_lettered.fetch_add(set_aside, Ordering::Relaxed);
+        status.removed(set_aside);
+        if let Some(m) = &self.metrics {
+            m.outbox_dead_letters.inc_by(set_aside);
+        }
+        tracing::warn!(
+            refused = n,
+            set_aside,
+            max_attempts = self.max_attempts,
+            "{reason}: events refused by the broker wait out a backoff of their own while the rest flows"
+        );
+        Ok(())
     }
 
     fn url(&self) -> String {
@@ -408,7 +482,7 @@ impl AmqpSink {
         let ch = match self.open_channel(&conn).await {
             Ok(ch) => ch,
             Err(e) => {
-                close_in_background(conn);
+                tokio::spawn(close_link(None, conn, "newswire reconnecting"));
                 return Err(e);
             }
         };
@@ -447,9 +521,9 @@ impl AmqpSink {
     }
 
     fn drop_connection(&mut self) {
-        self.channel = None;
+        let channel = self.channel.take();
         if let Some(conn) = self.conn.take() {
-            close_in_background(conn);
+            tokio::spawn(close_link(channel, conn, "newswire reconnecting"));
         }
     }
 
@@ -497,6 +571,7 @@ impl AmqpSink {
         let mut exhausted = false;
         let mut halt: Option<Halt> = None;
         let (mut acked, mut failed) = (Vec::new(), Vec::new());
+        let mut refused: Vec<(i64, u32, String)> = Vec::new();
         let (mut sent, mut attempted) = (0u64, 0usize);
         loop {
             while halt.is_none() && inflight.len() < window {
@@ -515,6 +590,15 @@ impl AmqpSink {
                     break;
                 }
                 let row = rows.pop_front().expect("not empty");
+                cursor = row.seq;
+                // A refused row waits out its backoff; the rows behind it go on.
+                if self
+                    .not_before
+                    .get(&row.seq)
+                    .is_some_and(|t| *t > Instant::now())
+                {
+                    continue;
+                }
                 let ev = &row.event;
                 let started = Instant::now();
                 let publish = ch.basic_publish(
@@ -528,11 +612,10 @@ impl AmqpSink {
                     properties(ev),
                 );
                 attempted += 1;
-                cursor = row.seq;
                 // Publishing waits for the frame to be written: a blocked connection never writes.
                 match tokio::time::timeout(timeout, publish).await {
                     Ok(Ok(confirm)) => {
-                        let seq = row.seq;
+                        let (seq, attempts) = (row.seq, row.attempts);
                         inflight.push(async move {
                             let outcome = match tokio::time::timeout(
                                 timeout.saturating_sub(started.elapsed()),
@@ -548,7 +631,7 @@ impl AmqpSink {
                                 Ok(Err(e)) => Outcome::Error(e.to_string()),
                                 Err(_) => Outcome::TimedOut,
                             };
-                            (seq, started, outcome)
+                            (seq, attempts, started, outcome)
                         });
                     }
                     Ok(Err(e)) => {
@@ -572,21 +655,22 @@ impl AmqpSink {
             }
             // Wait for one confirm, then take every one already there.
             let mut next = inflight.next().await;
-            while let Some((seq, started, outcome)) = next {
+            while let Some((seq, attempts, started, outcome)) = next {
                 match outcome {
                     Outcome::Ack => {
                         status.confirm_latency.record(started.elapsed());
+                        if !self.not_before.is_empty() {
+                            self.not_before.remove(&seq);
+                        }
                         acked.push(seq);
                     }
                     Outcome::Nack => {
                         status.nacked.fetch_add(1, Ordering::Relaxed);
-                        failed.push(seq);
-                        halt.get_or_insert(Halt::Refused("nacked by the broker".into()));
+                        refused.push((seq, attempts, "nacked by the broker".into()));
                     }
                     Outcome::Returned(why) => {
                         status.returned.fetch_add(1, Ordering::Relaxed);
-                        failed.push(seq);
-                        halt.get_or_insert(Halt::Refused(format!("returned as unroutable: {why}")));
+                        refused.push((seq, attempts, format!("returned as unroutable: {why}")));
                     }
                     Outcome::Error(e) => {
                         status.errored.fetch_add(1, Ordering::Relaxed);
@@ -612,9 +696,8 @@ impl AmqpSink {
             }
         }
         sent += self.settle(store, &mut acked, status).await?;
+        self.refused(store, refused, status).await?;
         let Some(halt) = halt else { return Ok(sent) };
-        failed.sort_unstable();
-        store.outbox_failed(failed.clone()).await?;
         match halt {
             Halt::Blocked => {
                 status.set_blocked(true);
@@ -630,11 +713,6 @@ impl AmqpSink {
                     reason,
                 })
             }
-            Halt::Refused(reason) => Err(PublishError::NotConfirmed {
-                failed: failed.len(),
-                attempted,
-                reason,
-            }),
         }
     }
 
@@ -656,27 +734,26 @@ impl AmqpSink {
     }
 
     async fn close(&mut self, status: &Status) {
-        self.channel = None;
+        let channel = self.channel.take();
         if let Some(conn) = self.conn.take() {
-            // A blocked connection cannot even say goodbye: do not wait for it.
-            let _ = tokio::time::timeout(
-                Duration::from_secs(2),
-                conn.close(200, "newswire shutting down".into()),
-            )
-            .await;
+            close_link(channel, conn, "newswire shutting down").await;
         }
         status.set_connected(false);
     }
 }
 
-fn close_in_background(conn: Connection) {
-    tokio::spawn(async move {
-        let _ = tokio::time::timeout(
-            Duration::from_secs(2),
-            conn.close(200, "newswire reconnecting".into()),
-        )
-        .await;
-    });
+/// Closes the channel, then the connection. In that order: a channel merely dropped is closed by
+/// lapin in the background, and if that lands after the connection started closing lapin logs
+/// it as a connection error. A blocked connection cannot even say goodbye: each step waits 2 s
+/// at most.
+async fn close_link(channel: Option<Channel>, conn: Connection, why: &str) {
+    let wait = Duration::from_secs(2);
+    if let Some(ch) = channel.filter(|ch| ch.status().connected()) {
+        let _ = tokio::time::timeout(wait, ch.close(200, why.into())).await;
+    }
+    if conn.status().connected() {
+        let _ = tokio::time::timeout(wait, conn.close(200, why.into())).await;
+    }
 }
 
 /// Declares the exchange, the queue, the stream and the dead-letter exchange (all idempotent).

@@ -239,6 +239,8 @@ struct DaemonSpec {
     queue: String,
     state: PathBuf,
     dir: PathBuf,
+    /// Settings beyond the suite's, as environment variables.
+    env: Vec<(&'static str, String)>,
 }
 
 impl DaemonSpec {
@@ -250,6 +252,7 @@ impl DaemonSpec {
             queue: queue.unwrap_or_else(|| common::unique(&format!("{name}-q"))),
             state: dir.join("state.sqlite3"),
             dir,
+            env: Vec::new(),
         }
     }
 
@@ -270,6 +273,7 @@ impl DaemonSpec {
             .env("NEWSWIRE__STATE__PATH", &self.state)
             .env("NEWSWIRE__FEEDS__URLS", "[]")
             .env("NEWSWIRE__SHUTDOWN__FLUSH", "5s")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -301,6 +305,9 @@ impl Daemon {
             if let Some(status) = self.child.try_wait().unwrap() {
                 let log = self.log();
                 assert!(status.success(), "exit {status:?} after SIGTERM:\n{log}");
+                // A clean stop closes the channel, then the connection: no error on the way out.
+                let after = &log[log.rfind("SIGTERM received").unwrap_or(0)..];
+                assert!(!after.contains(" ERROR "), "errors after SIGTERM:\n{after}");
                 return log;
             }
             assert!(
@@ -335,6 +342,7 @@ fn counters(log: &str) -> String {
         "nacked",
         "returned",
         "timed_out",
+        "dead_lettered",
         "errored",
         "connects",
     ]
@@ -911,4 +919,88 @@ async fn exchange_deleted_mid_run() {
     .await;
     common::cleanup(&conn, &d.exchange, &d.queue).await;
     Figures::new(name, "xdel", N, &seen, 2, started, counters(&log)).report_and_check();
+}
+
+/// Scenario 8: one event among 2,000 is unroutable (no queue is bound for its routing key), so
+/// the broker returns it every time. The other 1,999 flow past it; after 3 refusals it moves to
+/// the dead-letter table; once a binding for it exists, `newswire outbox retry` delivers it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_unroutable_event_is_set_aside_and_the_rest_flow() {
+    let started = Instant::now();
+    let conn = common::broker().await;
+    let name = "8 one unroutable event (poison)";
+    let mut d = DaemonSpec::new("poison", common::BROKER, None);
+    d.env.push(("NEWSWIRE__PUBLISH__MAX_ATTEMPTS", "3".into()));
+    let mut evs = events("poison", N);
+    let poison = evs[N / 3].id.clone();
+    evs[N / 3].event_type = "newswire.unroutable".into();
+    let written = Arc::new(AtomicUsize::new(0));
+    let feeder = feed_outbox(&d.state, evs, N / 2, Duration::from_secs(3), written).await;
+    let daemon = d.start(0);
+    wait_drained(&d, feeder, Duration::from_secs(60), &daemon).await;
+    let cli = |args: &[&str]| {
+        let out = Command::new(common::bin())
+            .args(args)
+            .env("NEWSWIRE__STATE__PATH", &d.state)
+            .env("NEWSWIRE__FEEDS__URLS", "[]")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "newswire {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let listed = cli(&["outbox", "list"]);
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 1, "{listed}");
+    let fields: Vec<&str> = lines[0].split('\t').collect();
+    assert_eq!(fields[1], poison, "{listed}");
+    assert_eq!(fields[3], "3", "{listed}");
+    assert!(fields[5].contains("NO_ROUTE"), "{listed}");
+    let log = daemon.log();
+    assert!(log.contains("moved to the dead-letter table"), "{log}");
+    // The other 1,999 were delivered while it waited.
+    let mut seen = collect(
+        common::BROKER,
+        &d.queue,
+        N - 1,
+        Duration::from_millis(700),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(seen.len(), N - 1);
+    assert!(!seen.contains_key(&poison));
+    // A binding for it, then a retry: the running daemon publishes it.
+    let ch = conn.create_channel().await.unwrap();
+    ch.queue_bind(
+        d.queue.as_str().into(),
+        d.exchange.as_str().into(),
+        "unroutable".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+    let seq = fields[0];
+    cli(&["outbox", "retry", seq]);
+    assert_eq!(cli(&["outbox", "list"]), "");
+    let late = collect(
+        common::BROKER,
+        &d.queue,
+        1,
+        Duration::from_millis(700),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(late.keys().collect::<Vec<_>>(), [&poison]);
+    for (id, n) in late {
+        *seen.entry(id).or_default() += n;
+    }
+    let log = daemon.terminate();
+    common::cleanup(&conn, &d.exchange, &d.queue).await;
+    let notes = format!("1 dead letter, retried; {}", counters(&log));
+    Figures::new(name, "poison", N, &seen, 0, started, notes).report_and_check();
 }

@@ -203,3 +203,60 @@ flush = "5s"
         "the redirect was followed: {urls:?}"
     );
 }
+
+/// `newswire record` without `--dir` writes where `record.dir` says, not to ./newswire-capture.
+#[tokio::test]
+async fn record_writes_to_the_record_dir_setting() {
+    let site = Site::start().await;
+    site.set(
+        "/feed.xml",
+        Canned::ok(
+            "application/rss+xml",
+            common::rss(&[("r-1", &site.url("/news/missing"), "Missing")]),
+        ),
+    );
+    let dir = common::tempdir("record-dir");
+    let wanted = dir.join("from-settings");
+    let log_path = dir.join("record.log");
+    let mut child = Command::new(common::bin())
+        .arg("record")
+        .current_dir(&dir)
+        .env("NEWSWIRE__RECORD__DIR", &wanted)
+        .env("NEWSWIRE__STATE__PATH", dir.join("state.sqlite3"))
+        .env(
+            "NEWSWIRE__FEEDS__URLS",
+            format!("[\"{}\"]", site.url("/feed.xml")),
+        )
+        .env("NEWSWIRE__FETCH__ALLOW", "[\"127.0.0.1/32\"]")
+        .env("NEWSWIRE__PUBLISH__SINK", "stdout")
+        .env("NEWSWIRE__POLL__INTERVAL", "200ms")
+        .env("NEWSWIRE__POLL__MIN_INTERVAL", "10ms")
+        .env("NEWSWIRE__SHUTDOWN__DRAIN", "2s")
+        .env("NEWSWIRE__SHUTDOWN__FLUSH", "2s")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let recorded = || {
+        std::fs::read_dir(&wanted)
+            .map(|d| d.flatten().any(|e| e.metadata().is_ok_and(|m| m.len() > 0)))
+            .unwrap_or(false)
+    };
+    let wrote = common::wait_for(Duration::from_secs(30), || {
+        recorded() && site.hits("/feed.xml") >= 1
+    })
+    .await;
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert!(
+        wrote,
+        "nothing recorded in {}:\n{}",
+        wanted.display(),
+        log()
+    );
+    assert!(status.success(), "{}", log());
+    assert!(!dir.join("newswire-capture").exists());
+}

@@ -6,7 +6,9 @@
 //!   leaves a newer request for the same page in place;
 //! - a revision is assigned once: a stale version or a revision number given out before is a
 //!   conflict, and nothing is written;
-//! - the outbox keeps its order and the rows the sink did not confirm.
+//! - the outbox keeps its order and the rows the sink did not confirm; a row refused
+//!   `max_attempts` times moves to the dead letters (and nothing else does), and a retry puts it
+//!   back at the end of the outbox.
 //!
 //! With PostgreSQL, writes for a site are fenced by its lease: a replica that lost a site can
 //! no longer write for it.
@@ -47,6 +49,7 @@ macro_rules! on_every_backend {
 on_every_backend!(
     a_revision_is_assigned_once,
     outbox_is_ordered_and_failed_rows_stay,
+    refused_rows_move_to_the_dead_letters_and_back,
     a_poll_marks_entries_seen_and_queues_their_jobs,
     feed_work_goes_first_and_replaces_a_recheck,
     finishing_a_job_run_leaves_a_newer_request_in_place,
@@ -176,7 +179,9 @@ async fn outbox_is_ordered_and_failed_rows_stay(s: Store) {
         rows.iter().map(|r| r.event.id.as_str()).collect::<Vec<_>>(),
         ["id1", "id2", "id3"]
     );
-    s.outbox_failed(vec![rows[0].seq]).await.unwrap();
+    s.outbox_refused(vec![(rows[0].seq, "nacked by the broker".into())], 3)
+        .await
+        .unwrap();
     s.outbox_delete(vec![rows[1].seq, rows[2].seq])
         .await
         .unwrap();
@@ -191,6 +196,69 @@ async fn outbox_is_ordered_and_failed_rows_stay(s: Store) {
         s.outbox_oldest().await.unwrap().as_deref(),
         Some("2024-01-01T00:00:00Z")
     );
+}
+
+async fn refused_rows_move_to_the_dead_letters_and_back(s: Store) {
+    s.outbox_append((1..=4).map(event).collect()).await.unwrap();
+    let rows = s.outbox_batch(0, 10).await.unwrap();
+    let (poison, other) = (rows[1].seq, rows[2].seq);
+    let why = "returned as unroutable: 312 NO_ROUTE";
+    for _ in 0..2 {
+        let dead = s
+            .outbox_refused(
+                vec![(poison, why.into()), (other, "nacked by the broker".into())],
+                3,
+            )
+            .await
+            .unwrap();
+        assert!(dead.is_empty(), "{dead:?}");
+    }
+    assert!(s.dead_letters(10).await.unwrap().is_empty());
+    // The third refusal of the poison row sets it aside; the other row has two and a third to go.
+    let dead = s
+        .outbox_refused(vec![(poison, why.into())], 3)
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        (
+            dead[0].seq,
+            dead[0].event.id.as_str(),
+            dead[0].attempts,
+            dead[0].reason.as_str()
+        ),
+        (poison, "id2", 3, why)
+    );
+    assert_eq!(s.dead_letters(10).await.unwrap(), dead);
+    assert_eq!(s.outbox_len(), 3);
+    let left = s.outbox_batch(0, 10).await.unwrap();
+    assert_eq!(
+        left.iter()
+            .map(|r| (r.event.id.as_str(), r.attempts))
+            .collect::<Vec<_>>(),
+        [("id1", 0), ("id3", 2), ("id4", 0)]
+    );
+    // Unknown seqs move nothing; a retry puts the row back at the end, its attempts reset.
+    assert_eq!(s.retry_dead_letters(Some(vec![-5])).await.unwrap(), 0);
+    assert_eq!(s.retry_dead_letters(Some(vec![poison])).await.unwrap(), 1);
+    assert!(s.dead_letters(10).await.unwrap().is_empty());
+    assert_eq!(s.outbox_len(), 4);
+    let back = s.outbox_batch(0, 10).await.unwrap();
+    let last = back.last().unwrap();
+    assert_eq!((last.event.id.as_str(), last.attempts), ("id2", 0));
+    assert!(last.seq > rows[3].seq);
+    assert_eq!(last.event, rows[1].event);
+    // `--all` takes every dead letter.
+    for _ in 0..2 {
+        s.outbox_refused(vec![(last.seq, why.into()), (rows[0].seq, why.into())], 2)
+            .await
+            .unwrap();
+    }
+    assert_eq!(s.dead_letters(10).await.unwrap().len(), 2);
+    assert_eq!(s.outbox_len(), 2);
+    assert_eq!(s.retry_dead_letters(None).await.unwrap(), 2);
+    assert_eq!(s.outbox_len(), 4);
+    assert!(s.dead_letters(10).await.unwrap().is_empty());
 }
 
 fn seen(id: &str, url: &str, rank_ms: i64) -> SeenEntry {

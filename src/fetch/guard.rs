@@ -10,6 +10,10 @@
 //! `64:ff9b::10.0.0.1` and `2002:c0a8:0101::1` are as loopback or private as what they embed.
 //! Everything outside the global-unicast `2000::/3` (apart from those forms) is reserved; so is
 //! `2001::/23` (IETF protocol assignments, Teredo included).
+//!
+//! Kept hand-written: std's `IpAddr::is_global` is unstable, and the guard must follow the IANA
+//! tables exactly and unwrap the IPv4-carrying forms above (where address guards usually leak);
+//! tables and tests side by side are easier to audit than a dependency.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

@@ -25,6 +25,7 @@ const NAMES: &[&str] = &[
     "newswire_articles_detected_total",
     "newswire_revisions_detected_total",
     "newswire_events_published_total",
+    "newswire_outbox_dead_letters_total",
     "newswire_outbox_depth",
     "newswire_outbox_oldest_age_seconds",
     "newswire_broker_connected",

@@ -11,6 +11,11 @@
 //! nothing else waits there. A second request inside one job (robots.txt before its page) waits
 //! its turn with [`Gate::wait_turn`].
 //!
+//! Gates are kept only while they remember something: one in use (a scheduler or a request
+//! holds it), holding back, or penalised within the last [`FORGET_PENALTY`]. The rest are
+//! identical to a new gate and are dropped when the map has doubled since its last sweep, so
+//! the map stays bounded by the sites in play, not by every site ever fetched.
+//!
 //! Time is tokio's, so tests with a paused clock check spacing without waiting.
 
 use std::collections::HashMap;
@@ -32,8 +37,20 @@ pub struct PolitenessSettings {
 /// The gates of every site seen. Shared by every fetch of the daemon.
 pub struct Politeness {
     settings: PolitenessSettings,
-    sites: Mutex<HashMap<String, Arc<Gate>>>,
+    sites: Mutex<Gates>,
 }
+
+struct Gates {
+    by_site: HashMap<String, Arc<Gate>>,
+    /// Sweep when the map reaches this size (double what the last sweep left), so sweeping
+    /// costs O(1) per new gate.
+    sweep_at: usize,
+}
+
+/// A map this small is never swept.
+const SWEEP_FLOOR: usize = 1024;
+/// A penalty (doubled spacing after 429s) is forgotten this long after the site's last start.
+pub const FORGET_PENALTY: Duration = Duration::from_secs(3600);
 
 /// One site's gate.
 pub struct Gate {
@@ -75,6 +92,16 @@ pub fn site_of_url(url: &str) -> String {
 }
 
 impl Gate {
+    /// Nothing here differs from a new gate (or is about to): no request in flight, no hold,
+    /// the next start already allowed, no penalty younger than [`FORGET_PENALTY`].
+    fn forgettable(&self, per_site: usize, now: Instant) -> bool {
+        let st = self.state.lock().expect("gate lock");
+        let free = st.next_at.max(st.hold_until);
+        self.slots.available_permits() >= per_site
+            && free <= now
+            && (st.penalty == 0 || free + FORGET_PENALTY <= now)
+    }
+
     /// The site's in-flight slots: a request holds one until its response has arrived.
     pub fn slots(&self) -> &Arc<Semaphore> {
         &self.slots
@@ -186,7 +213,10 @@ impl Politeness {
     pub fn new(settings: PolitenessSettings) -> Self {
         Politeness {
             settings,
-            sites: Mutex::new(HashMap::new()),
+            sites: Mutex::new(Gates {
+                by_site: HashMap::new(),
+                sweep_at: SWEEP_FLOOR,
+            }),
         }
     }
 
@@ -197,7 +227,19 @@ impl Politeness {
     /// The gate of a site (a key from [`site_of`]).
     pub fn gate(&self, site: &str) -> Arc<Gate> {
         let mut sites = self.sites.lock().expect("sites lock");
+        if let Some(g) = sites.by_site.get(site) {
+            return g.clone();
+        }
+        if sites.by_site.len() >= sites.sweep_at {
+            let (per_site, now) = (self.settings.per_site.max(1), Instant::now());
+            // Only the map holds a forgettable gate: nobody can be using it.
+            sites
+                .by_site
+                .retain(|_, g| Arc::strong_count(g) > 1 || !g.forgettable(per_site, now));
+            sites.sweep_at = (sites.by_site.len() * 2).max(SWEEP_FLOOR);
+        }
         sites
+            .by_site
             .entry(site.to_string())
             .or_insert_with(|| {
                 Arc::new(Gate {
@@ -227,6 +269,11 @@ impl Politeness {
             }
             None => {}
         }
+    }
+
+    /// Gates kept now (bounded by the sites in play; for tests).
+    pub fn gates_kept(&self) -> usize {
+        self.sites.lock().expect("sites lock").by_site.len()
     }
 
     /// The spacing a site currently gets (for tests and logs).

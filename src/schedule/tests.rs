@@ -574,3 +574,22 @@ fn a_simulated_day_with_a_six_hour_outage() {
         .collect();
     assert!(gaps.iter().all(|g| (300..=330).contains(g)), "{gaps:?}");
 }
+
+#[tokio::test]
+async fn a_hundred_thousand_sites_keep_the_gate_map_bounded() {
+    let p = polite(2, 0);
+    // A gate in use and a gate held back by a 429 survive every sweep.
+    let busy = p.gate("busy.test");
+    let _slot = busy.slots().clone().acquire_owned().await.unwrap();
+    p.observe("held.test", 429, Some(Duration::from_secs(3600)));
+    let mut most = 0;
+    for i in 0..100_000 {
+        let gate = p.gate(&format!("site{i}.test"));
+        assert!(gate.try_start());
+        drop(gate);
+        most = most.max(p.gates_kept());
+    }
+    assert!(most <= 1024, "{most} gates kept at once");
+    assert!(p.gate("held.test").holding());
+    assert!(std::sync::Arc::ptr_eq(&p.gate("busy.test"), &busy));
+}

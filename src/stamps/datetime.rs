@@ -5,6 +5,10 @@
 //! "입력 2024.12.17 오후 3:23", "Aktualisiert am 17.12.2024 um 15:23 Uhr", "2024年12月17日 15時23分").
 //! Both work on a bounded token list (at most [`MAX_TOKENS`] tokens), never allocate per
 //! character and never panic: anything they do not recognise yields `None`.
+//!
+//! Kept hand-written: date crates read one known layout at a time, mostly in English; pages mix
+//! languages, scripts, 12-hour markers and prose around the stamp, and a wrong guess becomes a
+//! wrong revision time.
 
 use chrono::{
     DateTime, Datelike, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime,

@@ -13,7 +13,9 @@
 //! - a revision is assigned once: [`Backend::commit_track`] is a compare-and-set on the article's
 //!   version, writing the article, its revision row (unique per article and revision) and its
 //!   event in one transaction, so two fetches of one article can never both become revision k+1;
-//! - an outbox row is deleted only when the sink confirmed it.
+//! - an outbox row is deleted only when the sink confirmed it, or moved (in one transaction) to
+//!   the dead-letter table after the broker refused it `publish.max_attempts` times, from where
+//!   `newswire outbox retry` moves it back.
 
 mod postgres;
 mod sqlite;
@@ -113,6 +115,20 @@ pub struct OutboxRow {
     pub seq: i64,
     pub event: Event,
     pub attempts: u32,
+}
+
+/// An event set aside after the broker refused it `attempts` times (nacked, or returned as
+/// unroutable): kept until an operator retries it (`newswire outbox list|retry`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    /// The row's outbox sequence number, which also names it here.
+    pub seq: i64,
+    pub event: Event,
+    pub attempts: u32,
+    /// The broker's last refusal (`nacked by the broker`, `returned as unroutable: 312 NO_ROUTE`).
+    pub reason: String,
+    /// When it was set aside (RFC 3339).
+    pub dead_at: String,
 }
 
 /// A WebSub subscription: `topic` (the URL the hub knows) pushed for `feed_url` (the URL polled).
@@ -392,8 +408,20 @@ pub trait Backend: Send + Sync {
     fn outbox_append(&self, events: Vec<Event>) -> StoreFuture<'_, ()>;
     /// Deletes rows the sink confirmed.
     fn outbox_delete(&self, seqs: Vec<i64>) -> StoreFuture<'_, ()>;
-    /// Counts a failed delivery attempt for rows that stay in the outbox.
-    fn outbox_failed(&self, seqs: Vec<i64>) -> StoreFuture<'_, ()>;
+    /// Counts one refusal by the broker (a nack or a return) of each row, as `(seq, reason)`;
+    /// rows refused `max_attempts` times move to the dead-letter table in the same transaction
+    /// and are returned. Link failures and timeouts are not counted: they are no fault of the
+    /// row's.
+    fn outbox_refused(
+        &self,
+        refused: Vec<(i64, String)>,
+        max_attempts: u32,
+    ) -> StoreFuture<'_, Vec<DeadLetter>>;
+    /// Dead letters in the order they were set aside, up to `limit`.
+    fn dead_letters(&self, limit: usize) -> StoreFuture<'_, Vec<DeadLetter>>;
+    /// Moves dead letters back to the end of the outbox with their attempts reset: those named
+    /// by `seqs`, or all of them (`None`). Returns the new outbox rows' count.
+    fn retry_dead_letters(&self, seqs: Option<Vec<i64>>) -> StoreFuture<'_, u64>;
     /// Events waiting (kept as a counter, not counted per call).
     fn outbox_len(&self) -> u64;
     /// The time of the oldest waiting event (its page's fetch time), for metrics.

@@ -31,15 +31,15 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::{NoTls, Row};
 
 use super::{
-    ArticleRow, Backend, Commit, FeedStatus, JobKind, JobRef, LeaseRound, OutboxRow, PageJob,
-    PollCommit, Result, SiteLease, StoreError, StoreFuture, Subscription, TrackCommit,
+    ArticleRow, Backend, Commit, DeadLetter, FeedStatus, JobKind, JobRef, LeaseRound, OutboxRow,
+    PageJob, PollCommit, Result, SiteLease, StoreError, StoreFuture, Subscription, TrackCommit,
 };
 use crate::event::Event;
 use crate::fetch::Validators;
 use crate::schedule::politeness::site_of_url;
 
-/// The schema this binary writes.
-const SCHEMA_VERSION: i32 = 1;
+/// The schema this binary writes. 1: everything up to the replicas; 2: dead letters.
+const SCHEMA_VERSION: i32 = 2;
 
 const SCHEMA_1: &str = "
 CREATE TABLE feeds (
@@ -136,6 +136,22 @@ CREATE TABLE relays (
     lease_until TIMESTAMPTZ
 );
 INSERT INTO relays (part) VALUES (0);
+";
+
+/// Version 2: outbox rows set aside after `publish.max_attempts` refusals.
+const SCHEMA_2: &str = "
+CREATE TABLE dead_letters (
+    seq BIGINT PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    source TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    time TEXT NOT NULL,
+    data TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    dead_at TEXT NOT NULL
+);
 ";
 
 /// Any two numbers, the same for every replica: the advisory lock migrations run under.
@@ -273,8 +289,33 @@ async fn migrate(client: &mut Object) -> Result<()> {
         tx.execute("INSERT INTO newswire_schema (version) VALUES (1)", &[])
             .await?;
     }
+    if version < 2 {
+        tx.batch_execute(SCHEMA_2).await?;
+        tx.execute("INSERT INTO newswire_schema (version) VALUES (2)", &[])
+            .await?;
+    }
     tx.commit().await?;
     Ok(())
+}
+
+const DEAD_LETTER_COLUMNS: &str =
+    "seq, event_id, event_type, source, subject, time, data, attempts, reason, dead_at";
+
+fn dead_letter(r: &Row) -> DeadLetter {
+    DeadLetter {
+        seq: r.get(0),
+        event: Event {
+            id: r.get(1),
+            event_type: r.get(2),
+            source: r.get(3),
+            subject: r.get(4),
+            time: r.get(5),
+            data: r.get(6),
+        },
+        attempts: r.get::<_, i32>(7) as u32,
+        reason: r.get(8),
+        dead_at: r.get(9),
+    }
 }
 
 /// Checks, inside `tx`, that this replica still holds `site` at `epoch`, and keeps the row locked
@@ -1177,16 +1218,82 @@ impl Backend for Postgres {
         })
     }
 
-    fn outbox_failed(&self, seqs: Vec<i64>) -> StoreFuture<'_, ()> {
+    fn outbox_refused(
+        &self,
+        refused: Vec<(i64, String)>,
+        max_attempts: u32,
+    ) -> StoreFuture<'_, Vec<DeadLetter>> {
         Box::pin(async move {
-            let c = self.client().await?;
-            self.trip(1);
-            c.execute(
+            let mut c = self.client().await?;
+            let (seqs, reasons): (Vec<i64>, Vec<String>) = refused.into_iter().unzip();
+            let now = Utc::now().to_rfc3339();
+            let tx = c.transaction().await?;
+            tx.execute(
                 "UPDATE outbox SET attempts = attempts + 1 WHERE seq = ANY($1)",
                 &[&seqs],
             )
             .await?;
-            Ok(())
+            let rows = tx
+                .query(
+                    &format!(
+                        "WITH gone AS (
+                            DELETE FROM outbox o USING unnest($1::BIGINT[], $2::TEXT[]) AS r(seq, reason)
+                            WHERE o.seq = r.seq AND o.attempts >= $3
+                            RETURNING o.seq, o.event_id, o.event_type, o.source, o.subject, o.time, o.data,
+                                o.attempts, r.reason)
+                         INSERT INTO dead_letters ({DEAD_LETTER_COLUMNS})
+                         SELECT gone.*, $4 FROM gone
+                         RETURNING {DEAD_LETTER_COLUMNS}"
+                    ),
+                    &[&seqs, &reasons, &(max_attempts as i32), &now],
+                )
+                .await?;
+            tx.commit().await?;
+            self.trip(2);
+            let dead: Vec<DeadLetter> = rows.iter().map(dead_letter).collect();
+            let n = dead.len() as u64;
+            let _ = self
+                .outbox
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                    Some(v.saturating_sub(n))
+                });
+            Ok(dead)
+        })
+    }
+
+    fn dead_letters(&self, limit: usize) -> StoreFuture<'_, Vec<DeadLetter>> {
+        Box::pin(async move {
+            let c = self.client().await?;
+            self.trip(1);
+            let rows = c
+                .query(
+                    &format!(
+                        "SELECT {DEAD_LETTER_COLUMNS} FROM dead_letters ORDER BY dead_at, seq LIMIT $1"
+                    ),
+                    &[&(limit as i64)],
+                )
+                .await?;
+            Ok(rows.iter().map(dead_letter).collect())
+        })
+    }
+
+    fn retry_dead_letters(&self, seqs: Option<Vec<i64>>) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let c = self.client().await?;
+            self.trip(1);
+            // A new sequence number: the event goes to the end of the outbox.
+            let n = c
+                .execute(
+                    "WITH back AS (
+                        DELETE FROM dead_letters WHERE $1::BIGINT[] IS NULL OR seq = ANY($1)
+                        RETURNING seq, event_id, event_type, source, subject, time, data)
+                     INSERT INTO outbox (event_id, event_type, source, subject, time, data)
+                     SELECT event_id, event_type, source, subject, time, data FROM back ORDER BY seq",
+                    &[&seqs],
+                )
+                .await?;
+            self.outbox.fetch_add(n, Ordering::Relaxed);
+            Ok(n)
         })
     }
 

@@ -18,15 +18,16 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{
-    ArticleRow, Backend, Commit, FeedStatus, JobKind, JobRef, OutboxRow, PageJob, PollCommit,
-    Result, StoreError, StoreFuture, Subscription, TrackCommit,
+    ArticleRow, Backend, Commit, DeadLetter, FeedStatus, JobKind, JobRef, OutboxRow, PageJob,
+    PollCommit, Result, StoreError, StoreFuture, Subscription, TrackCommit,
 };
 use crate::event::Event;
 use crate::fetch::Validators;
 
 /// The schema this binary writes. 1: feeds, entries, articles, websub, outbox, subscriptions.
 /// 2: the frontier's page jobs (re-checks move there), revisions, article versions.
-const SCHEMA_VERSION: i64 = 2;
+/// 3: dead letters (outbox rows the broker kept refusing).
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS feeds (
@@ -103,6 +104,22 @@ CREATE TABLE IF NOT EXISTS revisions (
 );
 ";
 
+/// Version 3: outbox rows set aside after `publish.max_attempts` refusals.
+const SCHEMA_3: &str = "
+CREATE TABLE IF NOT EXISTS dead_letters (
+    seq INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    source TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    time TEXT NOT NULL,
+    data TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    dead_at TEXT NOT NULL
+);
+";
+
 /// Columns added to `feeds` after the first schema.
 const FEED_COLUMNS: [(&str, &str); 4] = [
     ("schedule", "TEXT"),
@@ -124,7 +141,10 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             "schema version {version} is newer than this newswire's ({SCHEMA_VERSION}); run a newer newswire or restore an older state"
         )));
     }
-    let tx = conn.transaction()?;
+    // Immediate: the write lock is taken (waiting out the busy timeout) before anything is read.
+    // A deferred transaction that read first could not upgrade while another process (the
+    // daemon, `newswire outbox retry`) wrote meanwhile: "database is locked" at once.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     tx.execute_batch(SCHEMA)?;
     let have = columns(&tx, "feeds")?;
     for (name, ty) in FEED_COLUMNS {
@@ -160,6 +180,9 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             upsert_job(&tx, &job)?;
         }
         tx.execute_batch("UPDATE articles SET next_check_at = NULL")?;
+    }
+    if version < 3 {
+        tx.execute_batch(SCHEMA_3)?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
@@ -888,23 +911,87 @@ impl Backend for Sqlite {
                 }
             }
             tx.commit()?;
-            outbox.fetch_sub(removed, Ordering::Relaxed);
+            adjust(&outbox, removed, 0);
             Ok(())
         })
     }
 
-    fn outbox_failed(&self, seqs: Vec<i64>) -> StoreFuture<'_, ()> {
+    fn outbox_refused(
+        &self,
+        refused: Vec<(i64, String)>,
+        max_attempts: u32,
+    ) -> StoreFuture<'_, Vec<DeadLetter>> {
+        let outbox = self.outbox.clone();
         self.call(move |c| {
             let tx = c.transaction()?;
+            let now = Utc::now().to_rfc3339();
+            let mut dead = Vec::new();
             {
-                let mut st =
-                    tx.prepare_cached("UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?1")?;
-                for s in &seqs {
-                    st.execute([s])?;
+                let mut count = tx.prepare_cached(
+                    "UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?1 RETURNING attempts",
+                )?;
+                let mut set_aside = tx.prepare_cached(
+                    "INSERT INTO dead_letters (seq, event_id, event_type, source, subject, time, data, attempts, reason, dead_at)
+                     SELECT seq, event_id, event_type, source, subject, time, data, attempts, ?2, ?3
+                     FROM outbox WHERE seq = ?1
+                     RETURNING seq, event_id, event_type, source, subject, time, data, attempts, reason, dead_at",
+                )?;
+                let mut delete = tx.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?;
+                for (seq, reason) in &refused {
+                    let attempts: Option<u32> =
+                        count.query_row([seq], |r| r.get(0)).optional()?;
+                    if attempts.is_some_and(|n| n >= max_attempts) {
+                        dead.push(set_aside.query_row(params![seq, reason, now], dead_letter)?);
+                        delete.execute([seq])?;
+                    }
                 }
             }
             tx.commit()?;
-            Ok(())
+            adjust(&outbox, dead.len() as u64, 0);
+            Ok(dead)
+        })
+    }
+
+    fn dead_letters(&self, limit: usize) -> StoreFuture<'_, Vec<DeadLetter>> {
+        self.call(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT seq, event_id, event_type, source, subject, time, data, attempts, reason, dead_at
+                 FROM dead_letters ORDER BY dead_at, seq LIMIT ?1",
+            )?;
+            let rows = st.query_map([limit as i64], dead_letter)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn retry_dead_letters(&self, seqs: Option<Vec<i64>>) -> StoreFuture<'_, u64> {
+        let outbox = self.outbox.clone();
+        self.call(move |c| {
+            let tx = c.transaction()?;
+            let seqs: Vec<i64> = match seqs {
+                Some(s) => s,
+                None => tx
+                    .prepare("SELECT seq FROM dead_letters ORDER BY seq")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?,
+            };
+            let mut moved = 0;
+            {
+                // A new sequence number: the event goes to the end of the outbox.
+                let mut back = tx.prepare_cached(
+                    "INSERT INTO outbox (event_id, event_type, source, subject, time, data)
+                     SELECT event_id, event_type, source, subject, time, data FROM dead_letters WHERE seq = ?1",
+                )?;
+                let mut delete = tx.prepare_cached("DELETE FROM dead_letters WHERE seq = ?1")?;
+                for seq in &seqs {
+                    if back.execute([seq])? == 1 {
+                        delete.execute([seq])?;
+                        moved += 1;
+                    }
+                }
+            }
+            tx.commit()?;
+            outbox.fetch_add(moved, Ordering::Relaxed);
+            Ok(moved)
         })
     }
 
@@ -952,6 +1039,23 @@ impl Backend for Sqlite {
     }
 }
 
+fn dead_letter(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeadLetter> {
+    Ok(DeadLetter {
+        seq: r.get(0)?,
+        event: Event {
+            id: r.get(1)?,
+            event_type: r.get(2)?,
+            source: r.get(3)?,
+            subject: r.get(4)?,
+            time: r.get(5)?,
+            data: r.get(6)?,
+        },
+        attempts: r.get(7)?,
+        reason: r.get(8)?,
+        dead_at: r.get(9)?,
+    })
+}
+
 /// Deletes the job run `done` (unless it was replaced meanwhile) and writes `then`. Returns the
 /// rows removed and added.
 fn finish(
@@ -969,12 +1073,12 @@ fn finish(
     Ok((removed, added))
 }
 
+/// Moves a counter by `added - removed`, never below zero: rows another process wrote (`newswire
+/// outbox retry` beside a running daemon) are removed here without ever having been counted.
 fn adjust(counter: &AtomicU64, removed: u64, added: u64) {
-    if added >= removed {
-        counter.fetch_add(added - removed, Ordering::Relaxed);
-    } else {
-        counter.fetch_sub(removed - added, Ordering::Relaxed);
-    }
+    let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+        Some((v + added).saturating_sub(removed))
+    });
 }
 
 #[cfg(test)]

@@ -3,6 +3,9 @@
 //! `Disallow` with `*` and `$` patterns; the longest match wins, `Allow` on a tie (RFC 9309).
 //! A robots.txt that is missing (4xx) allows everything; one that cannot be fetched (network
 //! error, 5xx) allows too, and is asked again after an hour.
+//!
+//! At most [`MAX_ORIGINS`] answers are kept: when full, expired ones go, then those nearest
+//! their expiry; an origin's fetch lock goes as soon as nobody waits on it.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -29,6 +32,8 @@ pub(super) struct Rules(Vec<(bool, String)>);
 
 const KEEP: Duration = Duration::from_secs(86_400);
 const KEEP_FAILED: Duration = Duration::from_secs(3600);
+/// The most origins whose robots.txt is remembered.
+pub(super) const MAX_ORIGINS: usize = 10_000;
 
 impl Robots {
     pub(super) fn new(user_agent: &str) -> Self {
@@ -57,39 +62,69 @@ impl Robots {
             .entry(origin.clone())
             .or_default()
             .clone();
-        let _one_at_a_time = lock.lock().await;
-        let cached = self
-            .cache
-            .lock()
-            .expect("robots lock")
-            .get(&origin)
-            .filter(|(until, _)| *until > Instant::now())
-            .map(|(_, r)| r.clone());
-        let rules = match cached {
-            Some(r) => r,
-            None => {
-                let Ok(robots_url) = url.join("/robots.txt") else {
-                    return true;
-                };
-                let (rules, keep) = match fetch(robots_url).await {
-                    Ok(f) if f.response.status == 200 => {
-                        (parse(&f.response.text(), &self.token), KEEP)
-                    }
-                    Ok(f) if (400..500).contains(&f.response.status) => (Rules::default(), KEEP),
-                    _ => (Rules::default(), KEEP_FAILED),
-                };
-                self.cache
-                    .lock()
-                    .expect("robots lock")
-                    .insert(origin, (Instant::now() + keep, rules.clone()));
-                rules
-            }
+        let rules = {
+            let _one_at_a_time = lock.lock().await;
+            self.rules(url, &origin, fetch).await
         };
+        {
+            let mut fetching = self.fetching.lock().expect("robots lock");
+            // The map's reference and ours: nobody else waits on this origin.
+            if Arc::strong_count(&lock) == 2 {
+                fetching.remove(&origin);
+            }
+        }
+        let Some(rules) = rules else { return true };
         let path = match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_string(),
         };
         rules.allows(&path)
+    }
+
+    /// The origin's rules, from the cache or fetched; `None` when no robots.txt URL can be made.
+    async fn rules<F, Fut>(&self, url: &Url, origin: &str, fetch: F) -> Option<Rules>
+    where
+        F: FnOnce(Url) -> Fut,
+        Fut: Future<Output = Result<Fetched, FetchError>>,
+    {
+        let cached = self
+            .cache
+            .lock()
+            .expect("robots lock")
+            .get(origin)
+            .filter(|(until, _)| *until > Instant::now())
+            .map(|(_, r)| r.clone());
+        if cached.is_some() {
+            return cached;
+        }
+        let robots_url = url.join("/robots.txt").ok()?;
+        let (rules, keep) = match fetch(robots_url).await {
+            Ok(f) if f.response.status == 200 => (parse(&f.response.text(), &self.token), KEEP),
+            Ok(f) if (400..500).contains(&f.response.status) => (Rules::default(), KEEP),
+            _ => (Rules::default(), KEEP_FAILED),
+        };
+        let now = Instant::now();
+        let mut cache = self.cache.lock().expect("robots lock");
+        if cache.len() >= MAX_ORIGINS && !cache.contains_key(origin) {
+            cache.retain(|_, (until, _)| *until > now);
+            if cache.len() > MAX_ORIGINS / 2 {
+                let mut ends: Vec<Instant> = cache.values().map(|(until, _)| *until).collect();
+                let cut = ends.len() - MAX_ORIGINS / 2;
+                let keep_from = *ends.select_nth_unstable(cut).1;
+                cache.retain(|_, (until, _)| *until >= keep_from);
+            }
+        }
+        cache.insert(origin.to_string(), (now + keep, rules.clone()));
+        Some(rules)
+    }
+
+    /// Origins remembered, and fetch locks held (for tests).
+    #[cfg(test)]
+    fn kept(&self) -> (usize, usize) {
+        (
+            self.cache.lock().expect("robots lock").len(),
+            self.fetching.lock().expect("robots lock").len(),
+        )
     }
 }
 
@@ -192,5 +227,29 @@ mod tests {
         assert!(theirs.allows("/news/drafts/1"));
         assert!(parse("User-agent: *\nDisallow:\n", "newswire").allows("/anything"));
         assert!(parse("", "newswire").allows("/"));
+    }
+
+    #[tokio::test]
+    async fn a_hundred_thousand_origins_keep_the_cache_bounded() {
+        let robots = Robots::new("newswire/0.1");
+        let mut most = (0, 0);
+        for i in 0..100_000 {
+            let url = Url::parse(&format!("http://site{i}.test/a")).unwrap();
+            let fetch =
+                |_: Url| async { Err::<Fetched, _>(FetchError::Network("unreachable".into())) };
+            assert!(robots.allowed(&url, fetch).await);
+            let (cached, locks) = robots.kept();
+            most = (most.0.max(cached), most.1.max(locks));
+        }
+        assert!(most.0 <= MAX_ORIGINS && most.1 <= 1, "{most:?}");
+        // A recent answer is still used: no second fetch.
+        let url = Url::parse("http://site99999.test/b").unwrap();
+        let fetched = std::cell::Cell::new(false);
+        let fetch = |_: Url| {
+            fetched.set(true);
+            async { Err::<Fetched, _>(FetchError::Timeout) }
+        };
+        assert!(robots.allowed(&url, fetch).await);
+        assert!(!fetched.get(), "fetched again");
     }
 }

@@ -7,6 +7,10 @@
 //! truncated header or block, missing or unreadable `Content-Length`, corrupt gzip). It yields
 //! an error and goes on when the record could be stepped over: a block larger than the record cap
 //! ([`WarcError::TooLarge`]) or a record without `WARC-Type`.
+//!
+//! Kept hand-written: it must stream blocks under a size cap and step over damaged records in
+//! captures from the wild, which a general WARC crate is not built for; it is small, has no
+//! dependencies and is fuzzed (`fuzz/fuzz_targets/warc.rs`).
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};

@@ -113,3 +113,34 @@ async fn an_old_store_is_migrated_and_its_rechecks_become_page_jobs() {
     assert!(err.contains("newer than this newswire"), "{err}");
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
+
+#[tokio::test]
+async fn a_version_2_store_gains_the_dead_letters() {
+    let path = tempfile("migrate-3");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    drop(Sqlite::open(&path).unwrap());
+    {
+        // As a version-2 newswire left it: no dead-letter table, one event waiting.
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(
+            "DROP TABLE dead_letters; PRAGMA user_version = 2;
+             INSERT INTO outbox (event_id, event_type, source, subject, time, data) VALUES ('e', 't', 's', 'a', '2024-01-01T00:00:00Z', '{}');",
+        )
+        .unwrap();
+    }
+    let s = Sqlite::open(&path).unwrap();
+    let seq = s.outbox_batch(0, 1).await.unwrap()[0].seq;
+    let dead = s
+        .outbox_refused(vec![(seq, "nacked".into())], 1)
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(s.dead_letters(5).await.unwrap(), dead);
+    drop(s);
+    let version: i64 = Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 3);
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
