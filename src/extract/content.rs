@@ -9,19 +9,95 @@ use super::dom::{Dom, F_BOILER, F_COMMENTS, F_HIDDEN, F_STRONG_POS, NONE, Tag};
 
 /// Nodes inside furniture (nav, comments, share bars...), inherited down the tree. A furniture
 /// flag on an element that holds most of the page's prose is ignored: some sites wrap the whole
-/// page in a `has-sidebar` or `nav-open` container.
-pub(crate) fn blocked(dom: &Dom) -> Vec<bool> {
+/// page in a `has-sidebar` or `nav-open` container. So is one on an element around the headline
+/// or around a marked article body (`entry-content`, `itemprop=articleBody`): blog engines put
+/// the post inside a "widget", and a short post has too little prose to prove itself otherwise.
+pub(crate) fn blocked(dom: &Dom, headline: Option<u32>) -> Vec<bool> {
     let nodes = &dom.nodes;
     let body_chars = nodes[dom.body as usize].chars.max(1);
+    let story = marked_story(dom);
     let mut out = vec![false; nodes.len()];
     for i in 1..nodes.len() {
         let n = &nodes[i];
         let inherited = n.parent != NONE && out[n.parent as usize];
         out[i] = inherited
             || n.flags & F_HIDDEN != 0
-            || (n.flags & F_BOILER != 0 && !holds_story(dom, i, body_chars));
+            || (n.flags & F_BOILER != 0
+                && !holds_story(dom, i, body_chars)
+                && !wraps_story(dom, i, headline, &story));
     }
     out
+}
+
+/// Per node: does its subtree hold a marked article body with some unlinked prose?
+fn marked_story(dom: &Dom) -> Vec<bool> {
+    let nodes = &dom.nodes;
+    let mut out = vec![false; nodes.len()];
+    for i in (1..nodes.len()).rev() {
+        let n = &nodes[i];
+        if n.flags & F_STRONG_POS != 0
+            && n.flags & F_COMMENTS == 0
+            && n.chars >= 40
+            && dom.link_density(i as u32) < 0.5
+        {
+            out[i] = true;
+        }
+        if out[i] && n.parent != NONE {
+            out[n.parent as usize] = true;
+        }
+    }
+    out
+}
+
+/// A furniture-flagged block that is really the frame of the article: it holds the headline
+/// or a marked article body. Comment sections and semantic furniture tags never qualify.
+fn wraps_story(dom: &Dom, i: usize, headline: Option<u32>, story: &[bool]) -> bool {
+    let n = &dom.nodes[i];
+    if n.flags & F_COMMENTS != 0 || matches!(n.tag, Tag::Aside | Tag::Nav | Tag::Footer) {
+        return false;
+    }
+    story[i] || headline.is_some_and(|h| dom.contains(i as u32, h) && h != i as u32)
+}
+
+/// The heading that carries the page's headline (`title`, already without the site name):
+/// the first `<h1>` whose text matches it, else the first h2-h4 that does. Matching ignores
+/// case, spacing and punctuation; a heading inside the title or around it also matches, when
+/// both are long enough to say something.
+pub(crate) fn headline(dom: &Dom, title: &str) -> Option<u32> {
+    let norm = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let tn = norm(title);
+    if tn.chars().count() < 4 {
+        return None;
+    }
+    let mut other: Option<u32> = None;
+    for (i, n) in dom.nodes.iter().enumerate() {
+        if !n.tag.is_heading() || !(4..=400).contains(&n.chars) || n.flags & F_HIDDEN != 0 {
+            continue;
+        }
+        if n.tag != Tag::H1 && (other.is_some() || matches!(n.tag, Tag::H(5..))) {
+            continue;
+        }
+        let mut text = String::new();
+        for j in i + 1..n.end as usize {
+            if dom.nodes[j].tag == Tag::Text {
+                text.push_str(dom.nodes[j].text);
+            }
+        }
+        let hn = norm(&text);
+        let long = hn.chars().count() >= 12 && tn.chars().count() >= 12;
+        if hn == tn || (long && (tn.contains(&hn) || hn.contains(&tn))) {
+            if n.tag == Tag::H1 {
+                return Some(i as u32);
+            }
+            other = Some(i as u32);
+        }
+    }
+    other
 }
 
 /// A furniture-looking element (by class) that is really a wrapper around the story: it holds

@@ -224,7 +224,8 @@ fn pass(dom: &Dom, roots: &[u32], removed: Option<&[bool]>, furniture: bool, cle
 }
 
 fn body(dom: &Dom, doc: &scraper::Html, rule: Option<&SiteRule>, title: &str) -> String {
-    let mut blocked = content::blocked(dom);
+    let headline = content::headline(dom, title);
+    let mut blocked = content::blocked(dom, headline);
     let mut removed: Option<Vec<bool>> = None;
     if let Some(rule) = rule {
         let mut rm = vec![false; dom.nodes.len()];
@@ -244,7 +245,9 @@ fn body(dom: &Dom, doc: &scraper::Html, rule: Option<&SiteRule>, title: &str) ->
     let mut best: Option<Body> = None;
     let sc = content::score(dom, &blocked, true);
     if let Some(roots) = content::choose(dom, &sc, &blocked) {
+        dbg_roots("chosen", dom, &roots);
         let roots = content::prefer_semantic(dom, roots, &blocked);
+        dbg_roots("semantic", dom, &roots);
         // Full cleaning first; if that leaves little, the cleaning may have cut the story.
         for clean in [true, false] {
             let b = pass(dom, &roots, removed, true, clean);
@@ -257,10 +260,14 @@ fn body(dom: &Dom, doc: &scraper::Html, rule: Option<&SiteRule>, title: &str) ->
         }
     }
     // Class hints may have hidden the story (a "comments-open" wrapper): score without them.
-    // Only a clearly longer result wins, so a short story does not lose to its comments.
+    // Only a clearly longer result wins, so a short story does not lose to its comments, and
+    // only from inside a hidden part that could be the story's frame (see `unhidden_ok`).
     let open = vec![false; dom.nodes.len()];
     let sc = content::score(dom, &open, false);
-    if let Some(roots) = content::choose(dom, &sc, &open) {
+    if let Some(roots) = content::choose(dom, &sc, &open)
+        && unhidden_ok(dom, &roots, &blocked, headline)
+    {
+        dbg_roots("fallback", dom, &roots);
         let b = pass(dom, &roots, removed, false, true);
         if best
             .as_ref()
@@ -283,6 +290,48 @@ fn body(dom: &Dom, doc: &scraper::Html, rule: Option<&SiteRule>, title: &str) ->
             assemble(b, title)
         }
     }
+}
+
+// DEBUG (temporary)
+fn dbg_roots(what: &str, dom: &Dom, roots: &[u32]) {
+    if std::env::var_os("NW_DEBUG").is_none() {
+        return;
+    }
+    for &r in roots {
+        let n = &dom.nodes[r as usize];
+        eprintln!(
+            "{what}: #{r} {:?} class={:?} id={:?} chars={} flags={}",
+            n.tag,
+            dom.attr(r, "class"),
+            dom.attr(r, "id"),
+            n.chars,
+            n.flags
+        );
+    }
+}
+
+/// May the hint-free pass's `roots` stand in for the hinted result? A root that hints hid is
+/// taken only from a hidden block that holds the headline too (a wrapper whose class misled);
+/// a block beside the headline is the sidebar or the comments it looks like. With no headline
+/// found, only comment sections are refused: a short post's comments are longer than it is.
+fn unhidden_ok(dom: &Dom, roots: &[u32], blocked: &[bool], headline: Option<u32>) -> bool {
+    let nodes = &dom.nodes;
+    roots.iter().all(|&r| {
+        // The outermost hidden ancestor-or-self of r, and whether a comment section is on the way.
+        let mut top = None;
+        let mut comments = false;
+        let mut a = r;
+        while a != dom::NONE && blocked[a as usize] {
+            top = Some(a);
+            comments |= nodes[a as usize].flags & dom::F_COMMENTS != 0;
+            a = nodes[a as usize].parent;
+        }
+        match (top, headline) {
+            (None, _) => true,
+            (Some(t), Some(h)) => dom.contains(t, h),
+            (Some(_), None) => !comments,
+        }
+    })
 }
 
 /// How many times longer the hint-free fallback must be to replace a hinted result.

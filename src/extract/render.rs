@@ -105,13 +105,18 @@ impl Writer {
     }
 }
 
-/// Hints say furniture; a "read-more" or "has-sidebar" wrapper holding most of the body is not.
+/// Hints say furniture; a "read-more" or "has-sidebar" wrapper holding most of the body is not,
+/// nor is a long stretch of unlinked prose inside the body (the "entry-more" part after a
+/// blog's jump break): furniture is short or made of links.
 fn is_furniture(dom: &Dom, j: usize, root_chars: u32) -> bool {
     let n = &dom.nodes[j];
-    n.flags & F_BOILER != 0
-        && !(n.flags & F_COMMENTS == 0
-            && !matches!(n.tag, Tag::Aside | Tag::Nav | Tag::Footer)
-            && n.chars * 2 > root_chars)
+    if n.flags & F_BOILER == 0 {
+        return false;
+    }
+    let story_like = n.flags & F_COMMENTS == 0
+        && !matches!(n.tag, Tag::Aside | Tag::Nav | Tag::Footer | Tag::Header);
+    let continues = n.chars >= 400 && n.commas >= 5 && dom.link_density(j as u32) < 0.15;
+    !(story_like && (n.chars * 2 > root_chars || continues))
 }
 
 /// Should a container inside the body be dropped as furniture?
