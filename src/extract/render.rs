@@ -106,8 +106,8 @@ impl Writer {
 }
 
 /// Hints say furniture; a "read-more" or "has-sidebar" wrapper holding most of the body is not,
-/// nor is a long stretch of unlinked prose inside the body (the "entry-more" part after a
-/// blog's jump break): furniture is short or made of links.
+/// nor is a "more" block of unlinked prose inside the body: the rest of the story after a
+/// blog's jump break ("entry-more", "read-more"), where a "more stories" box is links.
 fn is_furniture(dom: &Dom, j: usize, root_chars: u32) -> bool {
     let n = &dom.nodes[j];
     if n.flags & F_BOILER == 0 {
@@ -115,8 +115,7 @@ fn is_furniture(dom: &Dom, j: usize, root_chars: u32) -> bool {
     }
     let story_like = n.flags & F_COMMENTS == 0
         && !matches!(n.tag, Tag::Aside | Tag::Nav | Tag::Footer | Tag::Header);
-    let continues = n.chars >= 400 && n.commas >= 5 && dom.link_density(j as u32) < 0.15;
-    !(story_like && (n.chars * 2 > root_chars || continues))
+    !(story_like && (n.chars * 2 > root_chars || super::content::story_rest(dom, j as u32)))
 }
 
 /// Should a container inside the body be dropped as furniture?

@@ -11,6 +11,8 @@
 //! `whole-page`. Run with `cargo run --release -p extract-bench` (pin to one core with
 //! `taskset -c 0` for stable numbers).
 //!
+//! `show FILE...` prints newswire's body of each page, for looking at one miss.
+//!
 //! `metadata` runs the metadata mode instead (see `metadata.rs`): authors and published and
 //! updated times on `corpus/metadata-dev`, newswire against trafilatura and htmldate, and
 //! what newswire's bylines and stamps cost next to its body extraction.
@@ -289,6 +291,16 @@ fn main() {
     let shared = shared_dir();
     if std::env::args().nth(1).as_deref() == Some("metadata") {
         metadata::main(&shared);
+        return;
+    }
+    if std::env::args().nth(1).as_deref() == Some("show") {
+        // `show FILE...`: newswire's body of each page (gzip or not), for looking at a miss.
+        for f in std::env::args().skip(2) {
+            match read_page(&f) {
+                Ok(b) => println!("== {f}\n{}\n", Extractor::Newswire.run(&decode_page(&b))),
+                Err(e) => println!("== {f}: {e}"),
+            }
+        }
         return;
     }
     let scorer = shared.join("tools/score_extraction.py");
