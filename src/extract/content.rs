@@ -140,7 +140,7 @@ pub(crate) fn headline(dom: &Dom, titles: &[String]) -> Option<u32> {
         let hn = norm(&text);
         let hl = hn.chars().count();
         let i = i as u32;
-        if tns.iter().any(|t| *t == hn) {
+        if tns.contains(&hn) {
             if n.tag == Tag::H1 {
                 exact_h1 = Some(i);
                 break;
