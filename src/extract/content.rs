@@ -9,19 +9,155 @@ use super::dom::{Dom, F_BOILER, F_COMMENTS, F_HIDDEN, F_STRONG_POS, NONE, Tag};
 
 /// Nodes inside furniture (nav, comments, share bars...), inherited down the tree. A furniture
 /// flag on an element that holds most of the page's prose is ignored: some sites wrap the whole
-/// page in a `has-sidebar` or `nav-open` container.
-pub(crate) fn blocked(dom: &Dom) -> Vec<bool> {
+/// page in a `has-sidebar` or `nav-open` container. So is one on an element around the headline
+/// or around a marked article body (`entry-content`, `itemprop=articleBody`): blog engines put
+/// the post inside a "widget", and a short post has too little prose to prove itself otherwise.
+pub(crate) fn blocked(dom: &Dom, headline: Option<u32>) -> Vec<bool> {
     let nodes = &dom.nodes;
     let body_chars = nodes[dom.body as usize].chars.max(1);
+    let story = marked_story(dom);
     let mut out = vec![false; nodes.len()];
     for i in 1..nodes.len() {
         let n = &nodes[i];
         let inherited = n.parent != NONE && out[n.parent as usize];
         out[i] = inherited
             || n.flags & F_HIDDEN != 0
-            || (n.flags & F_BOILER != 0 && !holds_story(dom, i, body_chars));
+            || (n.flags & F_BOILER != 0
+                && !holds_story(dom, i, body_chars)
+                && !wraps_story(dom, i, headline, &story));
     }
     out
+}
+
+/// Per node: does its subtree hold a marked article body with some unlinked prose?
+fn marked_story(dom: &Dom) -> Vec<bool> {
+    let nodes = &dom.nodes;
+    let mut out = vec![false; nodes.len()];
+    for i in (1..nodes.len()).rev() {
+        let n = &nodes[i];
+        if n.flags & F_STRONG_POS != 0
+            && n.flags & F_COMMENTS == 0
+            && n.chars >= 40
+            && dom.link_density(i as u32) < 0.5
+        {
+            out[i] = true;
+        }
+        if out[i] && n.parent != NONE {
+            out[n.parent as usize] = true;
+        }
+    }
+    out
+}
+
+/// A furniture-flagged block that is really the frame of the article: it holds the headline
+/// or a marked article body. Comment sections and semantic furniture tags never qualify.
+fn wraps_story(dom: &Dom, i: usize, headline: Option<u32>, story: &[bool]) -> bool {
+    let n = &dom.nodes[i];
+    if n.flags & F_COMMENTS != 0 || matches!(n.tag, Tag::Aside | Tag::Nav | Tag::Footer) {
+        return false;
+    }
+    story[i] || headline.is_some_and(|h| dom.contains(i as u32, h) && h != i as u32)
+}
+
+/// Is the body marked (`<article>`, `entry-content`, `itemprop=articleBody`: a root, one of
+/// its two nearest ancestors, or a block inside a root) just after the headline, within the
+/// same small block? Such a body is the post, however short.
+pub(crate) fn under_headline(dom: &Dom, roots: &[u32], headline: Option<u32>) -> bool {
+    let Some(h) = headline else {
+        return false;
+    };
+    let nodes = &dom.nodes;
+    let marked = |m: u32| {
+        let n = &nodes[m as usize];
+        (n.flags & F_STRONG_POS != 0 || n.tag == Tag::Article)
+            && n.flags & F_COMMENTS == 0
+            && n.chars >= 20
+    };
+    // Within four levels up from `m`, an ancestor holds the headline, and `m` comes after it.
+    let near = |m: u32| {
+        let mut a = m;
+        for _ in 0..4 {
+            a = nodes[a as usize].parent;
+            if a == NONE || matches!(nodes[a as usize].tag, Tag::Body | Tag::Html | Tag::Document) {
+                return false;
+            }
+            if dom.contains(a, h) {
+                return h < m && !dom.contains(m, h);
+            }
+        }
+        false
+    };
+    roots.iter().any(|&r| {
+        let mut a = r;
+        for _ in 0..3 {
+            if a == NONE {
+                break;
+            }
+            if marked(a) && near(a) {
+                return true;
+            }
+            a = nodes[a as usize].parent;
+        }
+        (r + 1..nodes[r as usize].end).any(|m| marked(m) && near(m))
+    })
+}
+
+/// The heading that carries the page's headline, from the page's titles (`og:title`,
+/// `<title>`, site name included): the first h1-h4 whose text is a title (an `<h1>` first),
+/// else the longest that is part of one (the site's name in a masthead `<h1>` is part of most
+/// titles too, and shorter than the headline), else the first that holds a title and a kicker.
+/// Matching ignores case, spacing and punctuation.
+pub(crate) fn headline(dom: &Dom, titles: &[String]) -> Option<u32> {
+    let norm = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let tns: Vec<String> = titles
+        .iter()
+        .map(|t| norm(t))
+        .filter(|t| t.len() >= 4)
+        .collect();
+    if tns.is_empty() {
+        return None;
+    }
+    let (mut exact, mut exact_h1, mut part, mut kicker) = (None, None, None, None);
+    for (i, n) in dom.nodes.iter().enumerate() {
+        if !n.tag.is_heading()
+            || matches!(n.tag, Tag::H(5..))
+            || !(4..=400).contains(&n.chars)
+            || n.flags & F_HIDDEN != 0
+        {
+            continue;
+        }
+        let mut text = String::new();
+        for j in i + 1..n.end as usize {
+            if dom.nodes[j].tag == Tag::Text {
+                text.push_str(dom.nodes[j].text);
+            }
+        }
+        let hn = norm(&text);
+        let hl = hn.chars().count();
+        let i = i as u32;
+        if tns.contains(&hn) {
+            if n.tag == Tag::H1 {
+                exact_h1 = Some(i);
+                break;
+            }
+            exact = exact.or(Some(i));
+        } else if hl >= 12 && tns.iter().any(|t| t.contains(&hn)) {
+            if part.is_none_or(|(l, _)| hl > l) {
+                part = Some((hl, i));
+            }
+        } else if tns
+            .iter()
+            .any(|t| hn.contains(t.as_str()) && t.chars().count() * 3 >= hl * 2)
+        {
+            kicker = kicker.or(Some(i));
+        }
+    }
+    exact_h1.or(exact).or(part.map(|p| p.1)).or(kicker)
 }
 
 /// A furniture-looking element (by class) that is really a wrapper around the story: it holds
@@ -261,6 +397,46 @@ pub(crate) fn choose(dom: &Dom, sc: &Scores, blocked: &[bool]) -> Option<Vec<u32
         c = next;
     }
     Some(out)
+}
+
+/// The rest of a story after a jump break: a block named "more" ("entry-more", "read-more")
+/// holding unlinked prose. A "more stories" box by the same name is made of links.
+pub(crate) fn story_rest(dom: &Dom, i: u32) -> bool {
+    let n = &dom.nodes[i as usize];
+    n.chars >= 200
+        && n.commas >= 3
+        && n.flags & F_COMMENTS == 0
+        && dom.link_density(i) < 0.15
+        && ["class", "id"].iter().any(|a| {
+            dom.attr(i, a)
+                .is_some_and(|v| v.to_ascii_lowercase().contains("more"))
+        })
+}
+
+/// `roots` and, after the last, the following siblings that hold the rest of the story after
+/// a jump break (see `story_rest`), past empty anchors and spacers.
+pub(crate) fn with_rest(dom: &Dom, mut roots: Vec<u32>) -> Vec<u32> {
+    let nodes = &dom.nodes;
+    let Some(&last) = roots.last() else {
+        return roots;
+    };
+    let parent = nodes[last as usize].parent;
+    if parent == NONE {
+        return roots;
+    }
+    let end = nodes[parent as usize].end;
+    let mut c = nodes[last as usize].end;
+    while c < end {
+        let n = &nodes[c as usize];
+        if n.chars > 0 || n.tag == Tag::Text && !n.text.trim().is_empty() {
+            if !story_rest(dom, c) {
+                break;
+            }
+            roots.push(c);
+        }
+        c = n.end;
+    }
+    roots
 }
 
 /// Semantic containers: `itemprop=articleBody`, `entry-content`-like classes, else the

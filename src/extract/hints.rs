@@ -422,8 +422,15 @@ pub(crate) fn classify(e: &Element, tag: Tag) -> Hints {
                 if !slug && cats & C_NEG != 0 {
                     weight -= 25;
                 }
+                // A blog post's own classes name its categories and tags ("hentry
+                // category-news tag-sandy", WordPress's post_class): words, not furniture.
+                let entry = name == "class"
+                    && hay.split(|b| b.is_ascii_whitespace()).any(|t| {
+                        matches!(t, b"hentry" | b"h-entry" | b"type-post" | b"status-publish")
+                    });
                 if !strong
                     && !slug
+                    && !entry
                     && (cats & C_BOILER != 0
                         || any_token(hay, boiler_token)
                         || hay

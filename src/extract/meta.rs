@@ -9,6 +9,9 @@ use url::Url;
 #[derive(Default)]
 pub(crate) struct Meta {
     pub title: String,
+    /// og:title and `<title>` as the page gives them (site name included), for finding the
+    /// headline in the body.
+    pub raw_titles: Vec<String>,
     pub site_name: Option<String>,
     pub language: Option<String>,
     pub canonical: Option<String>,
@@ -98,6 +101,7 @@ pub(crate) fn collect(dom: &Dom, page_url: Option<&Url>) -> Meta {
         }
     }
     let host = page_url.and_then(|u| u.host_str()).map(norm_cmp);
+    m.raw_titles = og_title.iter().chain(&doc_title).cloned().collect();
     m.title = pick_title(
         og_title.or(tw_title),
         doc_title,

@@ -11,8 +11,10 @@
 //! lines, credits, bylines, datelines, boilerplate phrases). Last, trailing headings, widget
 //! labels, everything after a "Related"/"Comments" marker near the end, closing calls to
 //! action ("follow us", "get our app"), a closing author's note and affiliate disclosures are
-//! cut. When a pass yields little, it retries with less cleaning, then without class hints. A page whose best
-//! body is still tiny (front page, 404, login or paywall stub) gets an empty `body_text`.
+//! cut. When a pass yields little, it retries with less cleaning, then without class hints (that
+//! result must not be comments, nor a block beside the headline). A page whose best body is still
+//! tiny (front page, 404, login or paywall stub) gets an empty `body_text`, unless it is a marked
+//! article body just under the headline (a very short post).
 //!
 //! Guarantees: never panics on any input, never recurses over the DOM (100,000-deep nesting is
 //! fine), runs in time linear in the page size with memory a small multiple of it, and does not
@@ -72,6 +74,9 @@ pub struct Extracted {
 const MIN_BODY_CHARS: u32 = 100;
 const SENTENCE_END: [char; 9] = ['.', '!', '?', '…', '"', '“', '”', '»', ')'];
 
+/// A marked article body just under the headline is a (very short) post down to this size.
+const MIN_POST_CHARS: u32 = 20;
+
 /// Below this, try the next, more permissive strategy.
 const RETRY_CHARS: u32 = 800;
 
@@ -100,7 +105,7 @@ pub fn extract_profiled(
     let t0 = clock();
     let authors = byline::find(&dom, page_url);
     let byline_secs = clock() - t0;
-    let body = body(&dom, doc, rule, &meta.title);
+    let body = body(&dom, doc, rule, &meta.title, &meta.raw_titles);
     let language = meta.language.clone().or_else(|| {
         if body.is_empty() {
             lang::guess(&meta.title)
@@ -223,8 +228,15 @@ fn pass(dom: &Dom, roots: &[u32], removed: Option<&[bool]>, furniture: bool, cle
     ))
 }
 
-fn body(dom: &Dom, doc: &scraper::Html, rule: Option<&SiteRule>, title: &str) -> String {
-    let mut blocked = content::blocked(dom);
+fn body(
+    dom: &Dom,
+    doc: &scraper::Html,
+    rule: Option<&SiteRule>,
+    title: &str,
+    titles: &[String],
+) -> String {
+    let headline = content::headline(dom, titles);
+    let mut blocked = content::blocked(dom, headline);
     let mut removed: Option<Vec<bool>> = None;
     if let Some(rule) = rule {
         let mut rm = vec![false; dom.nodes.len()];
@@ -242,9 +254,12 @@ fn body(dom: &Dom, doc: &scraper::Html, rule: Option<&SiteRule>, title: &str) ->
     }
     let removed = removed.as_deref();
     let mut best: Option<Body> = None;
+    // Whether `best` is a marked body right under the headline: then a very short one counts.
+    let mut anchored = false;
     let sc = content::score(dom, &blocked, true);
     if let Some(roots) = content::choose(dom, &sc, &blocked) {
-        let roots = content::prefer_semantic(dom, roots, &blocked);
+        let roots = content::with_rest(dom, content::prefer_semantic(dom, roots, &blocked));
+        anchored = content::under_headline(dom, &roots, headline);
         // Full cleaning first; if that leaves little, the cleaning may have cut the story.
         for clean in [true, false] {
             let b = pass(dom, &roots, removed, true, clean);
@@ -257,20 +272,28 @@ fn body(dom: &Dom, doc: &scraper::Html, rule: Option<&SiteRule>, title: &str) ->
         }
     }
     // Class hints may have hidden the story (a "comments-open" wrapper): score without them.
-    // Only a clearly longer result wins, so a short story does not lose to its comments.
+    // Only a clearly longer result wins, so a short story does not lose to its comments, and
+    // only from inside a hidden part that could be the story's frame (see `unhidden_ok`).
+    // Comment sections stay out of its render: they are never the story.
     let open = vec![false; dom.nodes.len()];
     let sc = content::score(dom, &open, false);
-    if let Some(roots) = content::choose(dom, &sc, &open) {
-        let b = pass(dom, &roots, removed, false, true);
+    if let Some(roots) = content::choose(dom, &sc, &open)
+        && unhidden_ok(dom, &roots, &blocked, headline, anchored)
+    {
+        let rm = without_comments(dom, removed, headline);
+        let b = pass(dom, &roots, Some(&rm), false, true);
         if best
             .as_ref()
             .is_none_or(|x| b.chars > x.chars * FALLBACK_MARGIN)
         {
             best = Some(b);
+            anchored = false;
         }
     }
     match best {
-        Some(b) if b.chars >= MIN_BODY_CHARS => assemble(b, title),
+        Some(b) if b.chars >= MIN_BODY_CHARS || (anchored && b.chars >= MIN_POST_CHARS) => {
+            assemble(b, title)
+        }
         _ => {
             // A tiny page without site chrome is its own body, unless it is an error or a stub.
             if dom.nodes[dom.body as usize].chars >= TINY_PAGE_CHARS {
@@ -283,6 +306,57 @@ fn body(dom: &Dom, doc: &scraper::Html, rule: Option<&SiteRule>, title: &str) ->
             assemble(b, title)
         }
     }
+}
+
+/// May the hint-free pass's `roots` stand in for the hinted result? A root that hints hid is
+/// taken from a hidden block that holds the headline too (a wrapper whose class misled), but
+/// not from a comment section inside it. Other hidden blocks are refused when they are comment
+/// sections (a short post's comments are longer than it is) or when the hinted result is a
+/// marked body under the headline (`anchored`): then a block beside it is the sidebar.
+fn unhidden_ok(
+    dom: &Dom,
+    roots: &[u32],
+    blocked: &[bool],
+    headline: Option<u32>,
+    anchored: bool,
+) -> bool {
+    let nodes = &dom.nodes;
+    roots.iter().all(|&r| {
+        // The outermost hidden ancestor-or-self of r, and whether a comment section is on the way.
+        // `inner`: one below that ancestor.
+        let (mut top, mut comments, mut inner) = (None, false, false);
+        let mut a = r;
+        while a != dom::NONE && blocked[a as usize] {
+            inner |= comments;
+            top = Some(a);
+            comments |= nodes[a as usize].flags & dom::F_COMMENTS != 0;
+            a = nodes[a as usize].parent;
+        }
+        match top {
+            None => true,
+            Some(t) if headline.is_some_and(|h| dom.contains(t, h)) => !inner,
+            Some(_) => !comments && !anchored,
+        }
+    })
+}
+
+/// `removed` (site-rule removals) plus every comment section (by its class/id) but one around
+/// the headline, which is a wrapper of the whole story.
+fn without_comments(dom: &Dom, removed: Option<&[bool]>, headline: Option<u32>) -> Vec<bool> {
+    let mut rm = removed.map_or_else(|| vec![false; dom.nodes.len()], <[bool]>::to_vec);
+    let mut j = 0u32;
+    while (j as usize) < dom.nodes.len() {
+        let n = &dom.nodes[j as usize];
+        if n.flags & dom::F_COMMENTS != 0 && !headline.is_some_and(|h| dom.contains(j, h)) {
+            rm[j as usize..n.end as usize]
+                .iter_mut()
+                .for_each(|b| *b = true);
+            j = n.end;
+        } else {
+            j += 1;
+        }
+    }
+    rm
 }
 
 /// How many times longer the hint-free fallback must be to replace a hinted result.

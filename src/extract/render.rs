@@ -105,13 +105,17 @@ impl Writer {
     }
 }
 
-/// Hints say furniture; a "read-more" or "has-sidebar" wrapper holding most of the body is not.
+/// Hints say furniture; a "read-more" or "has-sidebar" wrapper holding most of the body is not,
+/// nor is a "more" block of unlinked prose inside the body: the rest of the story after a
+/// blog's jump break ("entry-more", "read-more"), where a "more stories" box is links.
 fn is_furniture(dom: &Dom, j: usize, root_chars: u32) -> bool {
     let n = &dom.nodes[j];
-    n.flags & F_BOILER != 0
-        && !(n.flags & F_COMMENTS == 0
-            && !matches!(n.tag, Tag::Aside | Tag::Nav | Tag::Footer)
-            && n.chars * 2 > root_chars)
+    if n.flags & F_BOILER == 0 {
+        return false;
+    }
+    let story_like = n.flags & F_COMMENTS == 0
+        && !matches!(n.tag, Tag::Aside | Tag::Nav | Tag::Footer | Tag::Header);
+    !(story_like && (n.chars * 2 > root_chars || super::content::story_rest(dom, j as u32)))
 }
 
 /// Should a container inside the body be dropped as furniture?

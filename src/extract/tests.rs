@@ -426,3 +426,122 @@ fn classed_inline_elements_between_words_are_kept() {
     );
     assert!(!body.contains("Archive of all"), "{body}");
 }
+
+// Short articles next to longer blocks: the page's own signals (headline, marked body,
+// comment-section markup) decide, not length. Pages written from common blog-engine markup.
+
+/// Reader comments: long, comma-rich prose, as a comment thread under a short post is.
+fn comment_thread(n: usize) -> String {
+    let mut s = String::new();
+    for k in 0..n {
+        s.push_str(&format!(
+            "<li class=\"comment\" id=\"comment-{k}\"><div class=\"comment-author\">Reader {k}</div>\
+<div class=\"comment-text\"><p>Congratulations, what lovely news, and thank you for sharing it with all of \
+us, since I have followed this blog for years, read every post, and I hope the family is well, rested \
+and happy, and that you will keep writing, now and later, whenever there is time for it.</p></div></li>"
+        ));
+    }
+    s
+}
+
+const SHORT_POST: &str = "The new bakery on Mill Street opens on Saturday, and the first hundred \
+customers get a free loaf.";
+
+#[test]
+fn short_post_is_not_replaced_by_its_comments() {
+    let html = format!(
+        r#"<html><head><title>Bakery opens Saturday | Town Notes</title></head><body>
+<div id="header"><a href="/">Town Notes</a></div>
+<div id="content"><div class="post" id="post-12">
+<h2><a href="/2024/bakery">Bakery opens Saturday</a></h2>
+<div class="post-content"><p>{SHORT_POST}</p></div>
+<div class="entrymeta"><a href="/feed">Comments feed</a></div>
+<h3 id="comments">40 Responses to "Bakery opens Saturday"</h3>
+<ol class="commentlist">{}</ol>
+</div></div></body></html>"#,
+        comment_thread(40)
+    );
+    let body = run(&html).body_text;
+    assert!(body.contains(SHORT_POST), "{body}");
+    assert!(!body.contains("Congratulations"), "{body}");
+}
+
+#[test]
+fn short_post_in_a_widget_frame_beats_the_sidebar_profile() {
+    // Blog engines wrap the posts in a "widget" block, like the sidebar boxes beside them.
+    let about = "I write about small towns, their shops, their schools, their councils and their \
+people, and I have done so for twelve years, in print, on the radio, and here, on this blog, \
+which started as a hobby, became a habit, and is now read by a few thousand people every day.";
+    let html = format!(
+        r#"<html><head><title>Town Notes: Bakery opens Saturday</title></head><body>
+<div class="main section" id="main"><div class="widget Blog" id="Blog1"><div class="blog-posts hfeed">
+<div class="post hentry"><h3 class="post-title entry-title">Bakery opens Saturday</h3>
+<div class="post-body entry-content">{SHORT_POST}<br><br>Bring your own bag.</div>
+<div class="post-footer">Posted by Ann at 9:12 AM</div></div></div></div></div>
+<div class="sidebar section"><div class="widget Profile" id="Profile1"><h2>About me</h2>
+<dl class="profile-datablock"><dd class="profile-textblock">{about}</dd></dl></div></div>
+</body></html>"#
+    );
+    let body = run(&html).body_text;
+    assert!(body.contains(SHORT_POST), "{body}");
+    assert!(!body.contains("small towns"), "{body}");
+}
+
+#[test]
+fn post_classes_naming_categories_and_tags_are_not_furniture() {
+    // WordPress's post_class(): "category-…" and "tag-…" are the post's words, not a tag cloud.
+    let html = format!(
+        r#"<html><head><title>Bike lanes: the vote - The Daily Bar</title></head><body>
+<div id="content"><h1>Bike lanes: the vote</h1>
+<div class="post-7 post type-post status-publish hentry category-city tag-bikes tag-council">
+<p>{STORY}</p><p>{STORY2}</p><p>{STORY3}</p></div></div>
+<div id="sidebar"><h3>Recent posts</h3><ul>
+<li><a href="/a">Bus fares to rise in the autumn, the transport authority says today</a></li>
+<li><a href="/b">New bridge opens after five years of work on the river crossing</a></li></ul>
+<p>This blog has been covering the city, its council, its streets, its parks and its people since
+2009, with news, opinion, photographs and, now and then, a recipe or two.</p>
+<p>It is written by volunteers, edited on weekends, paid for by readers, and read, we are told,
+in every district, in the schools, in the cafés, and, once, in the council chamber itself.</p>
+<p>Letters are welcome, short or long, by post or by mail, and we print most of them, unless they
+are rude, anonymous, or about parking, which has its own page, its own editor, and its own fans.</p></div>
+</body></html>"#
+    );
+    let body = run(&html).body_text;
+    for want in [STORY, STORY2, STORY3] {
+        assert!(body.contains(want), "missing {want:?} in {body:?}");
+    }
+    assert!(!body.contains("recipe"), "{body}");
+}
+
+#[test]
+fn very_short_post_under_its_headline_is_kept() {
+    let html = r#"<html><head><title>Closed today</title></head><body>
+<nav><a href="/">Home</a> <a href="/archive">Archive</a> <a href="/about">About</a></nav>
+<article><h1>Closed today</h1><div class="entry-content"><p>The library is closed today for repairs.</p></div></article>
+<footer><p>Copyright 2024 The Town Library, all rights reserved. Opening hours, addresses, phone
+numbers and the accessibility statement are on the contact page, with directions.</p></footer>
+</body></html>"#;
+    assert_eq!(
+        run(html).body_text,
+        "The library is closed today for repairs."
+    );
+}
+
+#[test]
+fn story_continues_past_the_jump_break() {
+    // "Continue reading": the rest of the post sits in a sibling named like a read-more box.
+    let rest = "The rest of the meeting, which ran late into the evening, dealt with the budget, \
+the school buses, the new library hours, and a long, heated, and in the end inconclusive debate \
+about parking on market days, which the council will take up again next month, the chair said.";
+    let html = format!(
+        r#"<html><head><title>Council meets</title></head><body><div class="entry">
+<h3 class="entry-header">Council meets</h3>
+<div class="entry-content"><div class="entry-body"><p>{STORY}</p><p>{STORY2}</p><p>{STORY3}</p></div>
+<a id="more"></a><div class="entry-more"><p>{rest}</p></div></div>
+<div class="entry-footer"><a href="/c">3 comments</a></div></div></body></html>"#
+    );
+    let body = run(&html).body_text;
+    assert!(body.contains(STORY3), "{body}");
+    assert!(body.contains(rest), "{body}");
+    assert!(!body.contains("3 comments"), "{body}");
+}

@@ -1,5 +1,6 @@
 //! Article-extraction benchmark: newswire vs rs-trafilatura vs dom_smoothie (plus a "whole page
-//! text" baseline) on the shared corpora, in one process, single-threaded.
+//! text" baseline) on the shared corpora (trafilatura-eval, readability-test-pages and, when
+//! present, dragnet), in one process, single-threaded.
 //!
 //! For each corpus it times read + charset-decode + parse + extract per page, the extractors
 //! taking turns page by page (so drift in a shared machine's speed hits them alike), writes the
@@ -9,6 +10,8 @@
 //! An optional argument runs one extractor only: `newswire`, `rs-trafilatura`, `dom_smoothie`,
 //! `whole-page`. Run with `cargo run --release -p extract-bench` (pin to one core with
 //! `taskset -c 0` for stable numbers).
+//!
+//! `show FILE...` prints newswire's body of each page, for looking at one miss.
 //!
 //! `metadata` runs the metadata mode instead (see `metadata.rs`): authors and published and
 //! updated times on `corpus/metadata-dev`, newswire against trafilatura and htmldate, and
@@ -109,6 +112,17 @@ fn whole_page_text(html: &str) -> String {
     out
 }
 
+/// A page's bytes; dragnet stores its pages gzip-compressed (`ID.html.gz`).
+fn read_page(f: &str) -> std::io::Result<Vec<u8>> {
+    let raw = std::fs::read(f)?;
+    if !f.ends_with(".gz") {
+        return Ok(raw);
+    }
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&raw[..]), &mut out)?;
+    Ok(out)
+}
+
 /// Pages are decoded as newswire decodes them (BOM, `<meta charset>`, else UTF-8 or windows-1252).
 fn decode_page(bytes: &[u8]) -> String {
     newswire::charset::decode(bytes, None)
@@ -169,7 +183,7 @@ fn run_corpus(
             let t = &mut timings[i];
             let start = Instant::now();
             let cpu0 = thread_cpu_secs();
-            let bytes = std::fs::read(f)?;
+            let bytes = read_page(f)?;
             let html = decode_page(&bytes);
             let body = xs[i].run(&html);
             let el = start.elapsed().as_secs_f64();
@@ -279,6 +293,16 @@ fn main() {
         metadata::main(&shared);
         return;
     }
+    if std::env::args().nth(1).as_deref() == Some("show") {
+        // `show FILE...`: newswire's body of each page (gzip or not), for looking at a miss.
+        for f in std::env::args().skip(2) {
+            match read_page(&f) {
+                Ok(b) => println!("== {f}\n{}\n", Extractor::Newswire.run(&decode_page(&b))),
+                Err(e) => println!("== {f}: {e}"),
+            }
+        }
+        return;
+    }
     let scorer = shared.join("tools/score_extraction.py");
     let traf = shared.join("corpus/trafilatura-eval");
     let read = shared.join("corpus/readability-test-pages");
@@ -296,6 +320,9 @@ fn main() {
         println!("extract-bench: skipped: python3 or the scorer did not list the corpus files");
         return;
     };
+    // dragnet is optional (older shared folders lack it): its column then reads n/a.
+    let drag = shared.join("corpus/dragnet");
+    let drag_files = list_files(&scorer, "dragnet", &drag).unwrap_or_default();
     let only: Option<String> = std::env::args().nth(1);
     let tmp = std::env::temp_dir().join(format!("extract-bench-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).expect("temp dir");
@@ -304,6 +331,7 @@ fn main() {
         x: Extractor,
         traf: Option<Score>,
         read: Option<Score>,
+        drag: Option<Score>,
         t: Timing,
     }
     let xs: Vec<Extractor> = Extractor::ALL
@@ -321,6 +349,10 @@ fn main() {
     let timings = run_corpus(&xs, &traf_files, out("traf")).expect("trafilatura-eval run");
     eprintln!("extract-bench: readability-test-pages ...");
     run_corpus(&xs, &read_files, out("read")).expect("readability run");
+    if !drag_files.is_empty() {
+        eprintln!("extract-bench: dragnet ...");
+        run_corpus(&xs, &drag_files, out("drag")).expect("dragnet run");
+    }
     let rows: Vec<Row> = xs
         .iter()
         .zip(timings)
@@ -328,6 +360,9 @@ fn main() {
             x,
             traf: score(&scorer, "trafilatura-eval", &traf, &out("traf")(x)),
             read: score(&scorer, "readability", &read, &out("read")(x)),
+            drag: (!drag_files.is_empty())
+                .then(|| score(&scorer, "dragnet", &drag, &out("drag")(x)))
+                .flatten(),
             t,
         })
         .collect();
@@ -345,17 +380,18 @@ fn main() {
     println!("thread's CPU time (immune to other load on the machine), \"wall\" the elapsed time.");
     println!();
     println!(
-        "{:<21} | {:>25} | {:>21} | {:>13} | {:>13} | {:>18} | {:>12} | {:>11}",
+        "{:<21} | {:>25} | {:>21} | {:>21} | {:>13} | {:>13} | {:>18} | {:>12} | {:>11}",
         "extractor",
         "trafilatura-eval F1 (P/R)",
         "readability F1 (P/R)",
+        "dragnet F1 (P/R)",
         "pages/s cpu",
         "pages/s wall",
         "slowest ms cpu/wall",
         "F1 vs nw",
         "speed vs nw"
     );
-    println!("{}", "-".repeat(152));
+    println!("{}", "-".repeat(176));
     let fmt = |s: &Option<Score>| match s {
         Some(s) => format!("{:.3} ({:.3}/{:.3})", s.f1, s.p, s.r),
         None => "n/a".to_owned(),
@@ -370,10 +406,11 @@ fn main() {
             _ => ("n/a".into(), "n/a".into()),
         };
         println!(
-            "{:<21} | {:>25} | {:>21} | {:>13.1} | {:>13.1} | {:>18} | {:>12} | {:>11}",
+            "{:<21} | {:>25} | {:>21} | {:>21} | {:>13.1} | {:>13.1} | {:>18} | {:>12} | {:>11}",
             r.x.name(),
             fmt(&r.traf),
             fmt(&r.read),
+            fmt(&r.drag),
             pps,
             wall,
             format!("{:.1} / {:.1}", r.t.slowest_cpu_ms, r.t.slowest_ms),
