@@ -675,6 +675,7 @@ impl Pipeline {
             updated_at: page.updated_at,
             revision_notes: page.revision_notes.clone(),
         };
+        let fetched = fetched_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         for _ in 0..MAX_CONFLICTS {
             let prev: Option<ArticleRow> = match self.store.article(&article_id).await {
                 Ok(p) => p,
@@ -684,12 +685,21 @@ impl Pipeline {
                     return ScrapeOutcome::Failed(e.to_string());
                 }
             };
-            let decision = track::decide(prev.as_ref().map(|p| &p.state), snapshot.clone());
-            let (state, changes, emit) = match decision {
-                Decision::Unchanged => (None, Vec::new(), false),
-                Decision::Held(state) => (Some(state), Vec::new(), false),
-                Decision::New(state) => (Some(state), Vec::new(), true),
-                Decision::Revised { state, changes } => (Some(state), changes, true),
+            let decision = track::observe(
+                prev.as_ref().map(|p| &p.state),
+                snapshot.clone(),
+                &page.body_text,
+                &fetched,
+            );
+            let (state, changes, diff, emit) = match decision {
+                Decision::Unchanged => (None, Vec::new(), None, false),
+                Decision::Held(state) => (Some(state), Vec::new(), None, false),
+                Decision::New(state) => (Some(state), Vec::new(), None, true),
+                Decision::Revised {
+                    state,
+                    changes,
+                    diff,
+                } => (Some(state), changes, Some(diff), true),
             };
             let revision = state.as_ref().map(|s| s.revision);
             let event = match (&state, emit) {
@@ -709,7 +719,8 @@ impl Pipeline {
                     word_count: page.word_count,
                     content_hash: page.content_hash.clone(),
                     changes: changes.clone(),
-                    fetched_at: fetched_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    diff,
+                    fetched_at: fetched.clone(),
                 })),
                 _ => None,
             };

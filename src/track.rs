@@ -8,7 +8,17 @@
 //! - noise never makes a revision: the body fingerprint folds case, whitespace and punctuation
 //!   and drops relative times ("5 minutes ago") and counters ("1,234 views");
 //! - flip-flop guard: a fetch that reverts to an earlier revision's content is only emitted when
-//!   the next fetch confirms it, so a page alternating between two versions yields no event per flip.
+//!   the next fetch confirms it, so a page alternating between two versions yields no event per flip;
+//! - what changed: [`observe`] keeps the last emitted revision's body in the article's state
+//!   (up to [`MAX_KEPT_BODY`]), so the next revision's [`Diff`] survives restarts, and a short
+//!   log of recent revisions for `newswire history` ([`LOG_LIMIT`] entries): the state stays
+//!   bounded per article.
+
+mod diff;
+
+pub use diff::{
+    BodyDiff, Change, Diff, MAX_DIFF_TEXT, NotesDiff, ParagraphEdit, WordChange, paragraphs,
+};
 
 use std::borrow::Cow;
 
@@ -212,9 +222,30 @@ pub struct ArticleState {
     pub history: Vec<String>,
     /// A revert seen once and waiting for a second fetch to confirm it.
     pub pending: Option<String>,
+    /// `body_text` of the last emitted revision, for the next diff; `None` when it was over
+    /// [`MAX_KEPT_BODY`] or the state predates it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_text: Option<String>,
+    /// The latest emitted revisions, oldest first (at most [`LOG_LIMIT`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log: Vec<RevisionLog>,
+}
+
+/// One emitted revision as `newswire history` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevisionLog {
+    pub revision: u32,
+    pub fetched_at: String,
+    pub changes: Vec<String>,
+    /// [`Diff::summary`] of the revision; empty for the first.
+    pub summary: String,
 }
 
 const HISTORY_LIMIT: usize = 16;
+/// Revisions kept in an article's log.
+pub const LOG_LIMIT: usize = 32;
+/// A body longer than this is not kept: the next revision's diff then has no `body`.
+pub const MAX_KEPT_BODY: usize = 256 * 1024;
 
 /// The tracker's verdict on one fetch of an article page.
 #[derive(Debug, Clone, PartialEq)]
@@ -225,6 +256,8 @@ pub enum Decision {
     Revised {
         state: ArticleState,
         changes: Vec<String>,
+        /// Filled in by [`observe`]; empty from [`decide`] alone.
+        diff: Diff,
     },
     /// Same as the last emitted revision.
     Unchanged,
@@ -240,6 +273,8 @@ pub fn decide(prev: Option<&ArticleState>, snap: Snapshot) -> Decision {
             current: snap,
             history: Vec::new(),
             pending: None,
+            body_text: None,
+            log: Vec::new(),
         });
     };
     let fp = snap.fingerprint();
@@ -274,8 +309,58 @@ pub fn decide(prev: Option<&ArticleState>, snap: Snapshot) -> Decision {
             current: snap,
             history,
             pending: None,
+            body_text: prev.body_text.clone(),
+            log: prev.log.clone(),
         },
         changes,
+        diff: Diff::default(),
+    }
+}
+
+/// [`decide`] for one fetch of a page whose body is `body_text`, fetched at `fetched_at`: a new
+/// or revised state also keeps the body and logs the revision, and a revision carries its
+/// [`Diff`] from the previous one.
+pub fn observe(
+    prev: Option<&ArticleState>,
+    snap: Snapshot,
+    body_text: &str,
+    fetched_at: &str,
+) -> Decision {
+    let keep = |state: &mut ArticleState, changes: &[String], summary: String| {
+        state.body_text = (body_text.len() <= MAX_KEPT_BODY).then(|| body_text.to_string());
+        state.log.push(RevisionLog {
+            revision: state.revision,
+            fetched_at: fetched_at.to_string(),
+            changes: changes.to_vec(),
+            summary,
+        });
+        if state.log.len() > LOG_LIMIT {
+            state.log.remove(0);
+        }
+    };
+    match decide(prev, snap) {
+        Decision::New(mut state) => {
+            keep(&mut state, &[], String::new());
+            Decision::New(state)
+        }
+        Decision::Revised {
+            mut state, changes, ..
+        } => {
+            let prev = prev.expect("a revision has a previous state");
+            let diff = diff::diff(
+                &prev.current,
+                prev.body_text.as_deref(),
+                &state.current,
+                body_text,
+            );
+            keep(&mut state, &changes, diff.summary());
+            Decision::Revised {
+                state,
+                changes,
+                diff,
+            }
+        }
+        other => other,
     }
 }
 
@@ -345,7 +430,10 @@ mod tests {
             panic!("{d:?}")
         };
         assert_eq!(decide(Some(&s1), snap("T", "one")), Decision::Unchanged);
-        let Decision::Revised { state: s2, changes } = decide(Some(&s1), snap("T2", "two")) else {
+        let Decision::Revised {
+            state: s2, changes, ..
+        } = decide(Some(&s1), snap("T2", "two"))
+        else {
             panic!()
         };
         assert_eq!(
@@ -378,7 +466,10 @@ mod tests {
         let Decision::Held(held) = decide(Some(&state), snap("T", "A")) else {
             panic!()
         };
-        let Decision::Revised { state: s3, changes } = decide(Some(&held), snap("T", "A")) else {
+        let Decision::Revised {
+            state: s3, changes, ..
+        } = decide(Some(&held), snap("T", "A"))
+        else {
             panic!()
         };
         assert_eq!((s3.revision, changes), (3, vec!["body".to_string()]));
