@@ -365,6 +365,31 @@ mod tests {
     }
 
     #[test]
+    fn a_diff_is_shown_word_diff_style_coloured_only_on_a_terminal() {
+        let body = br#"{"title":"T","url":"http://harbor.test/a","revision":2,"changes":["title","body"],
+            "diff":{"title":{"before":"Old","after":"New"},"body":{"edits":[
+              {"op":"changed","before_index":0,"after_index":0,"words":[{"context_before":"injuring","removed":"17","added":"26","context_after":"people"}]},
+              {"op":"removed","before_index":2,"text":"Gone."}]},"truncated":true}}"#;
+        let plain = readable("article.revised", &props(), body, false);
+        let lines: Vec<&str> = plain.lines().skip(2).collect();
+        assert_eq!(
+            lines,
+            [
+                "      title: [-Old-]{+New+}",
+                "      paragraph 1: …injuring [-17-]{+26+} people…",
+                "      paragraph 3 removed: [-Gone.-]",
+                "      (diff cut to its size limit)",
+            ]
+        );
+        let coloured = readable("article.revised", &props(), body, true);
+        assert!(
+            coloured.contains("\x1b[31m[-17-]\x1b[0m\x1b[32m{+26+}\x1b[0m"),
+            "{coloured:?}"
+        );
+        assert!(!plain.contains('\x1b'));
+    }
+
+    #[test]
     fn structured_rebuilds_the_event() {
         let v: Value = serde_json::from_str(&structured(&props(), br#"{"revision":2}"#)).unwrap();
         assert_eq!(v["type"], "newswire.article.revised");

@@ -443,6 +443,64 @@ mod tests {
     }
 
     #[test]
+    fn observe_keeps_the_body_for_the_next_diff_across_a_restart() {
+        let (v1, v2) = ("Ten boats.\n\nCalm.", "Twelve boats.\n\nCalm.");
+        let Decision::New(s1) = observe(None, snap("T", v1), v1, "t1") else {
+            panic!()
+        };
+        assert_eq!(s1.body_text.as_deref(), Some(v1));
+        // What the store keeps is JSON: read back, it still diffs.
+        let stored: ArticleState =
+            serde_json::from_str(&serde_json::to_string(&s1).unwrap()).unwrap();
+        let Decision::Revised { state, diff, .. } = observe(Some(&stored), snap("T", v2), v2, "t2")
+        else {
+            panic!()
+        };
+        let body = diff.body.expect("a body diff");
+        assert_eq!((body.changed, body.added, body.removed), (1, 0, 0));
+        assert_eq!(state.body_text.as_deref(), Some(v2));
+        assert_eq!(
+            state
+                .log
+                .iter()
+                .map(|l| (l.revision, l.fetched_at.as_str()))
+                .collect::<Vec<_>>(),
+            [(1, "t1"), (2, "t2")]
+        );
+        assert_eq!(state.log[1].summary, "body (1 paragraph changed)");
+        // A state written before the body was kept reads, and diffs without a body.
+        let old: ArticleState = serde_json::from_str(
+            r#"{"revision":1,"current":{"title":"T","content_hash":"x","authors":[],"published_at":null,"updated_at":null,"revision_notes":[]},"history":[],"pending":null}"#,
+        )
+        .unwrap();
+        let Decision::Revised { diff, .. } = observe(Some(&old), snap("T", v2), v2, "t3") else {
+            panic!()
+        };
+        assert_eq!((diff.body, diff.truncated), (None, false));
+    }
+
+    #[test]
+    fn the_kept_state_is_bounded() {
+        let huge = "word ".repeat(MAX_KEPT_BODY / 4);
+        let Decision::New(mut state) = observe(None, snap("T", &huge), &huge, "t0") else {
+            panic!()
+        };
+        assert_eq!(state.body_text, None, "a body over the limit is not kept");
+        for i in 1..(LOG_LIMIT as u32 + 10) {
+            let body = format!("version {i}");
+            let Decision::Revised { state: next, .. } =
+                observe(Some(&state), snap("T", &body), &body, "t")
+            else {
+                panic!()
+            };
+            state = next;
+        }
+        assert_eq!(state.log.len(), LOG_LIMIT);
+        assert_eq!(state.log.last().unwrap().revision, state.revision);
+        assert!(serde_json::to_string(&state).unwrap().len() < 8 * 1024);
+    }
+
+    #[test]
     fn flip_flop_does_not_emit_per_flip_but_a_confirmed_revert_does() {
         let Decision::New(s1) = decide(None, snap("T", "A")) else {
             panic!()
