@@ -17,7 +17,8 @@
 mod diff;
 
 pub use diff::{
-    BodyDiff, Change, Diff, MAX_DIFF_TEXT, NotesDiff, ParagraphEdit, WordChange, paragraphs,
+    BodyDiff, Change, Diff, MAX_DIFF_TEXT, NotesDiff, ParagraphEdit, WordChange,
+    diff as diff_revisions, paragraphs,
 };
 
 use std::borrow::Cow;
