@@ -699,7 +699,7 @@ impl Pipeline {
                     state,
                     changes,
                     diff,
-                } => (Some(state), changes, Some(diff), true),
+                } => (Some(state), changes, Some(*diff), true),
             };
             let revision = state.as_ref().map(|s| s.revision);
             let event = match (&state, emit) {

@@ -257,8 +257,8 @@ pub enum Decision {
     Revised {
         state: ArticleState,
         changes: Vec<String>,
-        /// Filled in by [`observe`]; empty from [`decide`] alone.
-        diff: Diff,
+        /// Filled in by [`observe`]; empty from [`decide`] alone. Boxed: it is large.
+        diff: Box<Diff>,
     },
     /// Same as the last emitted revision.
     Unchanged,
@@ -314,7 +314,7 @@ pub fn decide(prev: Option<&ArticleState>, snap: Snapshot) -> Decision {
             log: prev.log.clone(),
         },
         changes,
-        diff: Diff::default(),
+        diff: Box::default(),
     }
 }
 
@@ -348,12 +348,12 @@ pub fn observe(
             mut state, changes, ..
         } => {
             let prev = prev.expect("a revision has a previous state");
-            let diff = diff::diff(
+            let diff = Box::new(diff::diff(
                 &prev.current,
                 prev.body_text.as_deref(),
                 &state.current,
                 body_text,
-            );
+            ));
             keep(&mut state, &changes, diff.summary());
             Decision::Revised {
                 state,

@@ -164,10 +164,10 @@ pub fn diff(prev: &Snapshot, prev_body: Option<&str>, next: &Snapshot, next_body
         d.revision_notes = Some(notes);
     }
     // The body is diffed only when its fingerprint changed: noise is no edit.
-    if prev.content_hash != next.content_hash {
-        if let Some(before) = prev_body {
-            d.body = Some(body_diff(before, next_body, &mut budget));
-        }
+    if prev.content_hash != next.content_hash
+        && let Some(before) = prev_body
+    {
+        d.body = Some(body_diff(before, next_body, &mut budget));
     }
     d.truncated = budget.cut();
     d
