@@ -685,12 +685,26 @@ impl Pipeline {
                     return ScrapeOutcome::Failed(e.to_string());
                 }
             };
-            let decision = track::observe(
-                prev.as_ref().map(|p| &p.state),
+            // The diff is CPU work (bounded by its deadline): on the CPU pool, not on an async
+            // worker that lease rounds and other sites' requests share.
+            let (prev_state, snap, body, at) = (
+                prev.as_ref().map(|p| p.state.clone()),
                 snapshot.clone(),
-                &page.body_text,
-                &fetched,
+                page.body_text.clone(),
+                fetched.clone(),
             );
+            let decision = match self
+                .cpu
+                .run(move || track::observe(prev_state.as_ref(), snap, &body, &at))
+                .await
+            {
+                Ok(d) => d,
+                Err(_) => {
+                    tracing::error!("revision tracking panicked");
+                    self.metrics.error("track_panic");
+                    return ScrapeOutcome::Failed("revision tracking panicked".into());
+                }
+            };
             let (state, changes, diff, emit) = match decision {
                 Decision::Unchanged => (None, Vec::new(), None, false),
                 Decision::Held(state) => (Some(state), Vec::new(), None, false),
