@@ -1,4 +1,5 @@
-//! The CloudEvents 1.0 shape of an article revision (`../shared/contracts/EVENTS.md`).
+//! The CloudEvents 1.0 shape of an article revision (docs/events.md; the JSON Schema of `data`
+//! is docs/schema/article-event.schema.json).
 //!
 //! An [`Event`] is what the outbox stores and every sink sends: the envelope attributes plus
 //! `data` as JSON text, so stdout prints exactly what the broker would have received.
@@ -7,11 +8,13 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::stamps::{RevisionNote, Timestamp};
+use crate::track::Diff;
 
 pub const TYPE_PUBLISHED: &str = "newswire.article.published";
 pub const TYPE_REVISED: &str = "newswire.article.revised";
 
-/// `data` of an article event; field names and order are the contract's.
+/// `data` of an article event; field names and order are the contract's (docs/events.md).
+/// A field added here must be added to the schema too: `tests/schema.rs` fails until it is.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ArticleData {
     pub article_id: String,
@@ -29,6 +32,9 @@ pub struct ArticleData {
     pub word_count: usize,
     pub content_hash: String,
     pub changes: Vec<String>,
+    /// On `revised` only: what changed, before and after (docs/events.md, "The diff").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<Diff>,
     pub fetched_at: String,
 }
 
@@ -130,6 +136,7 @@ mod tests {
             word_count: 1,
             content_hash: "h".into(),
             changes: vec![],
+            diff: None,
             fetched_at: "2024-12-17T10:23:00Z".into(),
         }
     }

@@ -11,7 +11,7 @@
 //! - [`scrape`]: a page → [`extract`] (body, title, authors, language, canonical URL) and
 //!   [`stamps`] (published, updated, revision notes), and the feed entry's authors and dates
 //!   merged into it;
-//! - [`track`]: article identity, fingerprints, revision decisions;
+//! - [`track`]: article identity, fingerprints, revision decisions, what changed (the diff);
 //! - [`store`]: durable state behind one seam (SQLite): feeds, entries, articles, page jobs,
 //!   the outbox;
 //! - [`event`]: the CloudEvents shape of a revision;
@@ -29,7 +29,8 @@
 //!   `/readyz`;
 //! - [`subscriptions`] and [`opml`]: where polled feeds come from, `feeds import/list/export`;
 //! - [`telemetry`]: logs; [`progress`]: progress bars of long terminal commands;
-//! - [`tail`]: `newswire tail`, a person's view of the event stream;
+//! - [`tail`]: `newswire tail`, a person's view of the event stream, diffs included;
+//! - [`history`]: `newswire history`, an article's revisions from the state store;
 //! - [`throttle`]: rate-limited failure logs, so a hostile feed cannot flood the log.
 
 pub mod charset;
@@ -42,6 +43,7 @@ pub mod extract;
 pub mod feed;
 pub mod fetch;
 pub mod frontier;
+pub mod history;
 pub mod metrics;
 pub mod opml;
 pub mod pipeline;

@@ -1,4 +1,4 @@
-//! The `newswire` command (`../shared/contracts/CLI.md`): parses arguments, sets up logs,
+//! The `newswire` command (docs/cli.md): parses arguments, sets up logs,
 //! loads settings and calls into the library. Errors are one line on stderr and a non-zero exit.
 
 use std::io::{Read, Write};
@@ -101,6 +101,19 @@ enum Command {
     Outbox {
         #[command(subcommand)]
         command: OutboxCommand,
+    },
+    /// List an article's revisions from the state store: when each was fetched and what changed.
+    History {
+        /// The article's id, or its (canonical) URL.
+        article: String,
+        /// One JSON object a line instead of the readable form.
+        #[arg(long)]
+        json: bool,
+        /// The state store to read (default: state.path / state.url of the settings).
+        #[arg(long)]
+        state: Option<PathBuf>,
+        #[arg(long, env = "NEWSWIRE_CONFIG")]
+        config: Option<PathBuf>,
     },
     /// Exit 0 if the local daemon's /healthz (or --path) answers 200: a HEALTHCHECK for images without curl.
     Healthcheck {
@@ -293,6 +306,8 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 count,
                 timeout: timeout.map(|t| t.0),
                 json,
+                colour: std::io::IsTerminal::is_terminal(&std::io::stdout())
+                    && std::env::var_os("NO_COLOR").is_none(),
             };
             runtime()?.block_on(async {
                 let stop = CancellationToken::new();
@@ -306,6 +321,38 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 };
                 tail::tail(&settings.amqp, &opts, &mut out, announce, stop).await
             })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::History {
+            article,
+            json,
+            state,
+            config,
+        } => {
+            let settings = load(config.as_deref())?;
+            let rt = runtime()?;
+            // Reading never creates a store: a missing file is an error, not an empty history.
+            let path = state.unwrap_or_else(|| settings.state.path.clone());
+            let sqlite = state_is_file(&settings, &path);
+            if sqlite && !path.exists() {
+                anyhow::bail!("state store {} does not exist", path.display());
+            }
+            let store = if sqlite {
+                Store::open(&path)?
+            } else {
+                rt.block_on(Store::connect(&settings))?
+            };
+            let h = rt.block_on(newswire::history::history(&store, &article))?;
+            let mut out = std::io::stdout().lock();
+            if json {
+                for r in &h.revisions {
+                    writeln!(out, "{}", serde_json::to_string(r)?)?;
+                }
+            } else {
+                for line in h.lines() {
+                    writeln!(out, "{line}")?;
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Healthcheck { path, addr, config } => {
@@ -457,6 +504,11 @@ fn outbox(command: OutboxCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Whether `history` reads a SQLite file (`--state`, or no `state.url`) rather than PostgreSQL.
+fn state_is_file(settings: &Settings, path: &Path) -> bool {
+    settings.state.url.is_empty() || path != settings.state.path
 }
 
 /// `record`: always records, to `--dir`, else `record.dir`, else ./newswire-capture.

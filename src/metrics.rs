@@ -178,7 +178,7 @@ pub struct Metrics {
     pub events_published: Counter,
     /// Events moved to the dead-letter table after the broker refused them too often.
     pub outbox_dead_letters: Counter,
-    /// Errors by kind (fetch and feed error kinds, `store`, `feed_panic`, `extraction_panic`,
+    /// Errors by kind (fetch and feed error kinds, `store`, `feed_panic`, `extraction_panic`, `track_panic`,
     /// `panic`, `publish`, ...).
     pub errors: Labelled<Counter>,
     /// Events waiting in the outbox, as of the last sample.

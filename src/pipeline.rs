@@ -675,6 +675,7 @@ impl Pipeline {
             updated_at: page.updated_at,
             revision_notes: page.revision_notes.clone(),
         };
+        let fetched = fetched_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         for _ in 0..MAX_CONFLICTS {
             let prev: Option<ArticleRow> = match self.store.article(&article_id).await {
                 Ok(p) => p,
@@ -684,12 +685,35 @@ impl Pipeline {
                     return ScrapeOutcome::Failed(e.to_string());
                 }
             };
-            let decision = track::decide(prev.as_ref().map(|p| &p.state), snapshot.clone());
-            let (state, changes, emit) = match decision {
-                Decision::Unchanged => (None, Vec::new(), false),
-                Decision::Held(state) => (Some(state), Vec::new(), false),
-                Decision::New(state) => (Some(state), Vec::new(), true),
-                Decision::Revised { state, changes } => (Some(state), changes, true),
+            // The diff is CPU work (bounded by its deadline): on the CPU pool, not on an async
+            // worker that lease rounds and other sites' requests share.
+            let (prev_state, snap, body, at) = (
+                prev.as_ref().map(|p| p.state.clone()),
+                snapshot.clone(),
+                page.body_text.clone(),
+                fetched.clone(),
+            );
+            let decision = match self
+                .cpu
+                .run(move || track::observe(prev_state.as_ref(), snap, &body, &at))
+                .await
+            {
+                Ok(d) => d,
+                Err(_) => {
+                    tracing::error!("revision tracking panicked");
+                    self.metrics.error("track_panic");
+                    return ScrapeOutcome::Failed("revision tracking panicked".into());
+                }
+            };
+            let (state, changes, diff, emit) = match decision {
+                Decision::Unchanged => (None, Vec::new(), None, false),
+                Decision::Held(state) => (Some(state), Vec::new(), None, false),
+                Decision::New(state) => (Some(state), Vec::new(), None, true),
+                Decision::Revised {
+                    state,
+                    changes,
+                    diff,
+                } => (Some(state), changes, Some(*diff), true),
             };
             let revision = state.as_ref().map(|s| s.revision);
             let event = match (&state, emit) {
@@ -709,7 +733,8 @@ impl Pipeline {
                     word_count: page.word_count,
                     content_hash: page.content_hash.clone(),
                     changes: changes.clone(),
-                    fetched_at: fetched_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    diff,
+                    fetched_at: fetched.clone(),
                 })),
                 _ => None,
             };

@@ -1,4 +1,4 @@
-//! Replay (`newswire replay`, `../shared/contracts/REPLAY.md`): a capture's timeline played
+//! Replay (`newswire replay`, docs/replay.md): a capture's timeline played
 //! through the same pipeline and frontier as the daemon, on the capture's clock.
 //!
 //! At a feed record the feed is polled (its new entries become page jobs) and the frontier is
@@ -33,7 +33,7 @@ pub struct ReplaySummary {
     pub events: u64,
 }
 
-/// Replays captures through the pipeline (REPLAY.md) and delivers every event to `sink`.
+/// Replays captures through the pipeline (docs/replay.md) and delivers every event to `sink`.
 ///
 /// # Errors
 /// An unreadable capture or feeds file, a state store that cannot be opened, or a sink that

@@ -21,7 +21,7 @@ use crate::feed;
 use crate::stamps::{self, RevisionNote, Timestamp};
 use crate::track;
 
-/// The `data` fields of EVENTS.md that one page gives.
+/// The `data` fields of docs/events.md that one page gives.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Page {
     pub url: String,

@@ -4,6 +4,9 @@
 //!
 //! It only reads: it declares the exchange as the publisher does (durable topic, so tailing a
 //! fresh broker works) and nothing else durable.
+//!
+//! A revised event's `diff` (docs/events.md) is shown below it like `git diff --word-diff`:
+//! `[-removed-]{+added+}` with a few words of context, coloured on a terminal, plain when piped.
 
 use std::io::Write;
 use std::time::Duration;
@@ -42,6 +45,8 @@ pub struct TailOptions {
     pub timeout: Option<Duration>,
     /// One structured CloudEvents JSON object a line instead of the readable form.
     pub json: bool,
+    /// Colour the readable form's diff (stdout is a terminal).
+    pub colour: bool,
 }
 
 /// Prints events until `count`, `timeout` or `stop`. `bound` is called once the queue is bound
@@ -144,7 +149,7 @@ pub async fn tail(
                 let line = if opts.json {
                     structured(&d.properties, &d.data)
                 } else {
-                    readable(d.routing_key.as_str(), &d.properties, &d.data)
+                    readable(d.routing_key.as_str(), &d.properties, &d.data, opts.colour)
                 };
                 writeln!(out, "{line}")?;
                 out.flush()?;
@@ -174,8 +179,8 @@ fn header(p: &BasicProperties, name: &str) -> Option<String> {
 }
 
 /// Two lines a person can scan: when, what, which revision, the title; then the URL and
-/// what changed.
-pub fn readable(routing_key: &str, p: &BasicProperties, body: &[u8]) -> String {
+/// what changed. A revision's diff follows, one indented line per change.
+pub fn readable(routing_key: &str, p: &BasicProperties, body: &[u8], colour: bool) -> String {
     let data: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let time = header(p, "ce-time").unwrap_or_else(|| "-".into());
     let what = routing_key.strip_prefix("article.").unwrap_or(routing_key);
@@ -195,7 +200,122 @@ pub fn readable(routing_key: &str, p: &BasicProperties, body: &[u8]) -> String {
     if let Some(words) = data["word_count"].as_u64() {
         line.push_str(&format!("  ({words} words)"));
     }
+    for l in diff_lines(&data["diff"], Marks { colour }) {
+        line.push_str("\n      ");
+        line.push_str(&l);
+    }
     line
+}
+
+/// How removed and added text is marked: git's `--word-diff=plain` brackets, in red and green
+/// on a terminal.
+#[derive(Clone, Copy)]
+struct Marks {
+    colour: bool,
+}
+
+impl Marks {
+    fn removed(self, t: &str) -> String {
+        if t.is_empty() {
+            String::new()
+        } else if self.colour {
+            format!("\x1b[31m[-{t}-]\x1b[0m")
+        } else {
+            format!("[-{t}-]")
+        }
+    }
+
+    fn added(self, t: &str) -> String {
+        if t.is_empty() {
+            String::new()
+        } else if self.colour {
+            format!("\x1b[32m{{+{t}+}}\x1b[0m")
+        } else {
+            format!("{{+{t}+}}")
+        }
+    }
+
+    fn change(self, before: &str, after: &str) -> String {
+        format!("{}{}", self.removed(before), self.added(after))
+    }
+}
+
+/// The readable lines of a `diff` object (none when there is none). Paragraphs are numbered
+/// from 1, as a person counts them.
+fn diff_lines(diff: &Value, m: Marks) -> Vec<String> {
+    let mut out = Vec::new();
+    if !diff.is_object() {
+        return out;
+    }
+    let shown = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "none".to_owned(),
+        Value::Array(a) => a
+            .iter()
+            .map(|x| x.as_str().unwrap_or("?"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    };
+    for field in ["title", "authors", "published_at", "updated_at"] {
+        let c = &diff[field];
+        if c.is_object() {
+            out.push(format!(
+                "{field}: {}",
+                m.change(&shown(&c["before"]), &shown(&c["after"]))
+            ));
+        }
+    }
+    let n = |v: &Value| v.as_u64().map_or(0, |i| i + 1);
+    for e in diff["body"]["edits"].as_array().into_iter().flatten() {
+        match e["op"].as_str() {
+            Some("changed") => {
+                let words: Vec<String> = e["words"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|w| {
+                        let text = |k: &str| w[k].as_str().unwrap_or("");
+                        let mut s = format!("…{} ", text("context_before"));
+                        s.push_str(&m.change(text("removed"), text("added")));
+                        s.push_str(&format!(" {}…", text("context_after")));
+                        s
+                    })
+                    .collect();
+                out.push(format!(
+                    "paragraph {}: {}",
+                    n(&e["after_index"]),
+                    words.join("  ")
+                ));
+            }
+            Some("added") => out.push(format!(
+                "paragraph {} added: {}",
+                n(&e["after_index"]),
+                m.added(e["text"].as_str().unwrap_or(""))
+            )),
+            Some("removed") => out.push(format!(
+                "paragraph {} removed: {}",
+                n(&e["before_index"]),
+                m.removed(e["text"].as_str().unwrap_or(""))
+            )),
+            _ => {}
+        }
+    }
+    for (key, label) in [("added", "note added"), ("removed", "note removed")] {
+        for note in diff["revision_notes"][key].as_array().into_iter().flatten() {
+            let text = note["text"].as_str().unwrap_or("");
+            let marked = if key == "added" {
+                m.added(text)
+            } else {
+                m.removed(text)
+            };
+            out.push(format!("{label}: {marked}"));
+        }
+    }
+    if diff["truncated"].as_bool() == Some(true) {
+        out.push("(diff cut to its size limit)".to_owned());
+    }
+    out
 }
 
 /// The structured-mode CloudEvent rebuilt from the binary-mode message.
@@ -237,11 +357,36 @@ mod tests {
     #[test]
     fn readable_shows_time_kind_revision_title_url_and_changes() {
         let body = br#"{"title":"Ferry adds sailing","url":"http://harbor.test/a","revision":2,"changes":["body","title"],"word_count":120}"#;
-        let text = readable("article.revised", &props(), body);
+        let text = readable("article.revised", &props(), body, false);
         assert_eq!(
             text,
             "2026-01-05T10:00:03Z  revised   r2   Ferry adds sailing\n    http://harbor.test/a  changed: body, title  (120 words)"
         );
+    }
+
+    #[test]
+    fn a_diff_is_shown_word_diff_style_coloured_only_on_a_terminal() {
+        let body = br#"{"title":"T","url":"http://harbor.test/a","revision":2,"changes":["title","body"],
+            "diff":{"title":{"before":"Old","after":"New"},"body":{"edits":[
+              {"op":"changed","before_index":0,"after_index":0,"words":[{"context_before":"injuring","removed":"17","added":"26","context_after":"people"}]},
+              {"op":"removed","before_index":2,"text":"Gone."}]},"truncated":true}}"#;
+        let plain = readable("article.revised", &props(), body, false);
+        let lines: Vec<&str> = plain.lines().skip(2).collect();
+        assert_eq!(
+            lines,
+            [
+                "      title: [-Old-]{+New+}",
+                "      paragraph 1: …injuring [-17-]{+26+} people…",
+                "      paragraph 3 removed: [-Gone.-]",
+                "      (diff cut to its size limit)",
+            ]
+        );
+        let coloured = readable("article.revised", &props(), body, true);
+        assert!(
+            coloured.contains("\x1b[31m[-17-]\x1b[0m\x1b[32m{+26+}\x1b[0m"),
+            "{coloured:?}"
+        );
+        assert!(!plain.contains('\x1b'));
     }
 
     #[test]

@@ -8,7 +8,18 @@
 //! - noise never makes a revision: the body fingerprint folds case, whitespace and punctuation
 //!   and drops relative times ("5 minutes ago") and counters ("1,234 views");
 //! - flip-flop guard: a fetch that reverts to an earlier revision's content is only emitted when
-//!   the next fetch confirms it, so a page alternating between two versions yields no event per flip.
+//!   the next fetch confirms it, so a page alternating between two versions yields no event per flip;
+//! - what changed: [`observe`] keeps the last emitted revision's body in the article's state
+//!   (up to [`MAX_KEPT_BODY`]), so the next revision's [`Diff`] survives restarts, and a short
+//!   log of recent revisions for `newswire history` ([`LOG_LIMIT`] entries): the state stays
+//!   bounded per article.
+
+mod diff;
+
+pub use diff::{
+    BodyDiff, Change, Diff, MAX_DIFF_TEXT, NotesDiff, ParagraphEdit, WordChange,
+    diff as diff_revisions, paragraphs,
+};
 
 use std::borrow::Cow;
 
@@ -212,9 +223,30 @@ pub struct ArticleState {
     pub history: Vec<String>,
     /// A revert seen once and waiting for a second fetch to confirm it.
     pub pending: Option<String>,
+    /// `body_text` of the last emitted revision, for the next diff; `None` when it was over
+    /// [`MAX_KEPT_BODY`] or the state predates it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_text: Option<String>,
+    /// The latest emitted revisions, oldest first (at most [`LOG_LIMIT`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log: Vec<RevisionLog>,
+}
+
+/// One emitted revision as `newswire history` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevisionLog {
+    pub revision: u32,
+    pub fetched_at: String,
+    pub changes: Vec<String>,
+    /// [`Diff::summary`] of the revision; empty for the first.
+    pub summary: String,
 }
 
 const HISTORY_LIMIT: usize = 16;
+/// Revisions kept in an article's log.
+pub const LOG_LIMIT: usize = 32;
+/// A body longer than this is not kept: the next revision's diff then has no `body`.
+pub const MAX_KEPT_BODY: usize = 256 * 1024;
 
 /// The tracker's verdict on one fetch of an article page.
 #[derive(Debug, Clone, PartialEq)]
@@ -225,6 +257,8 @@ pub enum Decision {
     Revised {
         state: ArticleState,
         changes: Vec<String>,
+        /// Filled in by [`observe`]; empty from [`decide`] alone. Boxed: it is large.
+        diff: Box<Diff>,
     },
     /// Same as the last emitted revision.
     Unchanged,
@@ -240,6 +274,8 @@ pub fn decide(prev: Option<&ArticleState>, snap: Snapshot) -> Decision {
             current: snap,
             history: Vec::new(),
             pending: None,
+            body_text: None,
+            log: Vec::new(),
         });
     };
     let fp = snap.fingerprint();
@@ -274,8 +310,58 @@ pub fn decide(prev: Option<&ArticleState>, snap: Snapshot) -> Decision {
             current: snap,
             history,
             pending: None,
+            body_text: prev.body_text.clone(),
+            log: prev.log.clone(),
         },
         changes,
+        diff: Box::default(),
+    }
+}
+
+/// [`decide`] for one fetch of a page whose body is `body_text`, fetched at `fetched_at`: a new
+/// or revised state also keeps the body and logs the revision, and a revision carries its
+/// [`Diff`] from the previous one.
+pub fn observe(
+    prev: Option<&ArticleState>,
+    snap: Snapshot,
+    body_text: &str,
+    fetched_at: &str,
+) -> Decision {
+    let keep = |state: &mut ArticleState, changes: &[String], summary: String| {
+        state.body_text = (body_text.len() <= MAX_KEPT_BODY).then(|| body_text.to_string());
+        state.log.push(RevisionLog {
+            revision: state.revision,
+            fetched_at: fetched_at.to_string(),
+            changes: changes.to_vec(),
+            summary,
+        });
+        if state.log.len() > LOG_LIMIT {
+            state.log.remove(0);
+        }
+    };
+    match decide(prev, snap) {
+        Decision::New(mut state) => {
+            keep(&mut state, &[], String::new());
+            Decision::New(state)
+        }
+        Decision::Revised {
+            mut state, changes, ..
+        } => {
+            let prev = prev.expect("a revision has a previous state");
+            let diff = Box::new(diff::diff(
+                &prev.current,
+                prev.body_text.as_deref(),
+                &state.current,
+                body_text,
+            ));
+            keep(&mut state, &changes, diff.summary());
+            Decision::Revised {
+                state,
+                changes,
+                diff,
+            }
+        }
+        other => other,
     }
 }
 
@@ -345,13 +431,74 @@ mod tests {
             panic!("{d:?}")
         };
         assert_eq!(decide(Some(&s1), snap("T", "one")), Decision::Unchanged);
-        let Decision::Revised { state: s2, changes } = decide(Some(&s1), snap("T2", "two")) else {
+        let Decision::Revised {
+            state: s2, changes, ..
+        } = decide(Some(&s1), snap("T2", "two"))
+        else {
             panic!()
         };
         assert_eq!(
             (s2.revision, changes),
             (2, vec!["title".to_string(), "body".to_string()])
         );
+    }
+
+    #[test]
+    fn observe_keeps_the_body_for_the_next_diff_across_a_restart() {
+        let (v1, v2) = ("Ten boats.\n\nCalm.", "Twelve boats.\n\nCalm.");
+        let Decision::New(s1) = observe(None, snap("T", v1), v1, "t1") else {
+            panic!()
+        };
+        assert_eq!(s1.body_text.as_deref(), Some(v1));
+        // What the store keeps is JSON: read back, it still diffs.
+        let stored: ArticleState =
+            serde_json::from_str(&serde_json::to_string(&s1).unwrap()).unwrap();
+        let Decision::Revised { state, diff, .. } = observe(Some(&stored), snap("T", v2), v2, "t2")
+        else {
+            panic!()
+        };
+        let body = diff.body.expect("a body diff");
+        assert_eq!((body.changed, body.added, body.removed), (1, 0, 0));
+        assert_eq!(state.body_text.as_deref(), Some(v2));
+        assert_eq!(
+            state
+                .log
+                .iter()
+                .map(|l| (l.revision, l.fetched_at.as_str()))
+                .collect::<Vec<_>>(),
+            [(1, "t1"), (2, "t2")]
+        );
+        assert_eq!(state.log[1].summary, "body (1 paragraph changed)");
+        // A state written before the body was kept reads, and diffs without a body.
+        let old: ArticleState = serde_json::from_str(
+            r#"{"revision":1,"current":{"title":"T","content_hash":"x","authors":[],"published_at":null,"updated_at":null,"revision_notes":[]},"history":[],"pending":null}"#,
+        )
+        .unwrap();
+        let Decision::Revised { diff, .. } = observe(Some(&old), snap("T", v2), v2, "t3") else {
+            panic!()
+        };
+        assert_eq!((diff.body, diff.truncated), (None, false));
+    }
+
+    #[test]
+    fn the_kept_state_is_bounded() {
+        let huge = "word ".repeat(MAX_KEPT_BODY / 4);
+        let Decision::New(mut state) = observe(None, snap("T", &huge), &huge, "t0") else {
+            panic!()
+        };
+        assert_eq!(state.body_text, None, "a body over the limit is not kept");
+        for i in 1..(LOG_LIMIT as u32 + 10) {
+            let body = format!("version {i}");
+            let Decision::Revised { state: next, .. } =
+                observe(Some(&state), snap("T", &body), &body, "t")
+            else {
+                panic!()
+            };
+            state = next;
+        }
+        assert_eq!(state.log.len(), LOG_LIMIT);
+        assert_eq!(state.log.last().unwrap().revision, state.revision);
+        assert!(serde_json::to_string(&state).unwrap().len() < 8 * 1024);
     }
 
     #[test]
@@ -378,7 +525,10 @@ mod tests {
         let Decision::Held(held) = decide(Some(&state), snap("T", "A")) else {
             panic!()
         };
-        let Decision::Revised { state: s3, changes } = decide(Some(&held), snap("T", "A")) else {
+        let Decision::Revised {
+            state: s3, changes, ..
+        } = decide(Some(&held), snap("T", "A"))
+        else {
             panic!()
         };
         assert_eq!((s3.revision, changes), (3, vec!["body".to_string()]));

@@ -1,5 +1,5 @@
 //! The seam between the pipeline and the web: live fetching, or a WARC capture played back on a
-//! virtual clock (`../shared/contracts/REPLAY.md`). The pipeline cannot tell them apart.
+//! virtual clock (docs/replay.md). The pipeline cannot tell them apart.
 //!
 //! Replay answers a request for a URL with the latest record of it at or before the replay
 //! cursor, else its earliest later record, else a 404; follows redirect records inside the

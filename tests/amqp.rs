@@ -52,6 +52,7 @@ async fn replay_to_rabbitmq_delivers_the_stdout_events_with_cloudevents_headers(
     for (msg, want) in got.iter().zip(&expected) {
         // Binary mode: the body is `data`, the attributes travel as properties and headers.
         assert_eq!(msg.json(), want["data"]);
+        common::assert_valid_data(&msg.json());
         let p = &msg.properties;
         assert_eq!(
             p.content_type().as_ref().unwrap().as_str(),

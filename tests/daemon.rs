@@ -147,6 +147,7 @@ flush = "5s"
         daemon.log()
     );
     let d = first[0].json();
+    common::assert_valid_data(&d);
     assert_eq!(
         first[0].properties.kind().as_ref().unwrap().as_str(),
         "newswire.article.published"
@@ -192,6 +193,25 @@ flush = "5s"
         (d["article_id"].clone(), Some(2))
     );
     assert_eq!(d2["changes"], serde_json::json!(["body"]));
+    common::assert_valid_data(&d2);
+    // What changed is in the event: the third paragraph, rewritten, and nothing else.
+    let body = &d2["diff"]["body"];
+    let touched: Vec<u64> = body["edits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["after_index"]
+                .as_u64()
+                .or(e["before_index"].as_u64())
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        !touched.is_empty() && touched.iter().all(|&i| i == 2),
+        "{body:#}"
+    );
+    assert_eq!(body["paragraphs_before"], body["paragraphs_after"]);
 
     // Conditional GET: the feed keeps being polled, answered 304 from its ETag.
     assert!(common::wait_for(Duration::from_secs(10), || site.hits("/feed.xml") >= 3).await);

@@ -1,5 +1,5 @@
 //! Replaying saved captures (tests/fixtures/captures) through the real binary with the stdout
-//! sink: each scenario gives exactly the events REPLAY.md and EVENTS.md call for, and a replay
+//! sink: each scenario gives exactly the events docs/replay.md and docs/events.md call for, and a replay
 //! is deterministic to the byte.
 
 mod common;
@@ -22,10 +22,11 @@ fn replay(scenario: &str) -> (String, Vec<Value>) {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let events = stdout
+    let events: Vec<Value> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).expect("each line is one JSON event"))
         .collect();
+    events.iter().for_each(common::assert_valid_event);
     (stdout, events)
 }
 
@@ -285,4 +286,110 @@ fn what_the_feed_says_fills_what_the_page_lacks_and_a_refetch_keeps_it() {
     let d = data(&events[0]);
     assert_eq!(d["authors"], serde_json::json!(["Iris Fenwick"]));
     assert_eq!(d["published_at"], "2026-01-06T07:52:00+00:00");
+}
+
+#[test]
+fn a_seed_shaped_update_carries_exactly_its_edits_in_the_diff_and_noise_carries_none() {
+    // Two numbers changed (17 -> 26 injured, 10 -> 23 vehicles), a paragraph added, an
+    // "Updated:" line and an update note; then a noise-only refetch three hours later.
+    let (_, events) = replay("casualty-update");
+    assert_eq!(
+        events.len(),
+        2,
+        "the noise-only refetch is no event: {events:#?}"
+    );
+    assert!(
+        data(&events[0]).get("diff").is_none(),
+        "no diff on published"
+    );
+    let r2 = data(&events[1]);
+    assert_eq!(
+        changes(&events[1]),
+        ["body", "updated_at", "revision_notes"]
+    );
+    let diff = &r2["diff"];
+    assert_eq!(
+        diff["updated_at"],
+        serde_json::json!({"before": null, "after": "2026-02-17T15:23:00+00:00"})
+    );
+    // The update note is the body's closing paragraph too, so the body gains two paragraphs.
+    let body = &diff["body"];
+    let counts: Vec<u64> = [
+        "paragraphs_before",
+        "paragraphs_after",
+        "changed",
+        "added",
+        "removed",
+    ]
+    .iter()
+    .map(|k| body[k].as_u64().unwrap())
+    .collect();
+    assert_eq!(counts, [7, 9, 2, 2, 0], "{body:#}");
+    let edits = body["edits"].as_array().unwrap();
+    assert_eq!(edits.len(), 4, "{body:#}");
+    let word = |e: &Value| -> (u64, String, String) {
+        assert_eq!(e["op"], "changed", "{e}");
+        assert_eq!(e["before_index"], e["after_index"], "{e}");
+        let words = e["words"].as_array().unwrap();
+        assert_eq!(words.len(), 1, "one changed word: {e}");
+        (
+            e["after_index"].as_u64().unwrap(),
+            words[0]["removed"].as_str().unwrap().to_string(),
+            words[0]["added"].as_str().unwrap().to_string(),
+        )
+    };
+    assert_eq!(word(&edits[0]), (0, "17".into(), "26".into()));
+    assert_eq!(word(&edits[1]), (3, "10".into(), "23".into()));
+    assert_eq!(
+        (
+            &edits[0]["words"][0]["context_before"],
+            &edits[0]["words"][0]["context_after"]
+        ),
+        (
+            &Value::from("7:40 sailing unloaded, injuring"),
+            &Value::from("people, the Port Alder fire")
+        )
+    );
+    let added = |e: &Value, at: u64, start: &str| {
+        assert_eq!(
+            (&e["op"], e["after_index"].as_u64()),
+            (&Value::from("added"), Some(at))
+        );
+        assert!(e["text"].as_str().unwrap().starts_with(start), "{e}");
+    };
+    added(
+        &edits[2],
+        6,
+        "Two of the injured remained in serious condition",
+    );
+    added(&edits[3], 8, "Update, Feb. 17:");
+    let notes = &diff["revision_notes"];
+    assert_eq!(notes["removed"], serde_json::json!([]));
+    assert_eq!(notes["added"].as_array().unwrap().len(), 1);
+    assert!(
+        notes["added"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Update, Feb. 17:"),
+        "{notes}"
+    );
+    assert_eq!(diff["truncated"], false);
+    // Nothing else changed, so nothing else is in the diff.
+    let mut keys: Vec<&str> = diff
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["body", "revision_notes", "truncated", "updated_at"]);
+}
+
+#[test]
+fn a_title_only_edit_has_a_title_diff_and_no_body_diff() {
+    let (_, events) = replay("title-edit");
+    let diff = &data(&events[1])["diff"];
+    assert!(diff["title"]["before"].is_string() && diff["title"]["after"].is_string());
+    assert_ne!(diff["title"]["before"], diff["title"]["after"]);
+    assert!(diff.get("body").is_none(), "{diff}");
 }

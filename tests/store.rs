@@ -8,7 +8,9 @@
 //!   conflict, and nothing is written;
 //! - the outbox keeps its order and the rows the sink did not confirm; a row refused
 //!   `max_attempts` times moves to the dead letters (and nothing else does), and a retry puts it
-//!   back at the end of the outbox.
+//!   back at the end of the outbox;
+//! - an article's kept body and revision log come back as written, so the next diff and
+//!   `newswire history` work after a restart.
 //!
 //! With PostgreSQL, writes for a site are fenced by its lease: a replica that lost a site can
 //! no longer write for it.
@@ -23,7 +25,7 @@ use newswire::fetch::Validators;
 use newswire::store::{
     Commit, FeedStatus, JobKind, PageJob, PollCommit, SeenEntry, Store, TrackCommit,
 };
-use newswire::track::{ArticleState, Decision, Snapshot, decide};
+use newswire::track::{ArticleState, Decision, Snapshot, decide, observe};
 
 /// Runs an async test body against SQLite and against PostgreSQL.
 macro_rules! on_every_backend {
@@ -56,6 +58,7 @@ on_every_backend!(
     feeds_move_and_retire_and_keep_their_schedule,
     imported_feeds_round_trip,
     one_subscription_per_topic_and_one_renewal,
+    the_kept_body_and_log_survive_a_restart,
 );
 
 /// With PostgreSQL: makes `sites` known and takes their leases (this is the only replica).
@@ -170,6 +173,72 @@ async fn a_revision_is_assigned_once(s: Store) {
     assert_eq!(s.outbox_len(), 2);
     let row = s.article("a").await.unwrap().unwrap();
     assert_eq!((row.version, row.state), (2, r2()));
+}
+
+async fn the_kept_body_and_log_survive_a_restart(s: Store) {
+    let snap = |body: &str| Snapshot {
+        title: "T".into(),
+        content_hash: newswire::track::content_hash(body),
+        authors: vec![],
+        published_at: None,
+        updated_at: None,
+        revision_notes: vec![],
+    };
+    let (v1, v2) = ("Injured: 17.\n\nCalm.", "Injured: 26.\n\nCalm.");
+    let id = newswire::track::article_id(&"http://n.test/k".parse().unwrap());
+    let Decision::New(s1) = observe(None, snap(v1), v1, "2026-02-17T10:30:05Z") else {
+        unreachable!()
+    };
+    let mut e1 = event(1);
+    e1.id = newswire::track::event_id(&id, 1);
+    assert_eq!(
+        s.commit_track(track(&id, s1.clone(), None, e1))
+            .await
+            .unwrap(),
+        Commit::Done
+    );
+    // What a restarted process reads: the same state, body and log included.
+    let row = s.article(&id).await.unwrap().unwrap();
+    assert_eq!(row.state, s1);
+    let Decision::Revised {
+        state: s2, diff, ..
+    } = observe(Some(&row.state), snap(v2), v2, "2026-02-17T15:30:05Z")
+    else {
+        unreachable!()
+    };
+    let words = match &diff.body.as_ref().unwrap().edits[0] {
+        newswire::track::ParagraphEdit::Changed { words, .. } => words.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        (words[0].removed.as_str(), words[0].added.as_str()),
+        ("17", "26")
+    );
+    let mut e2 = event(2);
+    e2.id = newswire::track::event_id(&id, 2);
+    assert_eq!(
+        s.commit_track(track(&id, s2, Some(row.version), e2))
+            .await
+            .unwrap(),
+        Commit::Done
+    );
+    let h = newswire::history::history(&s, "http://n.test/k?utm_medium=rss")
+        .await
+        .unwrap();
+    assert_eq!(
+        h.revisions
+            .iter()
+            .map(|r| (r.revision, r.fetched_at.as_deref(), r.summary.as_deref()))
+            .collect::<Vec<_>>(),
+        [
+            (1, Some("2026-02-17T10:30:05Z"), Some("")),
+            (
+                2,
+                Some("2026-02-17T15:30:05Z"),
+                Some("body (1 paragraph changed)")
+            ),
+        ]
+    );
 }
 
 async fn outbox_is_ordered_and_failed_rows_stay(s: Store) {

@@ -32,7 +32,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Timelike};
 use datetime::{DayOrder, MachineStamp, Visible, Zone};
 use labels::StampKind;
 
-/// A stamp as EVENTS.md wants it: RFC 3339 with offset when the page/site gives a zone, else
+/// A stamp as docs/events.md wants it: RFC 3339 with offset when the page/site gives a zone, else
 /// local wall clock without offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Timestamp {

@@ -1,6 +1,6 @@
 //! Recording live traffic (`newswire record`, `run --record DIR`): every fetch becomes WARC
 //! records in rotating `.warc.gz` files, so `newswire replay DIR/*.warc.gz` plays it back and
-//! reproduces the live events (REPLAY.md "Record").
+//! reproduces the live events (docs/replay.md, "Record").
 //!
 //! Per fetch, all with the fetch's time as `WARC-Date` (the same time the pipeline stamps as
 //! `fetched_at`): one `response` record per redirect hop (status, headers with `Location`, no

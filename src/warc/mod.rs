@@ -1,5 +1,5 @@
 //! WARC (ISO 28500) files: the saved-traffic format `newswire record` writes and
-//! `newswire replay` reads (see `REPLAY.md`).
+//! `newswire replay` reads (see docs/replay.md).
 //!
 //! Layout:
 //! - `read`: [`Reader`] iterates records of a `.warc` / `.warc.gz` stream (WARC/1.0 and 1.1;

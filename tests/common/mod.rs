@@ -432,3 +432,50 @@ impl Drop for Database {
         .join();
     }
 }
+
+/// The event contract's JSON Schema (docs/schema/article-event.schema.json), as JSON.
+pub fn event_schema_json() -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/schema/article-event.schema.json");
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Validators of a structured event (a stdout line) and of `data` alone (an AMQP body).
+fn validators() -> &'static (jsonschema::Validator, jsonschema::Validator) {
+    static V: std::sync::OnceLock<(jsonschema::Validator, jsonschema::Validator)> =
+        std::sync::OnceLock::new();
+    V.get_or_init(|| {
+        let schema = event_schema_json();
+        let event = jsonschema::draft202012::new(&schema).expect("the event schema compiles");
+        // `data` alone: the same definitions, rooted at `#/$defs/data`.
+        let data_schema = serde_json::json!({
+            "$schema": schema["$schema"],
+            "$defs": schema["$defs"],
+            "$ref": "#/$defs/data",
+        });
+        let data = jsonschema::draft202012::new(&data_schema).expect("the data schema compiles");
+        (event, data)
+    })
+}
+
+fn check(v: &jsonschema::Validator, what: &str, instance: &serde_json::Value) {
+    let errors: Vec<String> = v
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what} does not match docs/schema/article-event.schema.json:\n  {}\n{instance:#}",
+        errors.join("\n  ")
+    );
+}
+
+/// Fails the test unless `event` (a structured CloudEvent) matches the event schema.
+pub fn assert_valid_event(event: &serde_json::Value) {
+    check(&validators().0, "event", event);
+}
+
+/// Fails the test unless `data` (an AMQP message body) matches the schema's `data`.
+pub fn assert_valid_data(data: &serde_json::Value) {
+    check(&validators().1, "event data", data);
+}
