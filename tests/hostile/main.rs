@@ -317,7 +317,7 @@ flush = "5s"
             As::Feed => format!("/f/{}", b.name),
             As::Page => format!("/p/{}", b.name),
         };
-        assert!(web.hits(&path) > 0, "{path} was never fetched");
+        assert!(web.hits(&path) > 0, "{path} ({}) was never fetched", b.what);
     }
     eprintln!(
         "hostile: {} connections, {} events, longest connection {longest:?} ({path}), peak RSS {hwm} kB",
