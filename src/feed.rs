@@ -90,10 +90,21 @@ impl Entry {
     }
 }
 
-/// Elements whose text is not the article's.
+/// Elements whose text is not the article's (captions stand outside the text flow, as on pages).
 const SKIPPED: &[&str] = &[
-    "script", "style", "noscript", "template", "iframe", "svg", "math", "object", "button", "form",
-    "select", "textarea",
+    "figcaption",
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "iframe",
+    "svg",
+    "math",
+    "object",
+    "button",
+    "form",
+    "select",
+    "textarea",
 ];
 /// Elements that start and end a paragraph.
 const BLOCKS: &[&str] = &[
