@@ -132,10 +132,15 @@ const FIRST_YEAR: i32 = 1990;
 ///   publication time;
 /// - body: the page's, unless the feed carries the article and the page gives less than a
 ///   third of its words (a paywall stub, a page rendered by script, a teaser): then the feed's.
+///   A short page body must open with words the feed's text has (a stub shows the lede): a
+///   link blog's entry points at someone else's page and carries only its own comment.
 pub fn merge_feed(page: &mut Page, feed: &FeedMeta, fetched_at: DateTime<Utc>) {
     if let Some(text) = &feed.text {
         let feed_words = extract::word_count(text);
-        if feed_words >= feed::MIN_TEXT_WORDS && page.word_count * 3 < feed_words {
+        if feed_words >= feed::MIN_TEXT_WORDS
+            && page.word_count * 3 < feed_words
+            && (page.word_count == 0 || opening_in(&page.body_text, text))
+        {
             tracing::debug!(
                 article.url = %page.url,
                 page_words = page.word_count,
@@ -171,6 +176,32 @@ pub fn merge_feed(page: &mut Page, feed: &FeedMeta, fetched_at: DateTime<Utc>) {
     {
         page.updated_at = None;
     }
+}
+
+/// Whether the opening of `page` (its first 50 words) is told in `feed`: at least half of its
+/// word triples, compared without case or punctuation, appear there. Under three words there is
+/// nothing to compare, and the feed is believed.
+fn opening_in(page: &str, feed: &str) -> bool {
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace()
+            .map(|w| {
+                w.chars()
+                    .filter(|c| c.is_alphanumeric())
+                    .flat_map(char::to_lowercase)
+                    .collect::<String>()
+            })
+            .filter(|w| !w.is_empty())
+            .collect()
+    }
+    let mut opening = words(page);
+    opening.truncate(50);
+    if opening.len() < 3 {
+        return true;
+    }
+    let told = words(feed);
+    let triples: std::collections::HashSet<&[String]> = told.windows(3).collect();
+    let hits = opening.windows(3).filter(|w| triples.contains(w)).count();
+    hits * 2 >= opening.len() - 2
 }
 
 /// A page stamp is plausible when it is not in an absurd year and not after the fetch. A stamp
@@ -582,6 +613,12 @@ mod tests {
         body(&mut p, 100);
         merge_feed(&mut p, &with_text(300), utc(FETCHED));
         assert_eq!((p.word_count, p.body_text.clone()), (100, words(100)));
+        // A short body that is not the feed's article (a link blog comments on someone else's
+        // page): the page keeps its own.
+        p.body_text = "Tide tables for the coming week, as published by the harbor office.".into();
+        p.word_count = 12;
+        merge_feed(&mut p, &with_text(300), utc(FETCHED));
+        assert_eq!(p.word_count, 12);
         // A feed text under the witness floor never replaces anything.
         body(&mut p, 0);
         merge_feed(&mut p, &with_text(99), utc(FETCHED));
