@@ -32,9 +32,175 @@ pub struct Entry {
     /// `authors`/`author`), as the feed writes them; `scrape::FeedMeta` cleans them like page
     /// bylines.
     pub authors: Vec<String>,
+    /// The article itself when the feed carries it (RSS `content:encoded`, Atom `<content>`,
+    /// JSON Feed `content_html`/`content_text`), as the feed writes it; [`Entry::text`] turns it
+    /// into paragraphs. Kept raw because only new or changed entries need the text, and turning
+    /// HTML into text costs a parse.
+    pub content: Option<Content>,
     /// Fingerprint of what the feed says about the entry (title, summary, updated), so a
     /// changed entry can trigger a re-fetch of its page.
     pub digest: String,
+}
+
+/// An entry's own copy of its article, as the feed carries it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Content {
+    pub body: String,
+    /// HTML (or XHTML) markup; else plain text.
+    pub html: bool,
+}
+
+/// The most article text an entry's [`Entry::text`] gives: no article is longer, and the text
+/// travels in the durable page job.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// An entry's text shorter than this is a teaser, not the article: it witnesses nothing.
+pub const MIN_TEXT_WORDS: usize = 100;
+
+impl Entry {
+    /// The entry's article as plain paragraphs separated by blank lines (the form of an
+    /// extracted body), capped at [`MAX_TEXT_BYTES`]; `None` when the feed carries no content
+    /// or only a teaser of fewer than [`MIN_TEXT_WORDS`] words.
+    pub fn text(&self) -> Option<String> {
+        let c = self.content.as_ref()?;
+        let paras = if c.html {
+            html_paragraphs(&c.body)
+        } else {
+            text_paragraphs(&c.body)
+        };
+        let mut text = String::new();
+        for p in paras {
+            let sep = if text.is_empty() { 0 } else { 2 };
+            if text.len() + sep + p.len() > MAX_TEXT_BYTES {
+                if text.is_empty() {
+                    // One huge paragraph: cut it at a character boundary.
+                    let mut end = MAX_TEXT_BYTES;
+                    while !p.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    text.push_str(&p[..end]);
+                }
+                break;
+            }
+            if sep > 0 {
+                text.push_str("\n\n");
+            }
+            text.push_str(&p);
+        }
+        (crate::extract::word_count(&text) >= MIN_TEXT_WORDS).then_some(text)
+    }
+}
+
+/// Elements whose text is not the article's (captions stand outside the text flow, as on pages).
+const SKIPPED: &[&str] = &[
+    "figcaption",
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "iframe",
+    "svg",
+    "math",
+    "object",
+    "button",
+    "form",
+    "select",
+    "textarea",
+];
+/// Elements that start and end a paragraph.
+const BLOCKS: &[&str] = &[
+    "p",
+    "div",
+    "br",
+    "hr",
+    "li",
+    "ul",
+    "ol",
+    "dl",
+    "dt",
+    "dd",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "blockquote",
+    "pre",
+    "table",
+    "tr",
+    "td",
+    "th",
+    "figure",
+    "figcaption",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "aside",
+    "nav",
+    "main",
+    "address",
+    "details",
+    "summary",
+];
+
+/// Paragraphs of an HTML fragment: text split at block elements, whitespace collapsed, scripts
+/// and other non-text dropped. The walk keeps its own stack, so deep nesting cannot overflow.
+fn html_paragraphs(html: &str) -> Vec<String> {
+    let frag = scraper::Html::parse_fragment(html);
+    let mut paras = Vec::new();
+    let mut cur = String::new();
+    // (node, whether its children were already visited).
+    let mut stack = vec![(frag.tree.root(), false)];
+    while let Some((node, closing)) = stack.pop() {
+        match node.value() {
+            scraper::Node::Element(e) => {
+                let name = e.name();
+                if SKIPPED.contains(&name) {
+                    continue;
+                }
+                if BLOCKS.contains(&name) {
+                    flush(&mut cur, &mut paras);
+                }
+                if !closing {
+                    stack.push((node, true));
+                    stack.extend(node.children().rev().map(|c| (c, false)));
+                }
+            }
+            scraper::Node::Text(t) if !closing => cur.push_str(t),
+            scraper::Node::Document | scraper::Node::Fragment if !closing => {
+                stack.extend(node.children().rev().map(|c| (c, false)));
+            }
+            _ => {}
+        }
+    }
+    flush(&mut cur, &mut paras);
+    paras
+}
+
+/// Paragraphs of plain text: blank lines separate them.
+fn text_paragraphs(text: &str) -> Vec<String> {
+    let mut paras = Vec::new();
+    let mut cur = String::new();
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            flush(&mut cur, &mut paras);
+        } else {
+            cur.push(' ');
+            cur.push_str(line);
+        }
+    }
+    flush(&mut cur, &mut paras);
+    paras
+}
+
+/// Ends the paragraph being built, with its whitespace collapsed; empty ones are dropped.
+fn flush(cur: &mut String, paras: &mut Vec<String>) {
+    let p = cur.split_whitespace().collect::<Vec<_>>().join(" ");
+    if !p.is_empty() {
+        paras.push(p);
+    }
+    cur.clear();
 }
 
 /// Feeds with more entries are refused unread; no real feed comes near it.
@@ -95,6 +261,20 @@ pub fn parse(body: &[u8], feed_url: &Url) -> Result<Vec<Entry>, FeedError> {
             .map(|t| t.content.trim().to_string())
             .filter(|t| !t.is_empty());
         let summary = e.summary.map(|s| s.content).unwrap_or_default();
+        let content = e.content.and_then(|c| {
+            // Content that lives elsewhere (Atom `src`: no body) or is encoded media is no
+            // article text. (RSS `content:encoded` sets `src` to the base URI: not a test.)
+            let html = match (
+                c.content_type.ty().as_str(),
+                c.content_type.subty().as_str(),
+            ) {
+                ("text", "plain") => false,
+                (_, "html" | "xhtml") => true,
+                _ => return None,
+            };
+            let body = c.body.filter(|b| !b.trim().is_empty())?;
+            Some(Content { body, html })
+        });
         let updated = e.updated.or(e.published);
         let authors = e.authors.iter().filter_map(person_name).take(20).collect();
         let mut h = Sha256::new();
@@ -114,6 +294,7 @@ pub fn parse(body: &[u8], feed_url: &Url) -> Result<Vec<Entry>, FeedError> {
             updated,
             published: e.published,
             authors,
+            content,
             digest,
         });
     }
@@ -268,6 +449,115 @@ mod tests {
 
     fn feed_url() -> Url {
         Url::parse("http://news.test/feed.xml").unwrap()
+    }
+
+    /// `n` sentences of prose, eight words each.
+    fn prose(n: usize) -> String {
+        (0..n)
+            .map(|i| format!("The harbor council met again on day {i} to vote."))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn rss_content_encoded_becomes_paragraphs_and_a_teaser_is_no_text() {
+        let rss = format!(
+            r#"<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>T</title>
+            <item><title>A</title><link>http://news.test/a</link><description>A short teaser.</description>
+              <content:encoded><![CDATA[<p>{}</p><script>track()</script><div>Second <b>part</b>:<br>{}</div>]]></content:encoded></item>
+            <item><title>B</title><link>http://news.test/b</link><description><![CDATA[<p>{}</p>]]></description></item>
+            <item><title>C</title><link>http://news.test/c</link><content:encoded><![CDATA[<p>Only a teaser here.</p>]]></content:encoded></item>
+            </channel></rss>"#,
+            prose(8),
+            prose(6),
+            prose(30)
+        );
+        let e = parse(rss.as_bytes(), &feed_url()).unwrap();
+        let text = e[0].text().expect("content:encoded carries the article");
+        let paras: Vec<&str> = text.split("\n\n").collect();
+        assert_eq!(paras, [prose(8).as_str(), "Second part:", &prose(6)]);
+        assert!(!text.contains("track()"));
+        assert_eq!(
+            e[1].text(),
+            None,
+            "a description is a summary, not the article"
+        );
+        assert_eq!(e[2].text(), None, "a teaser witnesses nothing");
+    }
+
+    #[test]
+    fn atom_content_html_and_xhtml_give_text_but_a_src_does_not() {
+        let atom = format!(
+            r#"<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title><id>f</id>
+            <entry><id>a</id><title>A</title><link href="http://news.test/a"/><summary>Teaser.</summary>
+              <content type="html">&lt;h2&gt;Vote&lt;/h2&gt;&lt;p&gt;{}&lt;/p&gt;</content></entry>
+            <entry><id>b</id><title>B</title><link href="http://news.test/b"/>
+              <content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>{}</p></div></content></entry>
+            <entry><id>c</id><title>C</title><link href="http://news.test/c"/>
+              <content type="text/html" src="http://news.test/c.html"/></entry>
+            </feed>"#,
+            prose(14),
+            prose(14)
+        );
+        let e = parse(atom.as_bytes(), &feed_url()).unwrap();
+        assert_eq!(e[0].text().unwrap(), format!("Vote\n\n{}", prose(14)));
+        assert_eq!(e[1].text().unwrap(), prose(14));
+        assert_eq!(e[2].text(), None);
+    }
+
+    #[test]
+    fn json_feed_content_html_or_content_text_gives_text() {
+        let json = serde_json::json!({
+            "version": "https://jsonfeed.org/version/1.1", "title": "T",
+            "items": [
+                {"id": "a", "url": "http://news.test/a", "content_html": format!("<p>{}</p><p>End.</p>", prose(14))},
+                {"id": "b", "url": "http://news.test/b", "content_text": format!("{}\n\n  End.\n", prose(14))},
+                {"id": "c", "url": "http://news.test/c", "summary": prose(20)}
+            ]
+        })
+        .to_string();
+        let e = parse(json.as_bytes(), &feed_url()).unwrap();
+        assert_eq!(e[0].text().unwrap(), format!("{}\n\nEnd.", prose(14)));
+        assert_eq!(e[1].text().unwrap(), format!("{}\n\nEnd.", prose(14)));
+        assert_eq!(e[2].text(), None);
+    }
+
+    #[test]
+    fn entry_text_is_capped_at_a_paragraph_or_character_boundary() {
+        let para = prose(20);
+        let many = format!("<p>{}</p>", vec![para.as_str(); 1000].join("</p><p>"));
+        let e = Entry {
+            id: "a".into(),
+            link: Url::parse("http://news.test/a").unwrap(),
+            title: None,
+            updated: None,
+            published: None,
+            authors: vec![],
+            content: Some(Content {
+                body: many,
+                html: true,
+            }),
+            digest: String::new(),
+        };
+        let text = e.text().unwrap();
+        assert!(text.len() <= MAX_TEXT_BYTES && text.len() > MAX_TEXT_BYTES - para.len() - 2);
+        assert!(text.ends_with("vote."));
+        let huge = Entry {
+            content: Some(Content {
+                body: "é".repeat(MAX_TEXT_BYTES),
+                html: false,
+            }),
+            ..e
+        };
+        assert_eq!(huge.text(), None, "one 64 KiB word is not prose");
+        let deep = Entry {
+            content: Some(Content {
+                body: format!("{}{}", "<div>".repeat(50_000), prose(20)),
+                html: true,
+            }),
+            ..huge
+        };
+        assert_eq!(deep.text().unwrap(), prose(20));
     }
 
     #[test]

@@ -89,6 +89,10 @@ pub struct FeedMeta {
     pub published: Option<DateTime<Utc>>,
     /// Only when distinct from `published`.
     pub updated: Option<DateTime<Utc>>,
+    /// The article as the feed carries it (plain paragraphs, see [`feed::Entry::text`]): the
+    /// body when the page yields none or far less. Absent from jobs queued before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
 }
 
 impl From<&feed::Entry> for FeedMeta {
@@ -105,6 +109,7 @@ impl From<&feed::Entry> for FeedMeta {
             authors,
             published: e.published,
             updated: e.updated.filter(|u| Some(*u) != e.published),
+            text: e.text(),
         }
     }
 }
@@ -124,8 +129,30 @@ const FIRST_YEAR: i32 = 1990;
 ///   `updated` (the only date the feed gives); a page stamp that shows a date but no time of
 ///   day takes the feed's time when the feed dates the same day;
 /// - updated: the page's when plausible, else the feed's; dropped when it is not after the
-///   publication time.
+///   publication time;
+/// - body: the page's, unless the feed carries the article and the page gives less than a
+///   third of its words (a paywall stub, a page rendered by script, a teaser): then the feed's.
+///   A short page body must open with words the feed's text has (a stub shows the lede): a
+///   link blog's entry points at someone else's page and carries only its own comment.
 pub fn merge_feed(page: &mut Page, feed: &FeedMeta, fetched_at: DateTime<Utc>) {
+    if let Some(text) = &feed.text {
+        let feed_words = extract::word_count(text);
+        if feed_words >= feed::MIN_TEXT_WORDS
+            && page.word_count * 3 < feed_words
+            && (page.word_count == 0 || opening_in(&page.body_text, text))
+        {
+            tracing::debug!(
+                article.url = %page.url,
+                page_words = page.word_count,
+                feed_words,
+                body_source = "feed",
+                "the page gives far less than its feed entry; the body is the feed's"
+            );
+            page.word_count = feed_words;
+            page.content_hash = track::content_hash(text);
+            page.body_text = text.clone();
+        }
+    }
     if page.authors.is_empty() {
         page.authors = feed.authors.clone();
     }
@@ -149,6 +176,32 @@ pub fn merge_feed(page: &mut Page, feed: &FeedMeta, fetched_at: DateTime<Utc>) {
     {
         page.updated_at = None;
     }
+}
+
+/// Whether the opening of `page` (its first 50 words) is told in `feed`: at least half of its
+/// word triples, compared without case or punctuation, appear there. Under three words there is
+/// nothing to compare, and the feed is believed.
+fn opening_in(page: &str, feed: &str) -> bool {
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace()
+            .map(|w| {
+                w.chars()
+                    .filter(|c| c.is_alphanumeric())
+                    .flat_map(char::to_lowercase)
+                    .collect::<String>()
+            })
+            .filter(|w| !w.is_empty())
+            .collect()
+    }
+    let mut opening = words(page);
+    opening.truncate(50);
+    if opening.len() < 3 {
+        return true;
+    }
+    let told = words(feed);
+    let triples: std::collections::HashSet<&[String]> = told.windows(3).collect();
+    let hits = opening.windows(3).filter(|w| triples.contains(w)).count();
+    hits * 2 >= opening.len() - 2
 }
 
 /// A page stamp is plausible when it is not in an absurd year and not after the fetch. A stamp
@@ -401,6 +454,7 @@ mod tests {
             authors: authors.iter().map(|a| a.to_string()).collect(),
             published: published.map(utc),
             updated: updated.map(utc),
+            text: None,
         }
     }
 
@@ -527,6 +581,56 @@ mod tests {
             utc(FETCHED),
         );
         assert_eq!(stamps(&p), (Some("2024-12-16T09:00:00+00:00".into()), None));
+    }
+
+    fn words(n: usize) -> String {
+        vec!["word"; n].join(" ")
+    }
+
+    #[test]
+    fn feed_text_stands_in_for_a_missing_or_far_shorter_body_only() {
+        let with_text = |n: usize| FeedMeta {
+            text: Some(words(n)),
+            ..FeedMeta::default()
+        };
+        let body = |p: &mut Page, n: usize| {
+            p.body_text = words(n);
+            p.word_count = n;
+            p.content_hash = track::content_hash(&p.body_text);
+        };
+        // No body at all (a page rendered by script): the feed's.
+        let mut p = page_with(&[], None, None);
+        body(&mut p, 0);
+        merge_feed(&mut p, &with_text(300), utc(FETCHED));
+        assert_eq!((p.word_count, p.body_text.clone()), (300, words(300)));
+        assert_eq!(p.content_hash, track::content_hash(&words(300)));
+        assert!(p.is_article());
+        // A paywall stub of 99 words against 300: the feed's.
+        body(&mut p, 99);
+        merge_feed(&mut p, &with_text(300), utc(FETCHED));
+        assert_eq!(p.word_count, 300);
+        // A third or more of the feed's words: the page keeps its own.
+        body(&mut p, 100);
+        merge_feed(&mut p, &with_text(300), utc(FETCHED));
+        assert_eq!((p.word_count, p.body_text.clone()), (100, words(100)));
+        // A short body that is not the feed's article (a link blog comments on someone else's
+        // page): the page keeps its own.
+        p.body_text = "Tide tables for the coming week, as published by the harbor office.".into();
+        p.word_count = 12;
+        merge_feed(&mut p, &with_text(300), utc(FETCHED));
+        assert_eq!(p.word_count, 12);
+        // A feed text under the witness floor never replaces anything.
+        body(&mut p, 0);
+        merge_feed(&mut p, &with_text(99), utc(FETCHED));
+        assert!(!p.is_article());
+    }
+
+    #[test]
+    fn feed_meta_without_text_serializes_as_before_and_old_rows_load() {
+        let old = r#"{"authors":["Jane Doe"],"published":null,"updated":null}"#;
+        let meta: FeedMeta = serde_json::from_str(old).unwrap();
+        assert_eq!(meta.text, None);
+        assert_eq!(serde_json::to_string(&meta).unwrap(), old);
     }
 
     #[test]

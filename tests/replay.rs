@@ -393,3 +393,42 @@ fn a_title_only_edit_has_a_title_diff_and_no_body_diff() {
     assert_ne!(diff["title"]["before"], diff["title"]["after"]);
     assert!(diff.get("body").is_none(), "{diff}");
 }
+
+#[test]
+fn the_feed_text_is_the_body_when_the_page_gives_far_less_and_a_full_page_keeps_its_own() {
+    let (_, events) = replay("feed-witness");
+    let by_url = |tail: &str| {
+        events
+            .iter()
+            .map(data)
+            .find(|d| d["url"].as_str().unwrap().ends_with(tail))
+            .unwrap_or_else(|| panic!("no event for {tail}: {events:#?}"))
+    };
+    assert_eq!(events.len(), 3, "{events:#?}");
+    // A paywall stub: the feed's four paragraphs, without the caption or the subscribe box.
+    let paywalled = by_url("dredging-vote");
+    let body = paywalled["body_text"].as_str().unwrap();
+    assert_eq!(body.split("\n\n").count(), 4, "{body}");
+    assert!(body.ends_with("disposal site off Gull Point, as in previous years."));
+    assert!(
+        !body.contains("Subscribe") && !body.contains("dredger at work"),
+        "{body}"
+    );
+    assert_eq!(paywalled["word_count"], 150);
+    // A shell rendered by script, with nothing to extract: the feed's text makes it an article.
+    let shell = by_url("ferry-timetable");
+    assert!(
+        shell["body_text"]
+            .as_str()
+            .unwrap()
+            .starts_with("The island ferry will add a sailing at 10:15 p.m."),
+        "{shell}"
+    );
+    assert_eq!(shell["title"], "Winter ferry timetable adds a late sailing");
+    // A whole page: its own body, with the paragraph only the page has.
+    let full = by_url("market-hall")["body_text"].as_str().unwrap();
+    assert!(
+        full.ends_with("land their catch on Sunday evenings."),
+        "{full}"
+    );
+}

@@ -1,6 +1,6 @@
 //! Feed parsing with id derivation: any bytes give entries or an error, never a panic; the same
 //! bytes give the same entries (ids are derived, never random); every entry has an id and an
-//! http(s) link.
+//! http(s) link; an entry's article text, when it has one, is within its cap.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -13,6 +13,9 @@ fuzz_target!(|data: &[u8]| {
         for e in &entries {
             assert!(!e.id.is_empty());
             assert!(matches!(e.link.scheme(), "http" | "https"), "{}", e.link);
+            if let Some(text) = e.text() {
+                assert!(text.len() <= newswire::feed::MAX_TEXT_BYTES);
+            }
         }
     }
     if let Ok(text) = std::str::from_utf8(data) {
