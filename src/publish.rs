@@ -25,7 +25,7 @@
 //! How it fails: a broker that is down, blocked or refuses the topology is logged and retried;
 //! the events wait in the outbox meanwhile, and the pipeline pauses at `publish.outbox_limit`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -572,6 +572,9 @@ impl AmqpSink {
         let mut halt: Option<Halt> = None;
         let (mut acked, mut failed) = (Vec::new(), Vec::new());
         let mut refused: Vec<(i64, u32, String)> = Vec::new();
+        // Articles with a row waiting out its backoff: their later rows wait too, so one
+        // article's events still go out in revision order.
+        let mut held: HashSet<String> = HashSet::new();
         let (mut sent, mut attempted) = (0u64, 0usize);
         loop {
             while halt.is_none() && inflight.len() < window {
@@ -591,12 +594,16 @@ impl AmqpSink {
                 }
                 let row = rows.pop_front().expect("not empty");
                 cursor = row.seq;
-                // A refused row waits out its backoff; the rows behind it go on.
+                // A refused row waits out its backoff; the rows of other articles go on.
                 if self
                     .not_before
                     .get(&row.seq)
                     .is_some_and(|t| *t > Instant::now())
                 {
+                    held.insert(row.event.subject.clone());
+                    continue;
+                }
+                if held.contains(&row.event.subject) {
                     continue;
                 }
                 let ev = &row.event;

@@ -223,3 +223,84 @@ async fn a_conflicting_existing_queue_is_named_with_the_argument_and_setting() {
     );
     common::cleanup(&conn, &exchange, &queue).await;
 }
+
+/// A refused event, while it waits out its backoff, holds back the later events of its own
+/// article (so they cannot overtake it), never those of other articles; once it is set aside,
+/// they flow.
+#[tokio::test]
+async fn a_refused_event_holds_back_only_its_own_article() {
+    use newswire::config::Settings;
+    use newswire::event::Event;
+    use newswire::publish::{AmqpSink, Publisher, Sink};
+    use newswire::store::Store;
+
+    let conn = common::broker().await;
+    let (exchange, queue) = (common::unique("x"), common::unique("q"));
+    let settings = Settings::load_with_env(
+        None,
+        [
+            ("NEWSWIRE__AMQP__EXCHANGE".to_string(), exchange.clone()),
+            ("NEWSWIRE__AMQP__QUEUE".to_string(), queue.clone()),
+            // A refused event waits this long before its next try.
+            ("NEWSWIRE__AMQP__RETRY_MIN".to_string(), "4s".to_string()),
+            ("NEWSWIRE__AMQP__RETRY_MAX".to_string(), "4s".to_string()),
+        ],
+    )
+    .unwrap();
+    let event = |id: &str, kind: &str, article: &str| Event {
+        id: id.into(),
+        event_type: format!("newswire.{kind}"),
+        source: "http://ledger.test/feed.xml".into(),
+        subject: article.into(),
+        time: "2026-01-02T03:04:05Z".into(),
+        data: format!("{{\"article_id\":\"{article}\"}}"),
+    };
+    let dir = common::tempdir("held");
+    let store = Store::open(&dir.join("state.sqlite3")).unwrap();
+    // The queue is bound to `article.#`: `unroutable` comes back to the publisher.
+    store
+        .outbox_append(vec![
+            event("a-1", "unroutable", "a"),
+            event("b-1", "article.published", "b"),
+        ])
+        .await
+        .unwrap();
+    let sink = Sink::Amqp(Box::new(AmqpSink::new(settings.amqp.clone())));
+    let pause = Duration::from_millis(100);
+    let mut publisher = Publisher::new(store.clone(), sink, 16, pause, pause).with_max_attempts(2);
+    let ids = |msgs: Vec<common::Message>| -> Vec<String> {
+        msgs.iter()
+            .map(|m| m.properties.message_id().as_ref().unwrap().to_string())
+            .collect()
+    };
+
+    // First refusal: a-1 waits out its backoff, b-1 is delivered.
+    let _ = publisher.drain().await;
+    let first = ids(common::take(&conn, &queue, 2, Duration::from_millis(500)).await);
+    assert_eq!(first, ["b-1"]);
+    // A later revision of article a, and one of c, arrive while a-1 waits: c-1 goes, a-2 waits.
+    store
+        .outbox_append(vec![
+            event("a-2", "article.revised", "a"),
+            event("c-1", "article.published", "c"),
+        ])
+        .await
+        .unwrap();
+    let _ = publisher.drain().await;
+    let second = ids(common::take(&conn, &queue, 2, Duration::from_millis(500)).await);
+    assert_eq!(second, ["c-1"], "a-2 must not overtake a-1");
+    assert_eq!(store.outbox_len(), 2);
+
+    // The second refusal sets a-1 aside; a-2 then flows.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while store.outbox_len() > 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let _ = publisher.drain().await;
+    }
+    let later = ids(common::take(&conn, &queue, 1, Duration::from_secs(5)).await);
+    assert_eq!(later, ["a-2"]);
+    let dead = store.dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].event.id, "a-1");
+    common::cleanup(&conn, &exchange, &queue).await;
+}
