@@ -167,6 +167,7 @@ fn settings(site: &Site, port: u16, name: &str) -> Settings {
 
 #[tokio::test]
 async fn subscribes_verifies_takes_signed_pushes_and_renews_the_lease() {
+    common::init_logs();
     let site = Site::start().await;
     let hub = Hub::start(1).await;
     site.set("/feed.xml", feed(&site, &hub.url, &[]));
@@ -309,6 +310,7 @@ fn chunked(body: &[u8]) -> Vec<u8> {
 /// refused without waiting for the body it announces.
 #[tokio::test]
 async fn callback_survives_idle_connections_takes_chunked_pushes_and_refuses_abuse() {
+    common::init_logs();
     let site = Site::start().await;
     let hub = Hub::start(3600).await;
     site.set("/feed.xml", feed(&site, &hub.url, &[]));

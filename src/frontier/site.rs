@@ -56,6 +56,9 @@ struct SiteState {
     prefetched: std::collections::VecDeque<PageJob>,
     /// Job URLs and polled feed URLs being worked on.
     in_flight: HashSet<String>,
+    /// Counts work finished, so a read of the store that raced with a job's end (and may still
+    /// hold that job) is not used to start it again.
+    finished: u64,
 }
 
 /// What a site does next.
@@ -194,6 +197,7 @@ impl Site {
     fn done(&self, key: &str) {
         let mut st = self.state();
         st.in_flight.remove(key);
+        st.finished += 1;
         // A copy read ahead while it ran is stale now.
         st.prefetched.retain(|j| j.url != key);
         drop(st);
@@ -324,6 +328,7 @@ impl Frontier {
         };
         let mut job = site.next_prefetched();
         if job.is_none() && look_for_jobs {
+            let finished = site.state().finished;
             match self
                 .pipeline
                 .store()
@@ -332,7 +337,12 @@ impl Frontier {
             {
                 Ok(jobs) if jobs.is_empty() => self.refresh_next_job(site).await,
                 Ok(jobs) => {
-                    site.state().prefetched = jobs.into();
+                    let mut st = site.state();
+                    // Work that ended during the read may be in it although done: read again.
+                    if st.finished == finished {
+                        st.prefetched = jobs.into();
+                    }
+                    drop(st);
                     job = site.next_prefetched();
                 }
                 Err(e) => {
