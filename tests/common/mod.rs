@@ -73,6 +73,21 @@ pub async fn broker() -> Connection {
     }
 }
 
+/// A channel on `conn`, or on a new connection when `conn` has failed. The tests' own consumer
+/// connection is not what is under test; seen rarely: lapin reports a fresh connection as
+/// `InvalidConnectionState` within a second. The new connection is returned to keep it open.
+async fn channel(conn: &Connection) -> (Option<Connection>, lapin::Channel) {
+    match conn.create_channel().await {
+        Ok(ch) => (None, ch),
+        Err(e) => {
+            eprintln!("test connection to RabbitMQ failed ({e}); opening another");
+            let fresh = broker().await;
+            let ch = fresh.create_channel().await.unwrap();
+            (Some(fresh), ch)
+        }
+    }
+}
+
 /// A message taken from a queue.
 pub struct Message {
     pub body: Vec<u8>,
@@ -96,7 +111,7 @@ impl Message {
 
 /// Takes messages from `queue` until `n` arrived or `deadline` passed.
 pub async fn take(conn: &Connection, queue: &str, n: usize, deadline: Duration) -> Vec<Message> {
-    let ch = conn.create_channel().await.unwrap();
+    let (_fresh, ch) = channel(conn).await;
     let start = Instant::now();
     let mut out = Vec::new();
     while out.len() < n && start.elapsed() < deadline {
@@ -140,12 +155,12 @@ async fn take_rest(
 
 /// Deletes a test queue and exchange.
 pub async fn cleanup(conn: &Connection, exchange: &str, queue: &str) {
-    let ch = conn.create_channel().await.unwrap();
+    let (_fresh, ch) = channel(conn).await;
     let _ = ch
         .queue_purge(queue.into(), QueuePurgeOptions::default())
         .await;
     let _ = ch.queue_delete(queue.into(), Default::default()).await;
-    let ch = conn.create_channel().await.unwrap();
+    let (_fresh, ch) = channel(conn).await;
     let _ = ch
         .exchange_delete(exchange.into(), Default::default())
         .await;
