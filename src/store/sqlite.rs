@@ -871,14 +871,7 @@ impl Backend for Sqlite {
             let rows = st.query_map(params![after, limit as i64], |r| {
                 Ok(OutboxRow {
                     seq: r.get(0)?,
-                    event: Event {
-                        id: r.get(1)?,
-                        event_type: r.get(2)?,
-                        source: r.get(3)?,
-                        subject: r.get(4)?,
-                        time: r.get(5)?,
-                        data: r.get(6)?,
-                    },
+                    event: row_event(r)?,
                     attempts: r.get(7)?,
                 })
             })?;
@@ -1039,17 +1032,22 @@ impl Backend for Sqlite {
     }
 }
 
+/// The event in columns 1 to 6 of an outbox or dead-letter row.
+fn row_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+    Ok(Event {
+        id: r.get(1)?,
+        event_type: r.get(2)?,
+        source: r.get(3)?,
+        subject: r.get(4)?,
+        time: r.get(5)?,
+        data: r.get(6)?,
+    })
+}
+
 fn dead_letter(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeadLetter> {
     Ok(DeadLetter {
         seq: r.get(0)?,
-        event: Event {
-            id: r.get(1)?,
-            event_type: r.get(2)?,
-            source: r.get(3)?,
-            subject: r.get(4)?,
-            time: r.get(5)?,
-            data: r.get(6)?,
-        },
+        event: row_event(r)?,
         attempts: r.get(7)?,
         reason: r.get(8)?,
         dead_at: r.get(9)?,
