@@ -485,6 +485,29 @@ impl Postgres {
             Err(self.lost(site))
         }
     }
+
+    /// Inserts `sub`'s row, `ON CONFLICT (topic)` doing `on_conflict`; the rows written.
+    async fn insert_subscription(&self, sub: &Subscription, on_conflict: &str) -> Result<u64> {
+        let c = self.client().await?;
+        self.trip(1);
+        Ok(c.execute(
+            &format!(
+                "INSERT INTO websub ({SUBSCRIPTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (topic) {on_conflict}"
+            ),
+            &[
+                &sub.topic,
+                &sub.feed_url,
+                &sub.hub,
+                &sub.secret,
+                &sub.callback_id,
+                &sub.state,
+                &sub.lease_until.map(|t| t.to_rfc3339()),
+                &sub.renew_at.map(|t| t.to_rfc3339()),
+            ],
+        )
+        .await?)
+    }
 }
 
 impl Backend for Postgres {
@@ -1033,24 +1056,10 @@ impl Backend for Postgres {
     fn save_subscription(&self, sub: &Subscription) -> StoreFuture<'_, ()> {
         let sub = sub.clone();
         Box::pin(async move {
-            let c = self.client().await?;
-            self.trip(1);
-            c.execute(
-                &format!(
-                    "INSERT INTO websub ({SUBSCRIPTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                     ON CONFLICT (topic) DO UPDATE SET feed_url = $2, hub = $3, secret = $4, callback_id = $5,
-                        state = $6, lease_until = $7, renew_at = $8"
-                ),
-                &[
-                    &sub.topic,
-                    &sub.feed_url,
-                    &sub.hub,
-                    &sub.secret,
-                    &sub.callback_id,
-                    &sub.state,
-                    &sub.lease_until.map(|t| t.to_rfc3339()),
-                    &sub.renew_at.map(|t| t.to_rfc3339()),
-                ],
+            self.insert_subscription(
+                &sub,
+                "DO UPDATE SET feed_url = $2, hub = $3, secret = $4, callback_id = $5,
+                    state = $6, lease_until = $7, renew_at = $8",
             )
             .await?;
             Ok(())
@@ -1059,29 +1068,7 @@ impl Backend for Postgres {
 
     fn claim_subscription(&self, sub: &Subscription) -> StoreFuture<'_, bool> {
         let sub = sub.clone();
-        Box::pin(async move {
-            let c = self.client().await?;
-            self.trip(1);
-            let n = c
-                .execute(
-                    &format!(
-                        "INSERT INTO websub ({SUBSCRIPTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                         ON CONFLICT (topic) DO NOTHING"
-                    ),
-                    &[
-                        &sub.topic,
-                        &sub.feed_url,
-                        &sub.hub,
-                        &sub.secret,
-                        &sub.callback_id,
-                        &sub.state,
-                        &sub.lease_until.map(|t| t.to_rfc3339()),
-                        &sub.renew_at.map(|t| t.to_rfc3339()),
-                    ],
-                )
-                .await?;
-            Ok(n == 1)
-        })
+        Box::pin(async move { Ok(self.insert_subscription(&sub, "DO NOTHING").await? == 1) })
     }
 
     fn claim_renewal(
