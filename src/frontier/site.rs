@@ -266,6 +266,7 @@ impl Frontier {
                 s = slots.clone().acquire_owned() => s.expect("semaphore never closed"),
                 _ = self.stop.cancelled() => return,
             };
+            let claimed = Instant::now();
             if !site.gate.try_start() {
                 // A 429 arrived meanwhile: hand the slots back and wait for the gate again.
                 site.done(work.key());
@@ -275,7 +276,9 @@ impl Frontier {
                 site.done(work.key());
                 continue;
             }
-            let task = self.clone().run_work(site.clone(), work, permit, global);
+            let task = self
+                .clone()
+                .run_work(site.clone(), work, claimed, permit, global);
             self.tracker.spawn(task.in_current_span());
         }
     }
@@ -423,17 +426,18 @@ impl Frontier {
         self: Arc<Self>,
         site: Arc<Site>,
         work: Work,
+        claimed: Instant,
         permit: OwnedSemaphorePermit,
         global: OwnedSemaphorePermit,
     ) {
         let key = work.key().to_string();
+        site.gate.started(claimed).await;
         // A replica paused between claiming a start and here must not fetch for a site it lost.
         if self.lease.is_some() && !site.leased() {
             drop(global);
             site.done(&key);
             return;
         }
-        site.gate.started();
         // A panic in one feed's or one page's work never takes the daemon down.
         let run = std::panic::AssertUnwindSafe(async {
             match work {

@@ -134,13 +134,20 @@ impl Gate {
         true
     }
 
-    /// The request a [`Gate::try_start`] claimed is going out now. Its task may have started a
-    /// little late (a busy machine), so the next start moves to a spacing after this moment.
-    pub fn started(&self) {
-        let mut st = self.state.lock().expect("gate lock");
-        st.next_at = st
-            .next_at
-            .max(Instant::now() + spacing(self.spacing, st.penalty));
+    /// The request a [`Gate::try_start`] claimed at `claimed` is going out now. Its task may
+    /// have started a little late (a busy machine), so the next start moves to a spacing after
+    /// this moment. A spacing late or more (the process was frozen, say), another start may have
+    /// been claimed meanwhile, so this one waits for a turn of its own.
+    pub async fn started(&self, claimed: Instant) {
+        {
+            let mut st = self.state.lock().expect("gate lock");
+            let (now, gap) = (Instant::now(), spacing(self.spacing, st.penalty));
+            if now < claimed + gap {
+                st.next_at = st.next_at.max(now + gap);
+                return;
+            }
+        }
+        self.wait_turn().await;
     }
 
     /// Waits for the next start and claims it, for one more request of a job that already holds

@@ -593,3 +593,30 @@ async fn a_hundred_thousand_sites_keep_the_gate_map_bounded() {
     assert!(p.gate("held.test").holding());
     assert!(std::sync::Arc::ptr_eq(&p.gate("busy.test"), &busy));
 }
+
+/// A start claimed, then sent only after a spacing had passed (the process frozen between the
+/// two), must not go out beside a start claimed meanwhile: it waits a turn of its own.
+#[tokio::test]
+async fn a_start_sent_late_waits_behind_one_claimed_meanwhile() {
+    let p = polite(2, 40);
+    let gate = p.gate("late.test");
+    let first = tokio::time::Instant::now();
+    assert!(gate.try_start());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The gate reopened while the first request had not gone out: a second start is claimed.
+    assert!(gate.try_start());
+    let second = tokio::time::Instant::now();
+    gate.started(second).await;
+    gate.started(first).await;
+    assert!(
+        second.elapsed() >= Duration::from_millis(40),
+        "the late request went out {:?} after the one claimed meanwhile",
+        second.elapsed()
+    );
+    // On time, a claimed start goes out at once.
+    tokio::time::sleep_until(gate.ready_at()).await;
+    let third = tokio::time::Instant::now();
+    assert!(gate.try_start());
+    gate.started(third).await;
+    assert!(third.elapsed() < Duration::from_millis(40));
+}
