@@ -350,7 +350,8 @@ enum Halt {
 enum Outcome {
     Ack,
     Nack,
-    Returned(String),
+    /// Returned as unroutable: the returned message's id (its `message_id`) and why.
+    Returned(Option<String>, String),
     Error(String),
     TimedOut,
 }
@@ -572,6 +573,10 @@ impl AmqpSink {
         let mut halt: Option<Halt> = None;
         let (mut acked, mut failed) = (Vec::new(), Vec::new());
         let mut refused: Vec<(i64, u32, String)> = Vec::new();
+        // Acked rows not yet deleted, by event id, and returns whose row has not been confirmed
+        // yet: a return that came with another row's confirm is matched to its own row.
+        let mut acked_ids: HashMap<String, (i64, u32)> = HashMap::new();
+        let mut misrouted: HashMap<String, String> = HashMap::new();
         // Articles with a row waiting out its backoff: their later rows wait too, so one
         // article's events still go out in revision order.
         let mut held: HashSet<String> = HashSet::new();
@@ -622,7 +627,7 @@ impl AmqpSink {
                 // Publishing waits for the frame to be written: a blocked connection never writes.
                 match tokio::time::timeout(timeout, publish).await {
                     Ok(Ok(confirm)) => {
-                        let (seq, attempts) = (row.seq, row.attempts);
+                        let (seq, attempts, id) = (row.seq, row.attempts, ev.id.clone());
                         inflight.push(async move {
                             let outcome = match tokio::time::timeout(
                                 timeout.saturating_sub(started.elapsed()),
@@ -631,14 +636,15 @@ impl AmqpSink {
                             .await
                             {
                                 Ok(Ok(Confirmation::Ack(None))) => Outcome::Ack,
-                                Ok(Ok(Confirmation::Ack(Some(r)))) => {
-                                    Outcome::Returned(format!("{} {}", r.reply_code, r.reply_text))
-                                }
+                                Ok(Ok(Confirmation::Ack(Some(r)))) => Outcome::Returned(
+                                    r.properties.message_id().as_ref().map(|m| m.to_string()),
+                                    format!("{} {}", r.reply_code, r.reply_text),
+                                ),
                                 Ok(Ok(_)) => Outcome::Nack,
                                 Ok(Err(e)) => Outcome::Error(e.to_string()),
                                 Err(_) => Outcome::TimedOut,
                             };
-                            (seq, attempts, started, outcome)
+                            (seq, attempts, started, id, outcome)
                         });
                     }
                     Ok(Err(e)) => {
@@ -662,7 +668,29 @@ impl AmqpSink {
             }
             // Wait for one confirm, then take every one already there.
             let mut next = inflight.next().await;
-            while let Some((seq, attempts, started, outcome)) = next {
+            while let Some((seq, attempts, started, id, outcome)) = next {
+                // lapin hands a returned message to whichever confirm of a multiple ack it
+                // completes first, not always its own: the return names its message by id.
+                let outcome = match outcome {
+                    Outcome::Returned(Some(other), why) if other != id => {
+                        match acked_ids.remove(&other) {
+                            Some((s, a)) => {
+                                acked.retain(|x| *x != s);
+                                status.returned.fetch_add(1, Ordering::Relaxed);
+                                refused.push((s, a, format!("returned as unroutable: {why}")));
+                            }
+                            None => {
+                                misrouted.insert(other, why);
+                            }
+                        }
+                        Outcome::Ack
+                    }
+                    Outcome::Ack => match misrouted.remove(&id) {
+                        Some(why) => Outcome::Returned(Some(id.clone()), why),
+                        None => Outcome::Ack,
+                    },
+                    o => o,
+                };
                 match outcome {
                     Outcome::Ack => {
                         status.confirm_latency.record(started.elapsed());
@@ -670,12 +698,13 @@ impl AmqpSink {
                             self.not_before.remove(&seq);
                         }
                         acked.push(seq);
+                        acked_ids.insert(id, (seq, attempts));
                     }
                     Outcome::Nack => {
                         status.nacked.fetch_add(1, Ordering::Relaxed);
                         refused.push((seq, attempts, "nacked by the broker".into()));
                     }
-                    Outcome::Returned(why) => {
+                    Outcome::Returned(_, why) => {
                         status.returned.fetch_add(1, Ordering::Relaxed);
                         refused.push((seq, attempts, format!("returned as unroutable: {why}")));
                     }
@@ -700,6 +729,7 @@ impl AmqpSink {
             }
             if acked.len() >= delete_every || inflight.is_empty() {
                 sent += self.settle(store, &mut acked, status).await?;
+                acked_ids.clear();
             }
         }
         sent += self.settle(store, &mut acked, status).await?;
