@@ -272,10 +272,6 @@ impl Frontier {
                 site.done(work.key());
                 continue;
             }
-            if self.lease.is_some() && !self.save_gate(&site).await {
-                site.done(work.key());
-                continue;
-            }
             let task = self
                 .clone()
                 .run_work(site.clone(), work, claimed, permit, global);
@@ -283,13 +279,42 @@ impl Frontier {
         }
     }
 
-    /// With replicas: saves the site's politeness state before a request starts, so the next
-    /// owner keeps the spacing. False (and the site stopped) when the lease is no longer ours.
-    async fn save_gate(&self, site: &Site) -> bool {
+    /// Takes the site's turn for a request claimed at `claimed`. With replicas the turn is saved
+    /// before the request goes out, its next start set `allowance` later than the spacing asks,
+    /// so that a next owner spaces from this request however long the save took up to then; a
+    /// save slower than that lets the turn go and takes another. False when the request must
+    /// not go out (the lease is no longer ours, or the store is too slow to save a turn).
+    async fn take_turn(&self, site: &Site, claimed: Instant) -> bool {
+        let mut claimed = claimed;
+        for _ in 0..3 {
+            site.gate.started(claimed).await;
+            if self.lease.is_none() {
+                return true;
+            }
+            let turn = Instant::now();
+            let allowance = site.gate.spacing() / 4;
+            if !self.save_gate(site, allowance).await {
+                return false;
+            }
+            if allowance.is_zero() || turn.elapsed() <= allowance {
+                // Within the turn: no other start was claimed, and the next moves past this one.
+                site.gate.started(turn).await;
+                return true;
+            }
+            claimed = turn;
+        }
+        tracing::warn!("the state store is too slow to save the site's turn; the request waits");
+        false
+    }
+
+    /// With replicas: saves the site's politeness state, its next start `allowance` later, so the
+    /// next owner keeps the spacing. False (and the site stopped) when the lease is no longer ours.
+    async fn save_gate(&self, site: &Site, allowance: Duration) -> bool {
         if !site.leased() {
             return false;
         }
         let (next_at, hold_until, penalty) = site.gate.snapshot();
+        let next_at = next_at + allowance;
         let wall = |t: Instant| {
             let ahead = t.saturating_duration_since(Instant::now());
             chrono::Utc::now() + chrono::Duration::from_std(ahead).unwrap_or_default()
@@ -431,9 +456,9 @@ impl Frontier {
         global: OwnedSemaphorePermit,
     ) {
         let key = work.key().to_string();
-        site.gate.started(claimed).await;
-        // A replica paused between claiming a start and here must not fetch for a site it lost.
-        if self.lease.is_some() && !site.leased() {
+        // A replica that lost the site meanwhile (paused between the claim and here, or giving
+        // the site back) does not fetch.
+        if !self.take_turn(&site, claimed).await {
             drop(global);
             site.done(&key);
             return;
@@ -457,7 +482,7 @@ impl Frontier {
         }
         // A 429 just held the site back: the next owner must hold back too.
         if self.lease.is_some() && site.gate.holding() {
-            self.save_gate(&site).await;
+            self.save_gate(&site, Duration::ZERO).await;
         }
         drop(global);
         site.done(&key);
