@@ -686,7 +686,8 @@ impl Pipeline {
                 }
             };
             // The diff is CPU work (bounded by its deadline): on the CPU pool, not on an async
-            // worker that lease rounds and other sites' requests share.
+            // worker that lease rounds and other sites' requests share; in its lane for short
+            // jobs, since this article's later fetches (and replay's whole order) wait on it.
             let (prev_state, snap, body, at) = (
                 prev.as_ref().map(|p| p.state.clone()),
                 snapshot.clone(),
@@ -695,7 +696,7 @@ impl Pipeline {
             );
             let decision = match self
                 .cpu
-                .run(move || track::observe(prev_state.as_ref(), snap, &body, &at))
+                .run_urgent(move || track::observe(prev_state.as_ref(), snap, &body, &at))
                 .await
             {
                 Ok(d) => d,

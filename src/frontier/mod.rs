@@ -602,7 +602,6 @@ pub async fn drain(
     pipeline: &Arc<Pipeline>,
 ) -> Result<Vec<(crate::store::PageJob, Option<String>)>, crate::store::StoreError> {
     use crate::pipeline::{ScrapeOutcome, Scraped};
-    use futures_util::StreamExt;
 
     // Enough pages in hand that the CPU pool never waits while a page is being tracked.
     let width = 4 * std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -623,21 +622,32 @@ pub async fn drain(
                 "page jobs that ran could not be ended".into(),
             ));
         }
-        let mut scraped = futures_util::stream::iter(jobs.clone())
-            .map(|job| {
-                let pipeline = pipeline.clone();
-                tokio::spawn(async move {
+        // Pages are started from a task of their own, so extraction keeps every core busy
+        // while this loop tracks: a page in hand is a spawned task, at most `width` waiting.
+        let (started, mut scraped) = tokio::sync::mpsc::channel(width);
+        let pages = jobs.clone();
+        let starter = pipeline.clone();
+        tokio::spawn(async move {
+            for job in pages {
+                let pipeline = starter.clone();
+                let task = tokio::spawn(async move {
                     match pipeline.fetch_page(&job).await {
                         Ok(f) => pipeline.extract(&job, f).await,
                         Err(outcome) => Scraped::Nothing(outcome),
                     }
-                })
-            })
-            .buffered(width);
+                });
+                if started.send(task).await.is_err() {
+                    break;
+                }
+            }
+        });
         for job in &jobs {
-            let Some(s) = scraped.next().await else { break };
-            let s =
-                s.unwrap_or_else(|_| Scraped::Nothing(ScrapeOutcome::Failed("panicked".into())));
+            let Some(task) = scraped.recv().await else {
+                break;
+            };
+            let s = task
+                .await
+                .unwrap_or_else(|_| Scraped::Nothing(ScrapeOutcome::Failed("panicked".into())));
             let found = match &s {
                 Scraped::Article { page, .. } => Some(page.url.clone()),
                 Scraped::Nothing(_) => None,
