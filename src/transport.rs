@@ -15,7 +15,7 @@ mod record;
 mod robots;
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -206,6 +206,35 @@ pub struct CaptureError {
     pub reason: String,
 }
 
+/// The HTTP response a `response` record holds; other records, and responses that cannot be
+/// read, are skipped (with a warning).
+fn response(rec: &warc::Record, path: &Path, max_body: u64) -> Option<Recorded> {
+    if !rec.warc_type.eq_ignore_ascii_case("response") {
+        return None;
+    }
+    let (Some(uri), Some(date)) = (rec.target_uri.as_deref(), rec.date) else {
+        tracing::warn!(file = %path.display(), "response record without WARC-Target-URI or WARC-Date skipped");
+        return None;
+    };
+    let Ok(url) = Url::parse(uri.trim_matches(|c| c == '<' || c == '>')) else {
+        tracing::warn!(file = %path.display(), uri, "response record with an invalid URI skipped");
+        return None;
+    };
+    match warc::parse_response(&rec.block, max_body) {
+        Ok(http) => Some(Recorded {
+            url,
+            date,
+            status: http.status,
+            headers: http.headers,
+            body: http.body.into(),
+        }),
+        Err(e) => {
+            tracing::warn!(file = %path.display(), %url, error = %e, "unreadable HTTP response record skipped");
+            None
+        }
+    }
+}
+
 impl Capture {
     /// Reads every `response` record of the files; other record types are skipped.
     ///
@@ -223,43 +252,34 @@ impl Capture {
                 reason,
             };
             let reader = warc::open(path).map_err(|e| err(e.to_string()))?;
-            let mut read_any = false;
-            for rec in reader {
-                let rec = match rec {
-                    Ok(r) => r,
-                    // Junk from the start: this is not a capture.
-                    Err(e) if !read_any => return Err(err(e.to_string())),
-                    // A damaged record later on: keep what can be read, say what was not.
-                    Err(e) => {
-                        tracing::warn!(file = %path.display(), error = %e, "damaged WARC record skipped");
-                        continue;
+            // Inflating is the slow half of reading a capture, and serial: a thread of its own
+            // does it while this one parses the HTTP responses.
+            std::thread::scope(|scope| {
+                let (tx, rx) = std::sync::mpsc::sync_channel(64);
+                scope.spawn(move || {
+                    for rec in reader {
+                        if tx.send(rec).is_err() {
+                            break;
+                        }
                     }
-                };
-                read_any = true;
-                if !rec.warc_type.eq_ignore_ascii_case("response") {
-                    continue;
+                });
+                let mut read_any = false;
+                for rec in rx {
+                    let rec = match rec {
+                        Ok(r) => r,
+                        // Junk from the start: this is not a capture.
+                        Err(e) if !read_any => return Err(err(e.to_string())),
+                        // A damaged record later on: keep what can be read, say what was not.
+                        Err(e) => {
+                            tracing::warn!(file = %path.display(), error = %e, "damaged WARC record skipped");
+                            continue;
+                        }
+                    };
+                    read_any = true;
+                    records.extend(response(&rec, path, max_body));
                 }
-                let (Some(uri), Some(date)) = (rec.target_uri.as_deref(), rec.date) else {
-                    tracing::warn!(file = %path.display(), "response record without WARC-Target-URI or WARC-Date skipped");
-                    continue;
-                };
-                let Ok(url) = Url::parse(uri.trim_matches(|c| c == '<' || c == '>')) else {
-                    tracing::warn!(file = %path.display(), uri, "response record with an invalid URI skipped");
-                    continue;
-                };
-                match warc::parse_response(&rec.block, max_body) {
-                    Ok(http) => records.push(Recorded {
-                        url,
-                        date,
-                        status: http.status,
-                        headers: http.headers,
-                        body: http.body.into(),
-                    }),
-                    Err(e) => {
-                        tracing::warn!(file = %path.display(), %url, error = %e, "unreadable HTTP response record skipped")
-                    }
-                }
-            }
+                Ok(())
+            })?;
         }
         // A stable sort keeps file order among records of the same time.
         records.sort_by_key(|r| r.date);
