@@ -124,6 +124,15 @@ fn main() {
     if farm::serve_if_asked() {
         return;
     }
+    // BENCH_LOG=FILE keeps the daemon's debug log, for looking into a miss.
+    if let Ok(path) = std::env::var("BENCH_LOG") {
+        let file = std::fs::File::create(path).unwrap();
+        tracing_subscriber::fmt()
+            .with_env_filter("newswire=debug")
+            .with_writer(std::sync::Mutex::new(file))
+            .with_ansi(false)
+            .init();
+    }
     let p = preset();
     let dir = std::env::temp_dir().join(format!("newswire-coldstart-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -217,8 +226,9 @@ fn main() {
                 farm.add(rng.u32(..p.feeds));
                 tokio::time::sleep(every).await;
             }
-            // Long enough for the last entries' feeds to come round once more.
-            let wait = Duration::from_secs(p.interval * 2 + 10);
+            // Long enough for the last entries' feeds to come round once more, on the longer
+            // interval a feed learns once it publishes again (99 s seen for a 30 s interval).
+            let wait = Duration::from_secs(p.interval * 5 + 10);
             let until = Instant::now() + wait;
             let want = expected + p.steady.0 as usize;
             while Instant::now() < until && published.0.lock().unwrap().len() < want {
@@ -349,9 +359,23 @@ fn steady_state(log: &farm::Log, events: &[(u64, String, String)]) {
     let mut over: Vec<f64> = Vec::new();
     let mut after_poll: Vec<f64> = Vec::new();
     let mut missing = 0;
+    let end = log.requests.iter().map(|r| r.start_us).max().unwrap_or(0);
     for (feed, entry, appeared) in &log.added {
         let Some(done) = published.get(&(*feed, *entry)) else {
             missing += 1;
+            // Whether the run ended before the feed came round again, or the daemon missed it.
+            let polls = log.polls_of(*feed);
+            let last_gap = match polls.as_slice() {
+                [.., a, b] => format!("{:.1} s", (b - a) as f64 / 1e6),
+                _ => "-".into(),
+            };
+            let polled_after = polls.iter().filter(|t| *t >= appeared).count();
+            let last = polls.last().map_or(0, |t| end.saturating_sub(*t));
+            println!(
+                "  not published        feed {feed} entry {entry}: appeared {:.1} s before the end, {polled_after} polls of its feed since (last {:.1} s before the end, gap before it {last_gap})",
+                end.saturating_sub(*appeared) as f64 / 1e6,
+                last as f64 / 1e6
+            );
             continue;
         };
         let polls = log.polls_of(*feed);
