@@ -1,20 +1,41 @@
 //! CPU-bound work (feed parsing, page extraction) on a bounded pool sized to the cores, off the
-//! async workers: at most one job per core runs at once, so a burst of large pages queues here
-//! instead of starving the schedulers' timers and the publisher. A panic fails its job only.
+//! async workers: one thread per core takes jobs from a queue, so a burst of large pages queues
+//! here instead of starving the schedulers' timers and the publisher, and a thread that ends a
+//! job starts the next at once. A panic fails its job only.
 //!
 //! Short jobs that others wait on in order (revision tracking: one article's decision holds
 //! back the writes behind it) have a lane of their own with as many slots, so they never queue
 //! behind a burst of extractions; at most twice the cores' jobs run at once.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Condvar, Mutex};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 
-/// The pool. Cheap to clone.
+/// The pool. Cheap to clone; its threads end when the last clone is dropped.
 #[derive(Clone)]
 pub struct CpuPool {
-    slots: Arc<Semaphore>,
+    queue: Arc<Queue>,
     urgent: Arc<Semaphore>,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The jobs waiting for a thread; `None` once the pool is dropped.
+struct Jobs {
+    waiting: Mutex<Option<VecDeque<Job>>>,
+    ready: Condvar,
+}
+
+/// Closes the queue when the last handle goes, so the threads end.
+struct Queue(Arc<Jobs>);
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        *self.0.waiting.lock().expect("cpu queue lock") = None;
+        self.0.ready.notify_all();
+    }
 }
 
 /// The job panicked; the panic was reported and contained.
@@ -23,20 +44,31 @@ pub struct CpuPool {
 pub struct Panicked;
 
 impl CpuPool {
-    /// One slot per core the process may use.
+    /// One thread per core the process may use.
     pub fn sized_to_cores() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         CpuPool::new(cores)
     }
 
     pub fn new(threads: usize) -> Self {
+        let jobs = Arc::new(Jobs {
+            waiting: Mutex::new(Some(VecDeque::new())),
+            ready: Condvar::new(),
+        });
+        for _ in 0..threads.max(1) {
+            let jobs = jobs.clone();
+            std::thread::Builder::new()
+                .name("newswire-cpu".into())
+                .spawn(move || work(&jobs))
+                .expect("cannot start a CPU pool thread");
+        }
         CpuPool {
-            slots: Arc::new(Semaphore::new(threads.max(1))),
+            queue: Arc::new(Queue(jobs)),
             urgent: Arc::new(Semaphore::new(threads.max(1))),
         }
     }
 
-    /// Runs `f` on a blocking thread once a slot is free.
+    /// Runs `f` on one of the pool's threads, after the jobs queued before it.
     ///
     /// # Errors
     /// `f` panicked.
@@ -44,7 +76,23 @@ impl CpuPool {
         &self,
         f: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R, Panicked> {
-        Self::run_in(&self.slots, f).await
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            // The caller may have stopped waiting; the result is then dropped.
+            let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
+        });
+        {
+            let mut waiting = self.queue.0.waiting.lock().expect("cpu queue lock");
+            waiting
+                .as_mut()
+                .expect("open while a handle lives")
+                .push_back(job);
+        }
+        self.queue.0.ready.notify_one();
+        match rx.await {
+            Ok(Ok(r)) => Ok(r),
+            _ => Err(Panicked),
+        }
     }
 
     /// Runs `f` in the lane for short jobs others wait on, once one of its slots is free.
@@ -55,15 +103,29 @@ impl CpuPool {
         &self,
         f: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R, Panicked> {
-        Self::run_in(&self.urgent, f).await
-    }
-
-    async fn run_in<R: Send + 'static>(
-        slots: &Semaphore,
-        f: impl FnOnce() -> R + Send + 'static,
-    ) -> Result<R, Panicked> {
-        let _slot = slots.acquire().await.expect("semaphore never closed");
+        let _slot = self.urgent.acquire().await.expect("semaphore never closed");
         tokio::task::spawn_blocking(f).await.map_err(|_| Panicked)
+    }
+}
+
+/// A pool thread: takes the oldest job, runs it, until the pool is dropped.
+fn work(jobs: &Jobs) {
+    loop {
+        let job = {
+            let mut waiting = jobs.waiting.lock().expect("cpu queue lock");
+            loop {
+                match waiting.as_mut() {
+                    None => return,
+                    Some(q) => {
+                        if let Some(job) = q.pop_front() {
+                            break job;
+                        }
+                    }
+                }
+                waiting = jobs.ready.wait(waiting).expect("cpu queue lock");
+            }
+        };
+        job();
     }
 }
 
