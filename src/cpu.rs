@@ -4,20 +4,20 @@
 //! job starts the next at once. A panic fails its job only.
 //!
 //! Short jobs that others wait on in order (revision tracking: one article's decision holds
-//! back the writes behind it) have a lane of their own with as many slots, so they never queue
+//! back the writes behind it) have a lane of their own with as many threads, so they never queue
 //! behind a burst of extractions; at most twice the cores' jobs run at once.
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex};
 
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::oneshot;
 
 /// The pool. Cheap to clone; its threads end when the last clone is dropped.
 #[derive(Clone)]
 pub struct CpuPool {
     queue: Arc<Queue>,
-    urgent: Arc<Semaphore>,
+    urgent: Arc<Queue>,
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -28,8 +28,49 @@ struct Jobs {
     ready: Condvar,
 }
 
-/// Closes the queue when the last handle goes, so the threads end.
+/// A queue and its threads. Closes the queue when the last handle goes, so the threads end.
 struct Queue(Arc<Jobs>);
+
+impl Queue {
+    fn start(threads: usize, name: &str) -> Self {
+        let jobs = Arc::new(Jobs {
+            waiting: Mutex::new(Some(VecDeque::new())),
+            ready: Condvar::new(),
+        });
+        for _ in 0..threads.max(1) {
+            let jobs = jobs.clone();
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || work(&jobs))
+                .expect("cannot start a CPU pool thread");
+        }
+        Queue(jobs)
+    }
+
+    /// Runs `f` on one of the queue's threads, after the jobs queued before it.
+    async fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R, Panicked> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            // The caller may have stopped waiting; the result is then dropped.
+            let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
+        });
+        {
+            let mut waiting = self.0.waiting.lock().expect("cpu queue lock");
+            waiting
+                .as_mut()
+                .expect("open while a handle lives")
+                .push_back(job);
+        }
+        self.0.ready.notify_one();
+        match rx.await {
+            Ok(Ok(r)) => Ok(r),
+            _ => Err(Panicked),
+        }
+    }
+}
 
 impl Drop for Queue {
     fn drop(&mut self) {
@@ -44,27 +85,16 @@ impl Drop for Queue {
 pub struct Panicked;
 
 impl CpuPool {
-    /// One thread per core the process may use.
+    /// One thread per core the process may use, in each lane.
     pub fn sized_to_cores() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         CpuPool::new(cores)
     }
 
     pub fn new(threads: usize) -> Self {
-        let jobs = Arc::new(Jobs {
-            waiting: Mutex::new(Some(VecDeque::new())),
-            ready: Condvar::new(),
-        });
-        for _ in 0..threads.max(1) {
-            let jobs = jobs.clone();
-            std::thread::Builder::new()
-                .name("newswire-cpu".into())
-                .spawn(move || work(&jobs))
-                .expect("cannot start a CPU pool thread");
-        }
         CpuPool {
-            queue: Arc::new(Queue(jobs)),
-            urgent: Arc::new(Semaphore::new(threads.max(1))),
+            queue: Arc::new(Queue::start(threads, "newswire-cpu")),
+            urgent: Arc::new(Queue::start(threads, "newswire-track")),
         }
     }
 
@@ -76,26 +106,10 @@ impl CpuPool {
         &self,
         f: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R, Panicked> {
-        let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move || {
-            // The caller may have stopped waiting; the result is then dropped.
-            let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
-        });
-        {
-            let mut waiting = self.queue.0.waiting.lock().expect("cpu queue lock");
-            waiting
-                .as_mut()
-                .expect("open while a handle lives")
-                .push_back(job);
-        }
-        self.queue.0.ready.notify_one();
-        match rx.await {
-            Ok(Ok(r)) => Ok(r),
-            _ => Err(Panicked),
-        }
+        self.queue.run(f).await
     }
 
-    /// Runs `f` in the lane for short jobs others wait on, once one of its slots is free.
+    /// Runs `f` in the lane for short jobs others wait on, which has threads of its own.
     ///
     /// # Errors
     /// `f` panicked.
@@ -103,8 +117,7 @@ impl CpuPool {
         &self,
         f: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R, Panicked> {
-        let _slot = self.urgent.acquire().await.expect("semaphore never closed");
-        tokio::task::spawn_blocking(f).await.map_err(|_| Panicked)
+        self.urgent.run(f).await
     }
 }
 
