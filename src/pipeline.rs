@@ -537,7 +537,13 @@ impl Pipeline {
             .cpu
             .run(move || {
                 let html = response.text();
-                let mut page = scrape::extract_page(&html, &response.url, Some(&settings));
+                let feed_text = meta.as_ref().and_then(|m| m.text.as_deref());
+                let mut page = scrape::extract_page_with_feed(
+                    &html,
+                    &response.url,
+                    Some(&settings),
+                    feed_text,
+                );
                 if let Some(meta) = &meta {
                     scrape::merge_feed(&mut page, meta, fetched_at);
                 }

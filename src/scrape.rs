@@ -46,12 +46,25 @@ impl Page {
 
 /// Extracts a page fetched from `url`, with the site's rules from `settings` if any.
 pub fn extract_page(html: &str, url: &Url, settings: Option<&Settings>) -> Page {
+    extract_page_with_feed(html, url, settings, None)
+}
+
+/// [`extract_page`] with the article's text as the feed entry that listed the page carries it
+/// ([`FeedMeta::text`]): it steers the choice of the body on the page (see
+/// [`extract::extract_with_feed`]). [`merge_feed`] still decides whether the page or the feed
+/// gives the body.
+pub fn extract_page_with_feed(
+    html: &str,
+    url: &Url,
+    settings: Option<&Settings>,
+    feed_text: Option<&str>,
+) -> Page {
     let site = settings
         .zip(url.host_str())
         .and_then(|(s, host)| s.site(host));
     let rule: Option<SiteRule> = site.map(|s| s.rule());
     let doc = parse_page(html);
-    let ex = extract::extract(&doc, Some(url), rule.as_ref());
+    let ex = extract::extract_with_feed(&doc, Some(url), rule.as_ref(), feed_text);
     let hints = stamps::Hints {
         language: ex.language.as_deref(),
         default_zone: site.and_then(|s| s.zone.as_deref()),

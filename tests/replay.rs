@@ -395,7 +395,7 @@ fn a_title_only_edit_has_a_title_diff_and_no_body_diff() {
 }
 
 #[test]
-fn the_feed_text_is_the_body_when_the_page_gives_far_less_and_a_full_page_keeps_its_own() {
+fn the_feed_text_is_the_body_when_the_page_gives_far_less_and_steers_the_choice_on_the_page() {
     let (_, events) = replay("feed-witness");
     let by_url = |tail: &str| {
         events
@@ -404,7 +404,7 @@ fn the_feed_text_is_the_body_when_the_page_gives_far_less_and_a_full_page_keeps_
             .find(|d| d["url"].as_str().unwrap().ends_with(tail))
             .unwrap_or_else(|| panic!("no event for {tail}: {events:#?}"))
     };
-    assert_eq!(events.len(), 3, "{events:#?}");
+    assert_eq!(events.len(), 4, "{events:#?}");
     // A paywall stub: the feed's four paragraphs, without the caption or the subscribe box.
     let paywalled = by_url("dredging-vote");
     let body = paywalled["body_text"].as_str().unwrap();
@@ -431,4 +431,14 @@ fn the_feed_text_is_the_body_when_the_page_gives_far_less_and_a_full_page_keeps_
         full.ends_with("land their catch on Sunday evenings."),
         "{full}"
     );
+    // A short post beside a longer box about the diary: on its own signals the page gives the
+    // box (`newswire extract` of the page shows it); the feed's text picks the post, as the page
+    // has it (its own words, not the feed's copy).
+    let post = by_url("keepers-cottage")["body_text"].as_str().unwrap();
+    assert!(
+        post.starts_with("The keeper's cottage at the foot of the Gull Point light")
+            && post.ends_with("with a seal-watching telescope in the old lamp store."),
+        "{post}"
+    );
+    assert!(!post.contains("Point Diary"), "{post}");
 }

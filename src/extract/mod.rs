@@ -28,6 +28,7 @@ mod hints;
 mod lang;
 mod meta;
 mod render;
+mod witness;
 
 use dom::{Dom, Tag};
 use render::{Options, Verdict};
@@ -91,6 +92,21 @@ pub fn extract(
     extract_profiled(doc, page_url, rule, || 0.0).0
 }
 
+/// [`extract`] with the article's text as its feed entry carries it (`feed_text`, plain
+/// paragraphs) as a witness: when the body chosen on the page's own signals tells less than
+/// half of the feed's text (a short post's comments or a sidebar taken for the story), the block
+/// of the page that best matches it is the body instead, if that tells clearly more. A teaser,
+/// or an excerpt that ends "…" or "Read more", is no witness.
+pub fn extract_with_feed(
+    doc: &scraper::Html,
+    page_url: Option<&url::Url>,
+    rule: Option<&SiteRule>,
+    feed_text: Option<&str>,
+) -> Extracted {
+    let witness = feed_text.and_then(witness::Witness::new);
+    extract_inner(doc, page_url, rule, witness.as_ref(), || 0.0).0
+}
+
 /// [`extract`], also returning the seconds `clock` saw pass while the bylines were found, so the
 /// extraction bench can weigh metadata work against body extraction.
 #[doc(hidden)]
@@ -100,12 +116,22 @@ pub fn extract_profiled(
     rule: Option<&SiteRule>,
     clock: impl Fn() -> f64,
 ) -> (Extracted, f64) {
+    extract_inner(doc, page_url, rule, None, clock)
+}
+
+fn extract_inner(
+    doc: &scraper::Html,
+    page_url: Option<&url::Url>,
+    rule: Option<&SiteRule>,
+    witness: Option<&witness::Witness>,
+    clock: impl Fn() -> f64,
+) -> (Extracted, f64) {
     let dom = dom::build(doc);
     let meta = meta::collect(&dom, page_url);
     let t0 = clock();
     let authors = byline::find(&dom, page_url);
     let byline_secs = clock() - t0;
-    let body = body(&dom, doc, rule, &meta.title, &meta.raw_titles);
+    let body = body(&dom, doc, rule, &meta.title, &meta.raw_titles, witness);
     let language = meta.language.clone().or_else(|| {
         if body.is_empty() {
             lang::guess(&meta.title)
@@ -234,6 +260,7 @@ fn body(
     rule: Option<&SiteRule>,
     title: &str,
     titles: &[String],
+    witness: Option<&witness::Witness>,
 ) -> String {
     let headline = content::headline(dom, titles);
     let mut blocked = content::blocked(dom, headline);
@@ -253,18 +280,49 @@ fn body(
         }
     }
     let removed = removed.as_deref();
+    let chosen = scored_body(dom, &blocked, removed, headline)
+        .map_or_else(String::new, |b| assemble(b, title));
+    let Some(w) = witness else {
+        return chosen;
+    };
+    // The chosen body is not the feed's story: the block that matches the feed's text best is,
+    // if it tells clearly more. (A block that tells as much in fewer words is not taken: an
+    // excerpt matches a lede box as well as a short post matches itself.)
+    let told = w.told(&chosen);
+    if told >= witness::TOLD {
+        return chosen;
+    }
+    let Some(block) = w.best_block(dom) else {
+        return chosen;
+    };
+    let other = assemble(pass(dom, &[block], removed, true, true), title);
+    if w.told(&other) >= (told + 0.25).max(0.6) {
+        other
+    } else {
+        chosen
+    }
+}
+
+/// The body chosen on the page's own signals: scored candidates, a semantic container, a
+/// hint-free retry, a tiny page as a whole.
+fn scored_body(
+    dom: &Dom,
+    blocked: &[bool],
+    removed: Option<&[bool]>,
+    headline: Option<u32>,
+) -> Option<Body> {
     let mut best: Option<Body> = None;
     // Whether `best` is a marked body right under the headline: then a very short one counts.
     let mut anchored = false;
-    let sc = content::score(dom, &blocked, true);
-    if let Some(roots) = content::choose(dom, &sc, &blocked) {
-        let roots = content::with_rest(dom, content::prefer_semantic(dom, roots, &blocked));
+    let sc = content::score(dom, blocked, true);
+    if let Some(roots) = content::choose(dom, &sc, blocked) {
+        let roots = content::with_rest(dom, content::prefer_semantic(dom, roots, blocked));
         anchored = content::under_headline(dom, &roots, headline);
         // Full cleaning first; if that leaves little, the cleaning may have cut the story.
         for clean in [true, false] {
             let b = pass(dom, &roots, removed, true, clean);
             if b.chars >= RETRY_CHARS {
-                return assemble(b, title);
+                return Some(b);
             }
             if best.as_ref().is_none_or(|x| b.chars > x.chars) {
                 best = Some(b);
@@ -278,7 +336,7 @@ fn body(
     let open = vec![false; dom.nodes.len()];
     let sc = content::score(dom, &open, false);
     if let Some(roots) = content::choose(dom, &sc, &open)
-        && unhidden_ok(dom, &roots, &blocked, headline, anchored)
+        && unhidden_ok(dom, &roots, blocked, headline, anchored)
     {
         let rm = without_comments(dom, removed, headline);
         let b = pass(dom, &roots, Some(&rm), false, true);
@@ -291,19 +349,14 @@ fn body(
         }
     }
     match best {
-        Some(b) if b.chars >= MIN_BODY_CHARS || (anchored && b.chars >= MIN_POST_CHARS) => {
-            assemble(b, title)
-        }
+        Some(b) if b.chars >= MIN_BODY_CHARS || (anchored && b.chars >= MIN_POST_CHARS) => Some(b),
         _ => {
             // A tiny page without site chrome is its own body, unless it is an error or a stub.
             if dom.nodes[dom.body as usize].chars >= TINY_PAGE_CHARS {
-                return String::new();
+                return None;
             }
             let b = pass(dom, &[dom.body], removed, true, true);
-            if b.chars == 0 || looks_like_stub(&b.paras.join(" ")) {
-                return String::new();
-            }
-            assemble(b, title)
+            (b.chars > 0 && !looks_like_stub(&b.paras.join(" "))).then_some(b)
         }
     }
 }

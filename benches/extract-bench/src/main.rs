@@ -13,6 +13,9 @@
 //!
 //! `show FILE...` prints newswire's body of each page, for looking at one miss.
 //!
+//! `witness` measures the feed's text as a witness for the body (see `witness.rs`);
+//! `witness-show PAGE TEXT` prints one page's body with TEXT as its feed's.
+//!
 //! `metadata` runs the metadata mode instead (see `metadata.rs`): authors and published and
 //! updated times on `corpus/metadata-dev`, newswire against trafilatura and htmldate, and
 //! what newswire's bylines and stamps cost next to its body extraction.
@@ -21,6 +24,7 @@
 //! is `NEWSWIRE_SHARED` if set, else `../shared` next to the repository root.
 
 mod metadata;
+mod witness;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -156,7 +160,7 @@ fn thread_cpu_secs() -> Option<f64> {
     let mut ts = Timespec { sec: 0, nsec: 0 };
     // SAFETY: clock_gettime writes one timespec (two 64-bit fields on 64-bit Linux) to `ts`.
     let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    (rc == 0).then(|| ts.sec as f64 + ts.nsec as f64 * 1e-9)
+    (rc == 0).then_some(ts.sec as f64 + ts.nsec as f64 * 1e-9)
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -291,6 +295,17 @@ fn main() {
     let shared = shared_dir();
     if std::env::args().nth(1).as_deref() == Some("metadata") {
         metadata::main(&shared);
+        return;
+    }
+    if std::env::args().nth(1).as_deref() == Some("witness") {
+        witness::main(&shared);
+        return;
+    }
+    if std::env::args().nth(1).as_deref() == Some("witness-show") {
+        match &std::env::args().skip(2).collect::<Vec<_>>()[..] {
+            [page, text] => witness::show(page, text),
+            _ => eprintln!("usage: extract-bench witness-show PAGE TEXT_FILE"),
+        }
         return;
     }
     if std::env::args().nth(1).as_deref() == Some("show") {
