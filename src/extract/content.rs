@@ -5,7 +5,7 @@
 //! discounted by link density; the winner may climb to a parent that scores comparably and
 //! picks up siblings that look like continuation of the story.
 
-use super::dom::{Dom, F_BOILER, F_COMMENTS, F_HIDDEN, F_STRONG_POS, NONE, Tag};
+use super::dom::{Dom, F_BOILER, F_COMMENTS, F_HIDDEN, F_LEDE, F_STRONG_POS, NONE, Tag};
 
 /// Nodes inside furniture (nav, comments, share bars...), inherited down the tree. A furniture
 /// flag on an element that holds most of the page's prose is ignored: some sites wrap the whole
@@ -551,6 +551,48 @@ pub(crate) fn with_lede(dom: &Dom, sem: u32, blocked: &[bool], free: &[u32]) -> 
     }
     out.sort_unstable();
     out
+}
+
+/// `roots` with the standfirst before them: up to two elements marked as a lead, teaser, intro
+/// or summary (`F_LEDE`) that lie between the headline and the first root, with unlinked prose,
+/// outside furniture. News pages set the standfirst in the article's header, apart from the
+/// body's container; a teaser list elsewhere on the page is not between the two.
+pub(crate) fn with_standfirst(
+    dom: &Dom,
+    mut roots: Vec<u32>,
+    headline: Option<u32>,
+    blocked: &[bool],
+) -> Vec<u32> {
+    let nodes = &dom.nodes;
+    let (Some(h), Some(&first)) = (headline, roots.first()) else {
+        return roots;
+    };
+    let from = nodes[h as usize].end;
+    if from > first {
+        return roots;
+    }
+    let mut found = Vec::new();
+    let mut i = from;
+    while i < first && found.len() < 2 {
+        let n = &nodes[i as usize];
+        if n.flags & F_LEDE != 0
+            && !blocked[i as usize]
+            && n.end <= first
+            && n.chars >= 40
+            && dom.link_density(i) < 0.3
+            && !n.tag.is_heading()
+        {
+            found.push(i);
+            i = n.end;
+        } else {
+            i += 1;
+        }
+    }
+    if found.is_empty() {
+        return roots;
+    }
+    found.append(&mut roots);
+    found
 }
 
 fn has_tag(dom: &Dom, i: u32, tag: Tag) -> bool {

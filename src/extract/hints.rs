@@ -5,7 +5,7 @@
 //! or at a camelCase hump), from first-byte buckets, in one pass per attribute, so pages with
 //! thousands of classed elements stay cheap. Hints only mark; `content` decides what to drop.
 
-use super::dom::{F_BOILER, F_COMMENTS, F_HIDDEN, F_STRONG_POS, Tag};
+use super::dom::{F_BOILER, F_COMMENTS, F_HIDDEN, F_LEDE, F_STRONG_POS, Tag};
 use scraper::node::Element;
 
 pub(crate) struct Hints {
@@ -195,6 +195,24 @@ fn hidden_token(t: &[u8]) -> bool {
             | b"screenreader"
             | b"sr-text"
             | b"element-invisible"
+    )
+}
+
+/// Class words of a standfirst: the summary paragraph between headline and body.
+fn lede_token(t: &[u8]) -> bool {
+    matches!(
+        t,
+        b"lead"
+            | b"lede"
+            | b"teaser"
+            | b"intro"
+            | b"excerpt"
+            | b"abstract"
+            | b"standfirst"
+            | b"summary"
+            | b"subtitle"
+            | b"deck"
+            | b"dek"
     )
 }
 
@@ -442,6 +460,9 @@ pub(crate) fn classify(e: &Element, tag: Tag) -> Hints {
                 if !slug && cats & C_COMMENTS != 0 {
                     flags |= F_COMMENTS;
                 }
+                if name == "class" && any_token(hay, lede_token) {
+                    flags |= F_LEDE;
+                }
                 // Whole tokens only: "footer-top-hidden" on <body> says nothing about the body.
                 if name == "class" && hay.split(|b| b.is_ascii_whitespace()).any(hidden_token) {
                     flags |= F_HIDDEN;
@@ -456,6 +477,7 @@ pub(crate) fn classify(e: &Element, tag: Tag) -> Hints {
             "itemprop" if (value.contains("articleBody") || value.trim() == "text") => {
                 flags |= F_STRONG_POS;
             }
+            "itemprop" if value.trim() == "description" => flags |= F_LEDE,
             "hidden" => flags |= F_HIDDEN,
             "aria-hidden" if value.trim() == "true" => flags |= F_HIDDEN,
             "style" => {

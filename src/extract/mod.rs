@@ -317,6 +317,7 @@ fn scored_body(
     let sc = content::score(dom, blocked, true);
     if let Some(roots) = content::choose(dom, &sc, blocked) {
         let roots = content::with_rest(dom, content::prefer_semantic(dom, roots, blocked));
+        let roots = content::with_standfirst(dom, roots, headline, blocked);
         anchored = content::under_headline(dom, &roots, headline);
         // Full cleaning first; if that leaves little, the cleaning may have cut the story.
         for clean in [true, false] {
