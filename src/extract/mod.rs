@@ -171,6 +171,16 @@ fn finish(r: render::Rendered) -> Body {
     for p in &r.paras {
         let t = &r.buf[p.start..p.end];
         match render::judge(t, p) {
+            // A kept line that opens the furniture after the story ("Mehr zum Thema", a
+            // "Related" heading) is a cut mark like a dropped one.
+            Verdict::Keep if render::ends_story(t) => {
+                if cut.is_none() {
+                    cut = Some((paras.len(), chars));
+                }
+                chars += p.chars;
+                paras.push(t.to_owned());
+                feats.push((p.chars, p.link_chars, p.tag));
+            }
             Verdict::Keep => {
                 chars += p.chars;
                 paras.push(t.to_owned());
