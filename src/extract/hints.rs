@@ -420,6 +420,18 @@ pub(crate) fn classify(e: &Element, tag: Tag) -> Hints {
                         || !v[i].is_ascii_alphanumeric()
                         || (v[i - 1].is_ascii_lowercase() && v[i].is_ascii_uppercase());
                 }
+                // A class "commentary" is an article's genre (opinion), not its comment
+                // section ("with_commentary" on a reblog still is).
+                let mut from = 0;
+                while let Some(k) = buf[from..n].windows(10).position(|w| w == b"commentary") {
+                    let (a, b) = (from + k, from + k + 10);
+                    if (a == 0 || buf[a - 1].is_ascii_whitespace())
+                        && (b == n || buf[b].is_ascii_whitespace())
+                    {
+                        buf[a..b].fill(b'_');
+                    }
+                    from = b;
+                }
                 let hay = &buf[..n];
                 let starts_at = &starts_at[..n];
                 if hay.is_empty() {

@@ -545,3 +545,39 @@ about parking on market days, which the council will take up again next month, t
     assert!(body.contains(rest), "{body}");
     assert!(!body.contains("3 comments"), "{body}");
 }
+
+#[test]
+fn the_standfirst_between_headline_and_body_is_kept() {
+    let html = format!(
+        r#"<html><head><title>City expands bike lanes</title></head><body>
+<nav><a href="/">Home</a></nav>
+<div class="article-header"><h1>City expands bike lanes</h1>
+<p class="article-lead">Forty kilometres of protected lanes in three years: the biggest change to the
+city's streets since the tram came back.</p></div>
+<div class="article-text"><p>{STORY}</p><p>{STORY2}</p><p>{STORY3}</p></div>
+<div class="more"><p class="teaser">Elsewhere: a teaser for another story, with prose enough to pass
+for a lead if position did not count.</p></div>
+</body></html>"#
+    );
+    let body = run(&html).body_text;
+    assert!(
+        body.starts_with("Forty kilometres of protected lanes"),
+        "{body}"
+    );
+    assert!(body.contains(STORY3), "{body}");
+    assert!(!body.contains("Elsewhere"), "{body}");
+}
+
+#[test]
+fn a_commentary_is_an_article_not_a_comment_section() {
+    let flags = |class: &str| {
+        let doc = scraper::Html::parse_fragment(&format!(r#"<div class="{class}">x</div>"#));
+        let sel = scraper::Selector::parse("div").unwrap();
+        let div = doc.select(&sel).next().unwrap();
+        hints::classify(div.value(), dom::Tag::Div).flags
+    };
+    assert_eq!(flags("page article commentary") & dom::F_COMMENTS, 0);
+    assert_ne!(flags("comments") & dom::F_COMMENTS, 0);
+    // A reblog "with_commentary" is a reader's note, as before.
+    assert_ne!(flags("note reblog with_commentary") & dom::F_COMMENTS, 0);
+}
