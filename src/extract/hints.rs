@@ -58,6 +58,7 @@ const BOILER: &[&str] = &[
     "readmore",
     "read-more",
     "more-stories",
+    "gallery",
     "morestories",
     "trending",
     "popular",
