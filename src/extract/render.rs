@@ -686,6 +686,14 @@ pub(crate) fn ends_story(text: &str) -> bool {
     if text.chars().count() > 50 {
         return false;
     }
+    // "Related: Chicago is America's most segregated city" is a link set into the story, which
+    // goes on after it; a section's opening line names no story.
+    if text
+        .split_once(':')
+        .is_some_and(|(_, rest)| rest.split_whitespace().count() >= 3)
+    {
+        return false;
+    }
     let lower = text.to_lowercase();
     let l = lower.trim_start_matches(|c: char| !c.is_alphanumeric());
     STORY_END.iter().any(|p| starts_word(l, p))

@@ -581,3 +581,21 @@ fn a_commentary_is_an_article_not_a_comment_section() {
     // A reblog "with_commentary" is a reader's note, as before.
     assert_ne!(flags("note reblog with_commentary") & dom::F_COMMENTS, 0);
 }
+
+#[test]
+fn a_related_link_set_into_the_story_does_not_end_it_and_a_related_heading_does() {
+    const LAST: &str = "The first lanes open next month on the river road, the city said.";
+    let page = |insert: &str| {
+        format!(
+            r#"<html><head><title>City expands bike lanes</title></head><body>
+<h1>City expands bike lanes</h1><div class="story"><p>{STORY}</p><p>{STORY2}</p><p>{STORY3}</p>
+<p><a href="/other">{insert}</a></p><p>{LAST}</p></div></body></html>"#
+        )
+    };
+    let body = run(&page("Related: Chicago opens its longest tram line")).body_text;
+    assert!(body.ends_with(LAST), "{body}");
+    assert!(!body.contains("Chicago"), "{body}");
+    // A section's opening line: what follows it is not the story.
+    let body = run(&page("Related articles")).body_text;
+    assert!(body.ends_with(STORY3), "{body}");
+}
