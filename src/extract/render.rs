@@ -842,7 +842,12 @@ pub(crate) fn judge(text: &str, p: &Para) -> Verdict {
     };
     // A bare URL or address written out as a link is content ("see https://..."), not a link list.
     let literal = text.contains("://") || text.starts_with("www.") || text.contains('@');
-    if p.chars < 200 && ld > 0.7 && !p.tag.is_heading() && !literal {
+    // A list item that is a whole linked sentence ("Marionette is now Fission compatible
+    // too!") is the story's own list; headlines of other stories end without a full stop.
+    let sentence = p.tag == Tag::Li
+        && text.split_whitespace().count() >= 6
+        && text.trim_end().ends_with(['.', '!', '?']);
+    if p.chars < 200 && ld > 0.7 && !p.tag.is_heading() && !literal && !sentence {
         return Verdict::Drop;
     }
     // Image credits and copyright lines: "Jane Doe, 2024 © AFP", "(Foto: dpa)".

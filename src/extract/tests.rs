@@ -599,3 +599,16 @@ fn a_related_link_set_into_the_story_does_not_end_it_and_a_related_heading_does(
     let body = run(&page("Related articles")).body_text;
     assert!(body.ends_with(STORY3), "{body}");
 }
+
+#[test]
+fn a_linked_sentence_in_the_storys_list_is_kept_and_a_linked_headline_is_not() {
+    let html = format!(
+        r#"<html><head><title>City expands bike lanes</title></head><body>
+<h1>City expands bike lanes</h1><div class="story"><p>{STORY}</p><p>{STORY2}</p>
+<ul><li><a href="/plan">The full plan and its maps are now open for comment until May.</a></li>
+<li><a href="/other">Mayor unveils new tram map</a></li></ul><p>{STORY3}</p></div></body></html>"#
+    );
+    let body = run(&html).body_text;
+    assert!(body.contains("The full plan and its maps"), "{body}");
+    assert!(!body.contains("tram map"), "{body}");
+}
