@@ -612,3 +612,30 @@ fn a_linked_sentence_in_the_storys_list_is_kept_and_a_linked_headline_is_not() {
     assert!(body.contains("The full plan and its maps"), "{body}");
     assert!(!body.contains("tram map"), "{body}");
 }
+
+#[test]
+fn a_furniture_heading_the_renderer_keeps_still_ends_the_story() {
+    let html = format!(
+        r#"<html><head><title>City expands bike lanes</title></head><body>
+<h1>City expands bike lanes</h1><div class="story"><p>{STORY}</p><p>{STORY2}</p><p>{STORY3}</p>
+<h2>Zum Weiterlesen</h2><p>Die Stadt baut auch neue Parkhäuser für Fahrräder am Bahnhof.</p>
+</div></body></html>"#
+    );
+    let body = run(&html).body_text;
+    assert!(body.ends_with(STORY3), "{body}");
+}
+
+#[test]
+fn a_gallery_beside_the_story_is_furniture() {
+    let captions: String = (1..=4)
+        .map(|k| format!("<li><h2>{k}/4 Harbor at dawn</h2><p>Boats leave at first light, as every day, with nets, ice and crates.</p></li>"))
+        .collect();
+    let html = format!(
+        r#"<html><head><title>City expands bike lanes</title></head><body>
+<h1>City expands bike lanes</h1><div class="story"><p>{STORY}</p><p>{STORY2}</p>
+<div class="photo-gallery"><ul>{captions}</ul></div><p>{STORY3}</p></div></body></html>"#
+    );
+    let body = run(&html).body_text;
+    assert!(body.contains(STORY3), "{body}");
+    assert!(!body.contains("Boats leave"), "{body}");
+}
