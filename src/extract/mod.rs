@@ -6,15 +6,17 @@
 //! (`hints`). `content` scores it readability-style (paragraph prose lifts its ancestors; tag,
 //! hints and link density adjust; siblings that continue the story join), prefers a semantic
 //! container (`itemprop=articleBody`, `entry-content`..., a lone `<article>`) when it holds the
-//! story, and keeps a lede just before it. `render` turns the winner into paragraphs, dropping
-//! furniture inside it (share bars, link lists, hidden text) and judging each line (link-only
-//! lines, credits, bylines, datelines, boilerplate phrases). Last, trailing headings, widget
-//! labels, everything after a "Related"/"Comments" marker near the end, closing calls to
-//! action ("follow us", "get our app"), a closing author's note and affiliate disclosures are
-//! cut. When a pass yields little, it retries with less cleaning, then without class hints (that
-//! result must not be comments, nor a block beside the headline). A page whose best body is still
-//! tiny (front page, 404, login or paywall stub) gets an empty `body_text`, unless it is a marked
-//! article body just under the headline (a very short post).
+//! story, and keeps a lede just before it and a standfirst between headline and body. `render`
+//! turns the winner into paragraphs, dropping furniture inside it (share bars, link lists, hidden
+//! text) and judging each line (link-only lines, credits, bylines, datelines, boilerplate
+//! phrases). Last, trailing headings, widget labels, everything after a "Related"/"Comments"
+//! marker near the end, closing calls to action ("follow us", "get our app"), a closing author's
+//! note and affiliate disclosures are cut. When a pass yields little, it retries with less
+//! cleaning, then without class hints (that result must not be comments, nor a block beside the
+//! headline). A page whose best body is still tiny (front page, 404, login or paywall stub) gets
+//! an empty `body_text`, unless it is a marked article body just under the headline (a very short
+//! post). When the feed entry carries the article, its text is a witness (`witness`): a body that
+//! tells little of it gives way to the page's block that matches it best.
 //!
 //! Guarantees: never panics on any input, never recurses over the DOM (100,000-deep nesting is
 //! fine), runs in time linear in the page size with memory a small multiple of it, and does not
@@ -171,17 +173,12 @@ fn finish(r: render::Rendered) -> Body {
     for p in &r.paras {
         let t = &r.buf[p.start..p.end];
         match render::judge(t, p) {
-            // A kept line that opens the furniture after the story ("Mehr zum Thema", a
-            // "Related" heading) is a cut mark like a dropped one.
-            Verdict::Keep if render::ends_story(t) => {
-                if cut.is_none() {
+            Verdict::Keep => {
+                // A kept line that opens the furniture after the story ("Zum Weiterlesen", a
+                // "Related" heading) is a cut mark like a dropped one.
+                if cut.is_none() && render::ends_story(t) {
                     cut = Some((paras.len(), chars));
                 }
-                chars += p.chars;
-                paras.push(t.to_owned());
-                feats.push((p.chars, p.link_chars, p.tag));
-            }
-            Verdict::Keep => {
                 chars += p.chars;
                 paras.push(t.to_owned());
                 feats.push((p.chars, p.link_chars, p.tag));
