@@ -5,7 +5,22 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(
+    init: {
+        // libFuzzer's hook aborts on every panic, caught or not. `feed::parse` catches feed-rs
+        // 3.0's known panic on some names (an e-mail next to a non-ASCII character) and reads the
+        // feed again; that one panic, and only it, is let through to be caught.
+        let abort = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let known = info.location().is_some_and(|l| {
+                l.file().contains("feed-rs-3.") && l.file().ends_with("parser/util/mod.rs")
+            });
+            if !known {
+                abort(info);
+            }
+        }));
+    },
+    |data: &[u8]| {
     let base = url::Url::parse("http://news.test/feed.xml").unwrap();
     if let Ok(entries) = newswire::feed::parse(data, &base) {
         let again = newswire::feed::parse(data, &base).expect("parsed once, parses again");
