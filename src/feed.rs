@@ -538,6 +538,13 @@ mod tests {
     }
 
     #[test]
+    fn fuzz_regression_feed_rs_name_sliced_inside_a_character() {
+        let crash = include_bytes!("../tests/fixtures/fuzz/feed-rs-name-email-char-boundary.xml");
+        let entries = parse(crash, &feed_url()).expect("read, not refused");
+        assert!(!entries.is_empty());
+    }
+
+    #[test]
     fn rss_content_encoded_becomes_paragraphs_and_a_teaser_is_no_text() {
         let rss = format!(
             r#"<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel><title>T</title>
