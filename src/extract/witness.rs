@@ -98,16 +98,9 @@ impl Witness {
 
 /// Does `text` end the way feeds end an excerpt?
 fn is_cut(text: &str) -> bool {
-    let end: String = text
-        .trim_end()
-        .chars()
-        .rev()
-        .take(24)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .flat_map(char::to_lowercase)
-        .collect();
+    let text = text.trim_end();
+    let from = text.char_indices().rev().nth(23).map_or(0, |(i, _)| i);
+    let end = text[from..].to_lowercase();
     let end = end.trim_end_matches(|c: char| !c.is_alphanumeric() && c != '…' && c != '.');
     end.ends_with('…')
         || end.ends_with("...")
