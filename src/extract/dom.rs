@@ -134,6 +134,24 @@ impl Tag {
     }
 }
 
+/// Whether an `<a>` with this href goes anywhere.
+fn leads_somewhere(href: Option<&str>) -> bool {
+    href.is_some_and(|h| {
+        let h = h.trim_start().as_bytes();
+        !h.get(..11)
+            .is_some_and(|s| s.eq_ignore_ascii_case(b"javascript:"))
+    })
+}
+
+/// Whether an element has a block element among its children.
+fn wraps_blocks(e: ElementRef<'_>) -> bool {
+    e.children().any(|c| {
+        c.value()
+            .as_element()
+            .is_some_and(|e| Tag::from_name(e.name()).is_block())
+    })
+}
+
 // Node flags.
 pub(crate) const F_HIDDEN: u16 = 1; // hidden attribute, display:none, aria-hidden, sr-only
 pub(crate) const F_BOILER: u16 = 2; // class/id/role says navigation, comments, share bar, ad...
@@ -267,7 +285,13 @@ pub(crate) fn build(doc: &Html) -> Dom<'_> {
             }
             HtmlNode::Element(e) => {
                 let el = ElementRef::wrap(cur).unwrap();
-                let tag = Tag::from_name(e.name());
+                let tag = match Tag::from_name(e.name()) {
+                    // An anchor that leads nowhere (no href, or a script hook) around blocks
+                    // is a wrapper, not a link: its text counts as prose. (Inline, it is a
+                    // button or a scripted menu item.)
+                    Tag::A if !leads_somewhere(e.attr("href")) && wraps_blocks(el) => Tag::Other,
+                    t => t,
+                };
                 let mut flags = pflags;
                 let mut weight = 0i16;
                 if tag == Tag::A {
@@ -283,12 +307,15 @@ pub(crate) fn build(doc: &Html) -> Dom<'_> {
                     let mut c = super::hints::classify(e, tag);
                     // Furniture comes in blocks; a classed inline element between words (a
                     // formula whose class names a context menu, say) is part of the sentence.
+                    // A formula (MathML, or MathJax's rendering of it) is never furniture.
                     if c.flags & F_BOILER != 0
-                        && !tag.is_block()
-                        && in_running_text(
-                            cur.prev_sibling().map(|n| n.value()),
-                            cur.next_sibling().map(|n| n.value()),
-                        )
+                        && (e.name() == "math"
+                            || e.name().starts_with("mjx-")
+                            || !tag.is_block()
+                                && in_running_text(
+                                    cur.prev_sibling().map(|n| n.value()),
+                                    cur.next_sibling().map(|n| n.value()),
+                                ))
                     {
                         c.flags &= !F_BOILER;
                     }

@@ -639,3 +639,33 @@ fn a_gallery_beside_the_story_is_furniture() {
     assert!(body.contains(STORY3), "{body}");
     assert!(!body.contains("Boats leave"), "{body}");
 }
+
+#[test]
+fn an_anchor_that_leads_nowhere_around_paragraphs_is_not_a_link() {
+    let page = |href: &str| {
+        format!(
+            r#"<html><head><title>City expands bike lanes</title></head><body>
+<h1>City expands bike lanes</h1><div class="story"><a {href}><p>{STORY}</p><p>{STORY2}</p></a>
+<p>{STORY3}</p></div></body></html>"#
+        )
+    };
+    for nowhere in [r#"href="javascript:void(0)""#, r#"name="top""#] {
+        let body = run(&page(nowhere)).body_text;
+        assert!(body.starts_with(STORY), "{nowhere}: {body}");
+    }
+    // A real link around blocks is a teaser card, as before.
+    let body = run(&page(r#"href="/other-story""#)).body_text;
+    assert!(!body.contains(STORY), "{body}");
+}
+
+#[test]
+fn a_displayed_formula_is_part_of_the_story_whatever_its_class() {
+    let html = format!(
+        r#"<html><head><title>City expands bike lanes</title></head><body>
+<h1>City expands bike lanes</h1><div class="story"><p>{STORY}</p><p>{STORY2}</p>
+<mjx-container class="MathJax CtxtMenu_Attached_0" display="true"><math display="block">
+<mi>x</mi><mo>=</mo><mi>σ</mi><mi>y</mi></math></mjx-container><p>{STORY3}</p></div></body></html>"#
+    );
+    let body = run(&html).body_text;
+    assert!(body.contains("x = σ y"), "{body}");
+}
