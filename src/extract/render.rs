@@ -847,6 +847,27 @@ fn starts_word(s: &str, w: &str) -> bool {
             .is_none_or(|c| !c.is_alphanumeric())
 }
 
+/// A story's first paragraph under a news agency's dateline ("BERLIN (dpa) - The government
+/// ...", "(EFE).- Nicaragua ..."): the agency's name opens it and a story follows, where in a
+/// credit line it is the end, or all there is.
+fn wire_dateline_lead(text: &str) -> bool {
+    let Some(open) = text.find('(') else {
+        return false;
+    };
+    let Some(close) = text[open..].find(')').map(|k| open + k) else {
+        return false;
+    };
+    let agency = &text[open + 1..close];
+    open <= 40
+        && WIRE_AGENCIES.iter().any(|a| agency.starts_with(a))
+        && text[close + 1..].split_whitespace().count() >= 15
+}
+
+/// News agencies as they sign a dateline.
+const WIRE_AGENCIES: &[&str] = &[
+    "AFP", "REUTERS", "Reuters", "dpa", "AP", "EFE", "KNA", "epd",
+];
+
 /// Link-only lines, credits, bylines, datelines and short boilerplate phrases are not body text.
 pub(crate) fn judge(text: &str, p: &Para) -> Verdict {
     let ld = if p.chars == 0 {
@@ -865,7 +886,10 @@ pub(crate) fn judge(text: &str, p: &Para) -> Verdict {
         return Verdict::Drop;
     }
     // Image credits and copyright lines: "Jane Doe, 2024 © AFP", "(Foto: dpa)".
-    if p.chars < 300 && (text.contains('©') || CREDITS.iter().any(|c| text.contains(c))) {
+    if p.chars < 300
+        && (text.contains('©') || CREDITS.iter().any(|c| text.contains(c)))
+        && !wire_dateline_lead(text)
+    {
         return Verdict::Drop;
     }
     if p.chars <= 80 {

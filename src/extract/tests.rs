@@ -669,3 +669,17 @@ fn a_displayed_formula_is_part_of_the_story_whatever_its_class() {
     let body = run(&html).body_text;
     assert!(body.contains("x = σ y"), "{body}");
 }
+
+#[test]
+fn a_lead_under_a_wire_dateline_is_kept_and_a_wire_credit_is_not() {
+    const LEAD: &str = "BERLIN (dpa) - The government agreed on Tuesday to expand the rail network, \
+adding new lines in the east over the next ten years, a spokesman said.";
+    let html = format!(
+        r#"<html><head><title>City expands bike lanes</title></head><body>
+<h1>City expands bike lanes</h1><div class="story"><p>{LEAD}</p><p>{STORY}</p>
+<p>The minister at the station on Monday. (AFP)</p><p>{STORY2}</p><p>{STORY3}</p></div></body></html>"#
+    );
+    let body = run(&html).body_text;
+    assert!(body.starts_with(LEAD), "{body}");
+    assert!(!body.contains("(AFP)"), "{body}");
+}
