@@ -576,11 +576,11 @@ pub(crate) fn with_standfirst(
     while i < first && found.len() < 2 {
         let n = &nodes[i as usize];
         if n.flags & F_LEDE != 0
-            && !blocked[i as usize]
+            && (!blocked[i as usize] || in_article_header(dom, i, h))
             && n.end <= first
             && n.chars >= 40
             && dom.link_density(i) < 0.3
-            && !n.tag.is_heading()
+            && (!n.tag.is_heading() || n.chars >= 80)
         {
             found.push(i);
             i = n.end;
@@ -593,6 +593,31 @@ pub(crate) fn with_standfirst(
     }
     found.append(&mut roots);
     found
+}
+
+/// Is node `i` furniture only by an article header's name ("entry-header", `<header>`: the
+/// headline's block, named like a site header)? Hidden blocks, comment sections and other
+/// furniture (a "summary-credit" caption) on the way up to the headline's ancestor do not qualify.
+fn in_article_header(dom: &Dom, i: u32, headline: u32) -> bool {
+    let nodes = &dom.nodes;
+    let mut a = i;
+    while a != NONE && !dom.contains(a, headline) {
+        let n = &nodes[a as usize];
+        if n.flags & (F_HIDDEN | F_COMMENTS) != 0 {
+            return false;
+        }
+        let header = n.tag == Tag::Header
+            || n.el.is_some_and(|e| {
+                e.value()
+                    .attr("class")
+                    .is_some_and(|c| c.to_ascii_lowercase().contains("header"))
+            });
+        if n.flags & F_BOILER != 0 && !header {
+            return false;
+        }
+        a = n.parent;
+    }
+    true
 }
 
 fn has_tag(dom: &Dom, i: u32, tag: Tag) -> bool {

@@ -214,6 +214,16 @@ fn lede_token(t: &[u8]) -> bool {
             | b"subtitle"
             | b"deck"
             | b"dek"
+            | b"epigraph"
+            | b"bajada"
+            | b"entradilla"
+            | b"copete"
+            | b"chapo"
+            | b"chapeau"
+            | b"catenaccio"
+            | b"vorspann"
+            | b"perex"
+            | b"ingress"
     )
 }
 

@@ -683,3 +683,28 @@ adding new lines in the east over the next ten years, a spokesman said.";
     assert!(body.starts_with(LEAD), "{body}");
     assert!(!body.contains("(AFP)"), "{body}");
 }
+
+#[test]
+fn a_standfirst_set_as_a_heading_or_in_a_header_block_after_the_headline_is_kept() {
+    const LEDE: &str = "Forty kilometres of protected lanes in three years: the biggest change to the \
+city's streets since the tram came back.";
+    let page = |standfirst: &str| {
+        format!(
+            r#"<html><head><title>City expands bike lanes</title></head><body>
+<h1>City expands bike lanes</h1>{standfirst}
+<div class="article-text"><p>{STORY}</p><p>{STORY2}</p><p>{STORY3}</p></div></body></html>"#
+        )
+    };
+    for standfirst in [
+        format!(r#"<h2 class="article-deck">{LEDE}</h2>"#),
+        format!(r#"<div class="texto-bajada"><p>{LEDE}</p></div>"#),
+        format!(r#"<header class="entry-header"><div class="lead"><p>{LEDE}</p></div></header>"#),
+    ] {
+        let body = run(&page(&standfirst)).body_text;
+        assert!(body.starts_with(LEDE), "{standfirst}: {body}");
+    }
+    // Furniture other than a header is still furniture.
+    let credit = format!(r#"<div class="summary-credit"><p>{LEDE}</p></div>"#);
+    let body = run(&page(&credit)).body_text;
+    assert!(!body.contains("Forty"), "{body}");
+}
