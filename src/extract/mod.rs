@@ -287,8 +287,12 @@ fn body(
         }
     }
     let removed = removed.as_deref();
-    let chosen = scored_body(dom, &blocked, removed, headline)
-        .map_or_else(String::new, |b| assemble(b, title));
+    let chosen = match scored_body(dom, &blocked, removed, headline) {
+        Some(b) if b.chars >= MIN_BODY_CHARS => assemble(b, title),
+        short => noscript_body(doc, title)
+            .or_else(|| short.map(|b| assemble(b, title)))
+            .unwrap_or_default(),
+    };
     let Some(w) = witness else {
         return chosen;
     };
@@ -308,6 +312,35 @@ fn body(
     } else {
         chosen
     }
+}
+
+/// A page that renders its article by script may carry it again, as markup, in a `<noscript>`
+/// (Blogger's dynamic templates do): the body of that markup, when the page itself yields little.
+fn noscript_body(doc: &scraper::Html, title: &str) -> Option<String> {
+    let sel = scraper::Selector::parse("noscript").expect("valid selector");
+    let markup: String = doc
+        .select(&sel)
+        .map(|n| n.text().collect::<String>())
+        .filter(|t| holds_paragraphs(t.as_bytes()))
+        .collect();
+    if markup.is_empty() {
+        return None;
+    }
+    let inner = scraper::Html::parse_document(&markup);
+    let dom = dom::build(&inner);
+    let headline = content::headline(&dom, &[]);
+    let blocked = content::blocked(&dom, headline);
+    scored_body(&dom, &blocked, None, headline).map(|b| assemble(b, title))
+}
+
+/// Whether markup holds three paragraphs or more: a `<noscript>` that carries an article, not a
+/// tracking pixel or a "please enable JavaScript" line.
+pub(crate) fn holds_paragraphs(markup: &[u8]) -> bool {
+    markup
+        .windows(3)
+        .filter(|w| w[0] == b'<' && w[1].eq_ignore_ascii_case(&b'p') && matches!(w[2], b'>' | b' '))
+        .nth(2)
+        .is_some()
 }
 
 /// The body chosen on the page's own signals: scored candidates, a semantic container, a
