@@ -554,7 +554,8 @@ pub(crate) fn with_lede(dom: &Dom, sem: u32, blocked: &[bool], free: &[u32]) -> 
 }
 
 /// `roots` with the standfirst before them: up to two elements marked as a lead, teaser, intro
-/// or summary (`F_LEDE`) that lie between the headline and the first root, with unlinked prose,
+/// or summary (`F_LEDE`) that lie between the headline and the first root (or, when that root
+/// holds the headline, in the header block the render drops with it), with unlinked prose,
 /// outside furniture. News pages set the standfirst in the article's header, apart from the
 /// body's container; a teaser list elsewhere on the page is not between the two.
 pub(crate) fn with_standfirst(
@@ -568,16 +569,23 @@ pub(crate) fn with_standfirst(
         return roots;
     };
     let from = nodes[h as usize].end;
-    if from > first {
-        return roots;
-    }
+    let to = if from <= first {
+        first
+    } else {
+        // The root holds the headline's block, which the render drops as a header: the
+        // standfirst in that block goes with it unless it is a root of its own.
+        match header_block(dom, h, first) {
+            Some(b) => nodes[b as usize].end,
+            None => return roots,
+        }
+    };
     let mut found = Vec::new();
     let mut i = from;
-    while i < first && found.len() < 2 {
+    while i < to && found.len() < 2 {
         let n = &nodes[i as usize];
         if n.flags & F_LEDE != 0
             && (!blocked[i as usize] || in_article_header(dom, i, h))
-            && n.end <= first
+            && n.end <= to
             && n.chars >= 40
             && dom.link_density(i) < 0.3
             && (!n.tag.is_heading() || n.chars >= 80)
@@ -593,6 +601,20 @@ pub(crate) fn with_standfirst(
     }
     found.append(&mut roots);
     found
+}
+
+/// The outermost block between `root` and the headline `h` that the render drops as furniture.
+fn header_block(dom: &Dom, h: u32, root: u32) -> Option<u32> {
+    let root_chars = dom.nodes[root as usize].chars;
+    let mut out = None;
+    let mut a = dom.nodes[h as usize].parent;
+    while a != NONE && a != root {
+        if super::render::is_furniture(dom, a as usize, root_chars) {
+            out = Some(a);
+        }
+        a = dom.nodes[a as usize].parent;
+    }
+    out
 }
 
 /// Is node `i` furniture only by an article header's name ("entry-header", `<header>`: the

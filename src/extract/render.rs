@@ -108,7 +108,7 @@ impl Writer {
 /// Hints say furniture; a "read-more" or "has-sidebar" wrapper holding most of the body is not,
 /// nor is a "more" block of unlinked prose inside the body: the rest of the story after a
 /// blog's jump break ("entry-more", "read-more"), where a "more stories" box is links.
-fn is_furniture(dom: &Dom, j: usize, root_chars: u32) -> bool {
+pub(crate) fn is_furniture(dom: &Dom, j: usize, root_chars: u32) -> bool {
     let n = &dom.nodes[j];
     if n.flags & F_BOILER == 0 {
         return false;

@@ -708,3 +708,18 @@ city's streets since the tram came back.";
     let body = run(&page(&credit)).body_text;
     assert!(!body.contains("Forty"), "{body}");
 }
+
+#[test]
+fn the_standfirst_in_the_headlines_header_inside_the_body_is_kept() {
+    const LEDE: &str = "Forty kilometres of protected lanes in three years: the biggest change to the \
+city's streets since the tram came back.";
+    let html = format!(
+        r#"<html><head><title>City expands bike lanes</title></head><body><nav><a href="/">Home</a></nav>
+<article><header class="content-header"><h1>City expands bike lanes</h1>
+<div class="share"><a href="/s">Share</a></div><p class="excerpt">{LEDE}</p></header>
+<p>{STORY}</p><p>{STORY2}</p><p>{STORY3}</p></article></body></html>"#
+    );
+    let body = run(&html).body_text;
+    assert!(body.starts_with(LEDE), "{body}");
+    assert!(body.ends_with(STORY3) && !body.contains("Share"), "{body}");
+}
