@@ -714,7 +714,7 @@ pub(crate) fn ends_story(text: &str) -> bool {
 }
 
 /// Words of the calls to action that close many stories: follow us, get the app, subscribe,
-/// log in to comment. Matched at the start of a word; the short ones (`app`, `ios`) whole.
+/// log in to comment, support our work. Matched at the start of a word; the short ones (`app`, `ios`) whole.
 const PROMO: &[&str] = &[
     "twitter",
     "instagram",
@@ -739,6 +739,22 @@ const PROMO: &[&str] = &[
     "follow",
     "join",
     "únete",
+    // Appeals for readers' money.
+    "support our",
+    "supporting our",
+    "support us",
+    "donate now",
+    "make a donation",
+    "become a member",
+    "paywall",
+    "unterstützen sie",
+    "unterstütze uns",
+    "ihre spende",
+    "jede spende",
+    "bezahlschranke",
+    "hazte miembro",
+    "hazte socio",
+    "soutenez",
 ];
 const PROMO_WORDS: &[&str] = &["app", "apps", "ios", "android"];
 

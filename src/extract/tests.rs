@@ -359,9 +359,18 @@ fn calls_to_action_disclosures_and_author_notes_are_recognised() {
     assert!(render::is_promo(
         "¡Mira lo que tiene nuestro canal de YouTube!"
     ));
+    assert!(render::is_promo(
+        "If you enjoyed reading this post, would you consider supporting our work? Thanks!"
+    ));
+    assert!(render::is_promo(
+        "Wenn Ihnen unser Artikel gefallen hat: Unterstützen Sie diese Form des Journalismus."
+    ));
     assert!(!render::is_promo(STORY));
     assert!(!render::is_promo(
         "Officials declined to comment on the apparent contradiction."
+    ));
+    assert!(!render::is_promo(
+        "The city will support families who lose their homes, the mayor said."
     ));
     assert!(render::is_disclosure(
         "This post contains links to products from our advertisers. We may receive compensation."
