@@ -68,6 +68,8 @@ impl Tag {
             | "option" | "textarea" | "input" | "button" | "dialog" | "map" | "source"
             | "track" | "frameset" | "frame" | "applet" | "datalist" | "output" | "progress"
             | "meter" | "base" | "param" => Tag::Junk,
+            // Ruby annotations (furigana, pinyin) gloss the text; they are not part of it.
+            "rt" | "rp" => Tag::Junk,
             "nav" | "menu" => Tag::Nav,
             "header" => Tag::Header,
             "footer" => Tag::Footer,

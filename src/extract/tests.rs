@@ -732,3 +732,15 @@ city's streets since the tram came back.";
     assert!(body.starts_with(LEDE), "{body}");
     assert!(body.ends_with(STORY3) && !body.contains("Share"), "{body}");
 }
+
+#[test]
+fn ruby_annotations_are_not_part_of_the_text() {
+    let html = format!(
+        r#"<html><head><title>City expands bike lanes</title></head><body>
+<h1>City expands bike lanes</h1><div class="story"><p>{STORY}</p>
+<p><ruby>子<rp>(</rp><rt>こ</rt><rp>)</rp></ruby>どもへの<ruby>虐待<rt>ぎゃくたい</rt></ruby>をなくすための法律ができました。</p>
+<p>{STORY2}</p></div></body></html>"#
+    );
+    let body = run(&html).body_text;
+    assert!(body.contains("子どもへの虐待をなくすための法律"), "{body}");
+}
