@@ -224,6 +224,7 @@ fn lede_token(t: &[u8]) -> bool {
             | b"vorspann"
             | b"perex"
             | b"ingress"
+            | b"subheadline"
     )
 }
 

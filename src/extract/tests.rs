@@ -706,6 +706,7 @@ city's streets since the tram came back.";
     };
     for standfirst in [
         format!(r#"<h2 class="article-deck">{LEDE}</h2>"#),
+        format!(r#"<h2 class="article-subheadline">{LEDE}</h2>"#),
         format!(r#"<div class="texto-bajada"><p>{LEDE}</p></div>"#),
         format!(r#"<header class="entry-header"><div class="lead"><p>{LEDE}</p></div></header>"#),
     ] {
