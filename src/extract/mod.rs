@@ -16,11 +16,14 @@
 //! headline). A page whose best body is still tiny (front page, 404, login or paywall stub) gets
 //! an empty `body_text`, unless it is a marked article body just under the headline (a very short
 //! post). When the feed entry carries the article, its text is a witness (`witness`): a body that
-//! tells little of it gives way to the page's block that matches it best.
+//! tells little of it gives way to the page's block that matches it best; without the feed's
+//! text, the page's JSON-LD `articleBody` is the witness. A page that yields little because it
+//! renders the story by script is read from a `<noscript>` holding the article, else from its
+//! JSON-LD `articleBody`.
 //!
 //! Guarantees: never panics on any input, never recurses over the DOM (100,000-deep nesting is
 //! fine), runs in time linear in the page size with memory a small multiple of it, and does not
-//! reparse the document. Site rules (`SiteRule`) take precedence when their selectors match.
+//! reparse the document (only, for such a page, its `<noscript>` markup). Site rules (`SiteRule`) take precedence when their selectors match.
 //! Failure mode: a wrong or empty body, never an error.
 
 mod byline;
@@ -287,13 +290,22 @@ fn body(
         }
     }
     let removed = removed.as_deref();
+    // Without the feed's text, the page's own JSON-LD `articleBody` is the witness; its text is
+    // the body of a page that yields little itself (one that renders the story by script).
+    let ld_text = witness
+        .is_none()
+        .then(|| witness::json_ld_text(dom))
+        .flatten();
+    let ld_witness = ld_text.as_deref().and_then(witness::Witness::new);
     let chosen = match scored_body(dom, &blocked, removed, headline) {
         Some(b) if b.chars >= MIN_BODY_CHARS => assemble(b, title),
-        short => noscript_body(doc, title)
-            .or_else(|| short.map(|b| assemble(b, title)))
-            .unwrap_or_default(),
+        short => match noscript_body(doc, title) {
+            Some(b) => b,
+            None if ld_text.is_some() => return ld_text.unwrap_or_default(),
+            None => short.map(|b| assemble(b, title)).unwrap_or_default(),
+        },
     };
-    let Some(w) = witness else {
+    let Some(w) = witness.or(ld_witness.as_ref()) else {
         return chosen;
     };
     // The chosen body is not the feed's story: the block that matches the feed's text best is,
@@ -303,15 +315,10 @@ fn body(
     if told >= witness::TOLD {
         return chosen;
     }
-    let Some(block) = w.best_block(dom) else {
-        return chosen;
-    };
-    let other = assemble(pass(dom, &[block], removed, true, true), title);
-    if w.told(&other) >= (told + 0.25).max(0.6) {
-        other
-    } else {
-        chosen
-    }
+    w.best_block(dom)
+        .map(|b| assemble(pass(dom, &[b], removed, true, true), title))
+        .filter(|other| w.told(other) >= (told + 0.25).max(0.6))
+        .unwrap_or(chosen)
 }
 
 /// A page that renders its article by script may carry it again, as markup, in a `<noscript>`

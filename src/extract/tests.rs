@@ -745,3 +745,25 @@ fn ruby_annotations_are_not_part_of_the_text() {
     let body = run(&html).body_text;
     assert!(body.contains("子どもへの虐待をなくすための法律"), "{body}");
 }
+
+#[test]
+fn a_page_that_renders_the_story_by_script_gets_its_json_ld_article_body() {
+    let ld = serde_json::json!({
+        "@context": "https://schema.org",
+        "@graph": [{"@type": "WebPage"}, {"@type": "NewsArticle",
+            "articleBody": format!("{STORY}\n{STORY2}\r\n<p>{STORY3}</p>")}]
+    });
+    let html = format!(
+        r#"<html><head><title>City expands bike lanes</title>
+<script type="application/ld+json">{ld}</script></head><body><div id="app"></div>
+<footer><a href="/about">About us</a></footer></body></html>"#
+    );
+    let body = run(&html).body_text;
+    assert_eq!(body, format!("{STORY}\n\n{STORY2}\n\n{STORY3}"));
+    // A page that shows its story keeps its own text.
+    let html = article_page().replace(
+        "</head>",
+        &format!(r#"<script type="application/ld+json">{ld}</script></head>"#),
+    );
+    assert!(run(&html).body_text.contains("This is the biggest change"));
+}

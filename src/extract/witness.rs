@@ -177,3 +177,69 @@ mod tests {
         assert_eq!(w.told(&text(202, "W").replace(' ', ", ")), 1.0);
     }
 }
+
+/// The article's text as the page's JSON-LD states it (`articleBody` of the first object that
+/// has one, top level or in `@graph`), as plain paragraphs; `None` under 200 characters. Pages
+/// that render the story by script often carry it there whole.
+pub(crate) fn json_ld_text(dom: &Dom) -> Option<String> {
+    use serde_json::Value;
+    for n in &dom.nodes {
+        let Some(e) = n.el.filter(|e| e.value().name() == "script") else {
+            continue;
+        };
+        if !e
+            .value()
+            .attr("type")
+            .is_some_and(|t| t.contains("ld+json"))
+        {
+            continue;
+        }
+        let text: String = e.text().collect();
+        if !text.contains("\"articleBody\"") {
+            continue;
+        }
+        let Ok(v) = serde_json::from_str::<Value>(text.trim().trim_end_matches(';')) else {
+            continue;
+        };
+        let mut stack = vec![&v];
+        let mut seen = 0;
+        while let Some(x) = stack.pop() {
+            seen += 1;
+            if seen > 200 {
+                break;
+            }
+            match x {
+                Value::Array(a) => stack.extend(a.iter().rev()),
+                Value::Object(o) => {
+                    if let Some(Value::String(body)) = o.get("articleBody") {
+                        let body = plain_paragraphs(body);
+                        if body.chars().count() >= 200 {
+                            return Some(body);
+                        }
+                    }
+                    if let Some(g) = o.get("@graph") {
+                        stack.push(g);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
+/// Text that may be markup (some sites put HTML in `articleBody`) as paragraphs, one per line
+/// or block, blank lines between.
+fn plain_paragraphs(s: &str) -> String {
+    let text = if s.contains('<') {
+        let frag = scraper::Html::parse_fragment(&s.replace("</p>", "</p>\n"));
+        frag.root_element().text().collect::<String>()
+    } else {
+        s.to_owned()
+    };
+    text.lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
