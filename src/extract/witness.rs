@@ -143,41 +143,6 @@ fn trigrams(text: &str, mut each: impl FnMut(u64)) {
     push(&mut word, &mut n);
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn text(words: usize, seed: &str) -> String {
-        (0..words).map(|i| format!("{seed}{i} ")).collect()
-    }
-
-    #[test]
-    fn a_teaser_witnesses_nothing() {
-        assert!(Witness::new(&text(40, "w")).is_none());
-        assert!(Witness::new(&text(200, "w")).is_some());
-    }
-
-    #[test]
-    fn an_excerpt_that_says_it_is_cut_witnesses_nothing() {
-        for end in [" […]", " [...]", "…", " Read more »", " Continue reading →"] {
-            let t = text(200, "w") + end;
-            assert!(Witness::new(&t).is_none(), "{end}");
-        }
-        assert!(Witness::new(&(text(200, "w") + "ends here.")).is_some());
-    }
-
-    #[test]
-    fn told_is_the_share_of_the_feed_the_body_repeats() {
-        let w = Witness::new(&text(202, "w")).unwrap();
-        assert_eq!(w.told(&text(202, "w")), 1.0);
-        assert_eq!(w.told(&text(202, "x")), 0.0);
-        let half = w.told(&text(102, "w"));
-        assert!((0.49..=0.51).contains(&half), "{half}");
-        // Case and punctuation do not matter.
-        assert_eq!(w.told(&text(202, "W").replace(' ', ", ")), 1.0);
-    }
-}
-
 /// The article's text as the page's JSON-LD states it (`articleBody` of the first object that
 /// has one, top level or in `@graph`), as plain paragraphs; `None` under 200 characters. Pages
 /// that render the story by script often carry it there whole.
@@ -242,4 +207,39 @@ fn plain_paragraphs(s: &str) -> String {
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join("\n\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(words: usize, seed: &str) -> String {
+        (0..words).map(|i| format!("{seed}{i} ")).collect()
+    }
+
+    #[test]
+    fn a_teaser_witnesses_nothing() {
+        assert!(Witness::new(&text(40, "w")).is_none());
+        assert!(Witness::new(&text(200, "w")).is_some());
+    }
+
+    #[test]
+    fn an_excerpt_that_says_it_is_cut_witnesses_nothing() {
+        for end in [" […]", " [...]", "…", " Read more »", " Continue reading →"] {
+            let t = text(200, "w") + end;
+            assert!(Witness::new(&t).is_none(), "{end}");
+        }
+        assert!(Witness::new(&(text(200, "w") + "ends here.")).is_some());
+    }
+
+    #[test]
+    fn told_is_the_share_of_the_feed_the_body_repeats() {
+        let w = Witness::new(&text(202, "w")).unwrap();
+        assert_eq!(w.told(&text(202, "w")), 1.0);
+        assert_eq!(w.told(&text(202, "x")), 0.0);
+        let half = w.told(&text(102, "w"));
+        assert!((0.49..=0.51).contains(&half), "{half}");
+        // Case and punctuation do not matter.
+        assert_eq!(w.told(&text(202, "W").replace(' ', ", ")), 1.0);
+    }
 }
