@@ -23,7 +23,8 @@
 //!
 //! Guarantees: never panics on any input, never recurses over the DOM (100,000-deep nesting is
 //! fine), runs in time linear in the page size with memory a small multiple of it, and does not
-//! reparse the document (only, for such a page, its `<noscript>` markup). Site rules (`SiteRule`) take precedence when their selectors match.
+//! reparse the document (only, for such a page, its `<noscript>` markup). Site rules
+//! (`SiteRule`) take precedence when their selectors match.
 //! Failure mode: a wrong or empty body, never an error.
 
 mod byline;
@@ -333,7 +334,8 @@ fn noscript_body(doc: &scraper::Html, title: &str) -> Option<String> {
     if markup.is_empty() {
         return None;
     }
-    let inner = scraper::Html::parse_document(&markup);
+    // Parsed like a page (deep nesting flattened first), since it is one.
+    let inner = crate::scrape::parse_page(&markup);
     let dom = dom::build(&inner);
     let headline = content::headline(&dom, &[]);
     let blocked = content::blocked(&dom, headline);

@@ -714,7 +714,8 @@ pub(crate) fn ends_story(text: &str) -> bool {
 }
 
 /// Words of the calls to action that close many stories: follow us, get the app, subscribe,
-/// log in to comment, support our work. Matched at the start of a word; the short ones (`app`, `ios`) whole.
+/// log in to comment, support our work. Matched at the start of a word; the short ones (`app`,
+/// `ios`) whole.
 const PROMO: &[&str] = &[
     "twitter",
     "instagram",
