@@ -325,9 +325,6 @@ fn person_name(p: &feed_rs::model::Person) -> Option<String> {
     (!name.is_empty() && !name.contains('@') && name.len() <= 200).then(|| name.to_owned())
 }
 
-/// How many entries `body` holds, counted up to a little past `limit` without parsing: JSON Feed
-/// `items` (by a streaming parse that keeps nothing), else XML start tags named `item` or `entry`
-/// in any namespace prefix.
 /// `body` with every `@` inside the elements that name people (RSS `author`, `managingEditor`,
 /// `webMaster`, `dc:creator`, iTunes `author` and `email`) written as " at ": no e-mail
 /// address is left there for feed-rs to split the name around.
@@ -342,9 +339,7 @@ fn without_name_emails(body: &[u8]) -> Vec<u8> {
     ];
     let mut out = Vec::with_capacity(body.len() + 64);
     let mut inside: Option<&[u8]> = None;
-    let mut i = 0;
-    while i < body.len() {
-        let c = body[i];
+    for (i, &c) in body.iter().enumerate() {
         if c == b'<' {
             let rest = &body[i + 1..];
             let (closing, name_at) = match rest.first() {
@@ -368,11 +363,13 @@ fn without_name_emails(body: &[u8]) -> Vec<u8> {
         } else {
             out.push(c);
         }
-        i += 1;
     }
     out
 }
 
+/// How many entries `body` holds, counted up to a little past `limit` without parsing: JSON Feed
+/// `items` (by a streaming parse that keeps nothing), else XML start tags named `item` or `entry`
+/// in any namespace prefix.
 fn count_entries(body: &[u8], limit: usize) -> usize {
     let trimmed = body
         .strip_prefix(b"\xef\xbb\xbf")

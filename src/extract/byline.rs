@@ -775,27 +775,11 @@ fn looks_like_url(s: &str) -> bool {
 /// Authors and publishers from one JSON-LD script.
 fn jsonld(text: &str, st: &mut Structured) {
     use serde_json::Value;
-    let Ok(v) = serde_json::from_str::<Value>(text.trim().trim_end_matches(';')) else {
+    let Some(v) = super::meta::parse_json_ld(text) else {
         return;
     };
-    // Top-level objects and `@graph` members; nested objects are reached only through `author`.
-    let mut items: Vec<&Value> = Vec::new();
-    let mut stack = vec![&v];
-    while let Some(x) = stack.pop() {
-        if items.len() > 200 {
-            break;
-        }
-        match x {
-            Value::Array(a) => stack.extend(a.iter().rev()),
-            Value::Object(o) => {
-                items.push(x);
-                if let Some(g) = o.get("@graph") {
-                    stack.push(g);
-                }
-            }
-            _ => {}
-        }
-    }
+    // Nested objects are reached only through `author`.
+    let items = super::meta::json_ld_items(&v);
     let by_id = |id: &str| -> Option<&Value> {
         items
             .iter()

@@ -242,3 +242,32 @@ fn pick_title(
     }
     h1s.first().cloned().unwrap_or_default()
 }
+
+/// A JSON-LD script's value (a trailing `;`, as some sites write, is forgiven).
+pub(crate) fn parse_json_ld(text: &str) -> Option<serde_json::Value> {
+    serde_json::from_str(text.trim().trim_end_matches(';')).ok()
+}
+
+/// The objects a JSON-LD value states: top-level ones and `@graph` members, in order, at most
+/// about 200.
+pub(crate) fn json_ld_items(v: &serde_json::Value) -> Vec<&serde_json::Value> {
+    use serde_json::Value;
+    let mut items = Vec::new();
+    let mut stack = vec![v];
+    while let Some(x) = stack.pop() {
+        if items.len() > 200 {
+            break;
+        }
+        match x {
+            Value::Array(a) => stack.extend(a.iter().rev()),
+            Value::Object(o) => {
+                items.push(x);
+                if let Some(g) = o.get("@graph") {
+                    stack.push(g);
+                }
+            }
+            _ => {}
+        }
+    }
+    items
+}

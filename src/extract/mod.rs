@@ -300,10 +300,10 @@ fn body(
     let ld_witness = ld_text.as_deref().and_then(witness::Witness::new);
     let chosen = match scored_body(dom, &blocked, removed, headline) {
         Some(b) if b.chars >= MIN_BODY_CHARS => assemble(b, title),
-        short => match noscript_body(doc, title) {
-            Some(b) => b,
-            None if ld_text.is_some() => return ld_text.unwrap_or_default(),
-            None => short.map(|b| assemble(b, title)).unwrap_or_default(),
+        short => match (noscript_body(doc, title), ld_text) {
+            (Some(b), _) => b,
+            (None, Some(t)) => return t,
+            (None, None) => short.map(|b| assemble(b, title)).unwrap_or_default(),
         },
     };
     let Some(w) = witness.or(ld_witness.as_ref()) else {

@@ -147,7 +147,6 @@ fn trigrams(text: &str, mut each: impl FnMut(u64)) {
 /// has one, top level or in `@graph`), as plain paragraphs; `None` under 200 characters. Pages
 /// that render the story by script often carry it there whole.
 pub(crate) fn json_ld_text(dom: &Dom) -> Option<String> {
-    use serde_json::Value;
     for n in &dom.nodes {
         let Some(e) = n.el.filter(|e| e.value().name() == "script") else {
             continue;
@@ -163,31 +162,16 @@ pub(crate) fn json_ld_text(dom: &Dom) -> Option<String> {
         if !text.contains("\"articleBody\"") {
             continue;
         }
-        let Ok(v) = serde_json::from_str::<Value>(text.trim().trim_end_matches(';')) else {
+        let Some(v) = super::meta::parse_json_ld(&text) else {
             continue;
         };
-        let mut stack = vec![&v];
-        let mut seen = 0;
-        while let Some(x) = stack.pop() {
-            seen += 1;
-            if seen > 200 {
-                break;
-            }
-            match x {
-                Value::Array(a) => stack.extend(a.iter().rev()),
-                Value::Object(o) => {
-                    if let Some(Value::String(body)) = o.get("articleBody") {
-                        let body = plain_paragraphs(body);
-                        if body.chars().count() >= 200 {
-                            return Some(body);
-                        }
-                    }
-                    if let Some(g) = o.get("@graph") {
-                        stack.push(g);
-                    }
-                }
-                _ => {}
-            }
+        let body = super::meta::json_ld_items(&v)
+            .into_iter()
+            .filter_map(|o| o.get("articleBody").and_then(serde_json::Value::as_str))
+            .map(plain_paragraphs)
+            .find(|b| b.chars().count() >= 200);
+        if body.is_some() {
+            return body;
         }
     }
     None
