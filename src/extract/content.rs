@@ -5,7 +5,7 @@
 //! discounted by link density; the winner may climb to a parent that scores comparably and
 //! picks up siblings that look like continuation of the story.
 
-use super::dom::{Dom, F_BOILER, F_COMMENTS, F_HIDDEN, F_LEDE, F_STRONG_POS, NONE, Tag};
+use super::dom::{Dom, F_BOILER, F_COMMENTS, F_HIDDEN, F_LEDE, F_OVERLAY, F_STRONG_POS, NONE, Tag};
 
 /// Nodes inside furniture (nav, comments, share bars...), inherited down the tree. A furniture
 /// flag on an element that holds most of the page's prose is ignored: some sites wrap the whole
@@ -165,7 +165,9 @@ pub(crate) fn headline(dom: &Dom, titles: &[String]) -> Option<u32> {
 /// semantic furniture tags never qualify.
 fn holds_story(dom: &Dom, i: usize, body_chars: u32) -> bool {
     let n = &dom.nodes[i];
-    if n.flags & F_COMMENTS != 0 || matches!(n.tag, Tag::Aside | Tag::Nav | Tag::Footer) {
+    if n.flags & (F_COMMENTS | F_OVERLAY) != 0
+        || matches!(n.tag, Tag::Aside | Tag::Nav | Tag::Footer)
+    {
         return false;
     }
     let many = n.paras >= 3 && n.chars * 2 > body_chars;

@@ -5,7 +5,7 @@
 //! or at a camelCase hump), from first-byte buckets, in one pass per attribute, so pages with
 //! thousands of classed elements stay cheap. Hints only mark; `content` decides what to drop.
 
-use super::dom::{F_BOILER, F_COMMENTS, F_HIDDEN, F_LEDE, F_STRONG_POS, Tag};
+use super::dom::{F_BOILER, F_COMMENTS, F_HIDDEN, F_LEDE, F_OVERLAY, F_STRONG_POS, Tag};
 use scraper::node::Element;
 
 pub(crate) struct Hints {
@@ -262,6 +262,13 @@ const NEGATIVE: &[&str] = &[
 
 const COMMENTS: &[&str] = &["comment", "disqus", "respond", "replies"];
 
+// Boxes laid over the page (a subtype of BOILER): however much text a cookie notice or a login
+// dialog holds, it is never the frame of the story.
+const OVERLAY: &[&str] = &[
+    "modal", "popup", "overlay", "lightbox", "cookie", "consent", "gdpr", "login", "signup",
+    "sign-up",
+];
+
 /// Patterns bucketed by first byte, so a scan costs about one comparison per byte of input.
 struct Matcher {
     buckets: Vec<Vec<&'static [u8]>>,
@@ -294,6 +301,7 @@ const C_BOILER: u8 = 1;
 const C_POS: u8 = 2;
 const C_NEG: u8 = 4;
 const C_COMMENTS: u8 = 8;
+const C_OVERLAY: u8 = 16;
 
 /// All class/id patterns in first-byte buckets, each tagged with its categories.
 struct AllPatterns {
@@ -308,6 +316,7 @@ impl AllPatterns {
             (POSITIVE, C_POS),
             (NEGATIVE, C_NEG),
             (COMMENTS, C_COMMENTS),
+            (OVERLAY, C_OVERLAY | C_BOILER),
         ] {
             for p in list {
                 let b = &mut buckets[p.as_bytes()[0] as usize];
@@ -453,8 +462,9 @@ pub(crate) fn classify(e: &Element, tag: Tag) -> Hints {
                 // their words describe the text, not the page furniture.
                 let slug =
                     name == "id" && hay.iter().filter(|&&b| b == b'-' || b == b'_').count() >= 3;
-                let strong = strong_positive(hay, starts_at);
                 let cats = m.all.scan(hay, starts_at);
+                // "gdpr-main-content" is the cookie box's content, not the article's.
+                let strong = cats & C_OVERLAY == 0 && strong_positive(hay, starts_at);
                 if strong {
                     flags |= F_STRONG_POS;
                 }
@@ -484,6 +494,9 @@ pub(crate) fn classify(e: &Element, tag: Tag) -> Hints {
                 if !slug && cats & C_COMMENTS != 0 {
                     flags |= F_COMMENTS;
                 }
+                if flags & F_BOILER != 0 && cats & C_OVERLAY != 0 {
+                    flags |= F_OVERLAY;
+                }
                 if name == "class" && any_token(hay, lede_token) {
                     flags |= F_LEDE;
                 }
@@ -494,7 +507,8 @@ pub(crate) fn classify(e: &Element, tag: Tag) -> Hints {
             }
             "role" => match value.trim() {
                 "navigation" | "banner" | "contentinfo" | "complementary" | "search" | "menu"
-                | "menubar" | "dialog" | "alertdialog" | "toolbar" | "tablist" => flags |= F_BOILER,
+                | "menubar" | "toolbar" | "tablist" => flags |= F_BOILER,
+                "dialog" | "alertdialog" => flags |= F_BOILER | F_OVERLAY,
                 "main" | "article" => weight += 25,
                 _ => {}
             },
@@ -514,14 +528,14 @@ pub(crate) fn classify(e: &Element, tag: Tag) -> Hints {
         }
     }
     if flags & F_STRONG_POS != 0 {
-        flags &= !F_BOILER;
+        flags &= !(F_BOILER | F_OVERLAY);
         weight += 25;
     }
     if matches!(tag, Tag::Body | Tag::Html) {
-        flags &= !(F_BOILER | F_COMMENTS | F_HIDDEN);
+        flags &= !(F_BOILER | F_COMMENTS | F_HIDDEN | F_OVERLAY);
     }
     if matches!(tag, Tag::Article | Tag::Main) {
-        flags &= !(F_BOILER | F_COMMENTS);
+        flags &= !(F_BOILER | F_COMMENTS | F_OVERLAY);
     }
     Hints { flags, weight }
 }

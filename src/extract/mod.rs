@@ -169,6 +169,27 @@ struct Body {
     feats: Vec<(u32, u32, Tag)>,
 }
 
+impl Body {
+    /// Keeps the paragraphs whose `keep` is true.
+    fn retain(&mut self, keep: &[bool]) {
+        let mut k = 0;
+        self.paras.retain(|_| {
+            k += 1;
+            keep[k - 1]
+        });
+        let mut k = 0;
+        self.feats.retain(|_| {
+            k += 1;
+            keep[k - 1]
+        });
+    }
+
+    fn pop(&mut self) {
+        self.paras.pop();
+        self.feats.pop();
+    }
+}
+
 fn finish(r: render::Rendered) -> Body {
     let mut paras = Vec::new();
     let mut feats = Vec::new();
@@ -383,12 +404,12 @@ fn scored_body(
     // Only a clearly longer result wins, so a short story does not lose to its comments, and
     // only from inside a hidden part that could be the story's frame (see `unhidden_ok`).
     // Comment sections stay out of its render: they are never the story.
-    let open = vec![false; dom.nodes.len()];
-    let sc = content::score(dom, &open, false);
-    if let Some(roots) = content::choose(dom, &sc, &open)
+    let overlays = without(dom, None, dom::F_OVERLAY, headline);
+    let sc = content::score(dom, &overlays, false);
+    if let Some(roots) = content::choose(dom, &sc, &overlays)
         && unhidden_ok(dom, &roots, blocked, headline, anchored)
     {
-        let rm = without_comments(dom, removed, headline);
+        let rm = without(dom, removed, dom::F_COMMENTS | dom::F_OVERLAY, headline);
         let b = pass(dom, &roots, Some(&rm), false, true);
         if best
             .as_ref()
@@ -432,7 +453,7 @@ fn unhidden_ok(
         while a != dom::NONE && blocked[a as usize] {
             inner |= comments;
             top = Some(a);
-            comments |= nodes[a as usize].flags & dom::F_COMMENTS != 0;
+            comments |= nodes[a as usize].flags & (dom::F_COMMENTS | dom::F_OVERLAY) != 0;
             a = nodes[a as usize].parent;
         }
         match top {
@@ -443,14 +464,14 @@ fn unhidden_ok(
     })
 }
 
-/// `removed` (site-rule removals) plus every comment section (by its class/id) but one around
-/// the headline, which is a wrapper of the whole story.
-fn without_comments(dom: &Dom, removed: Option<&[bool]>, headline: Option<u32>) -> Vec<bool> {
+/// `removed` (site-rule removals) plus every block marked with one of `flags` (comment sections,
+/// overlays) but one around the headline, which is a wrapper of the whole story.
+fn without(dom: &Dom, removed: Option<&[bool]>, flags: u16, headline: Option<u32>) -> Vec<bool> {
     let mut rm = removed.map_or_else(|| vec![false; dom.nodes.len()], <[bool]>::to_vec);
     let mut j = 0u32;
     while (j as usize) < dom.nodes.len() {
         let n = &dom.nodes[j as usize];
-        if n.flags & dom::F_COMMENTS != 0 && !headline.is_some_and(|h| dom.contains(j, h)) {
+        if n.flags & flags != 0 && !headline.is_some_and(|h| dom.contains(j, h)) {
             rm[j as usize..n.end as usize]
                 .iter_mut()
                 .for_each(|b| *b = true);
@@ -497,50 +518,39 @@ fn looks_like_stub(text: &str) -> bool {
 }
 
 fn assemble(mut b: Body, title: &str) -> String {
-    // Sequence-level pruning of what furniture looks like once flattened: short unpunctuated
-    // text sitting directly in a <div> is a label or widget caption ("Bild anzeigen",
-    // "Teilen"), and headings with nothing after them announced a box that was removed.
-    // A page that is nothing but a few lines is left alone.
-    if b.chars >= 500 {
-        let mut keep: Vec<bool> = b
+    // Short unpunctuated text sitting directly in a <div> is a label or widget caption once
+    // flattened ("Bild anzeigen", "Teilen"). A page that is nothing but a few lines is left alone.
+    let long = b.chars >= 500;
+    if long {
+        let keep: Vec<bool> = b
             .feats
             .iter()
             .zip(&b.paras)
             .map(|(f, p)| !(f.2 == Tag::Div && f.0 < 60 && !p.trim_end().ends_with(SENTENCE_END)))
             .collect();
-        for k in (0..b.paras.len()).rev() {
-            if !keep[k] {
-                continue;
-            }
-            if !b.feats[k].2.is_heading() {
-                break;
-            }
-            keep[k] = false;
-        }
-        let mut k = 0;
-        b.paras.retain(|_| {
-            k += 1;
-            keep[k - 1]
-        });
+        b.retain(&keep);
     }
     // Affiliate and advertising disclosures at either end of the story.
     let n = b.paras.len();
     if n > 1 {
-        let mut k = 0;
-        b.paras.retain(|p| {
-            k += 1;
-            !((k <= 2 || k + 2 > n) && render::is_disclosure(p))
-        });
+        let ends = |k: usize| k < 2 || k + 2 >= n;
+        let keep: Vec<bool> = (0..n)
+            .map(|k| !(ends(k) && render::is_disclosure(&b.paras[k])))
+            .collect();
+        b.retain(&keep);
     }
-    // Calls to action closing the story ("Follow us on Twitter", "Get our app").
-    let mut cut = 0;
-    while cut < 2 && b.paras.len() > 1 && b.paras.last().is_some_and(|p| render::is_promo(p)) {
-        b.paras.pop();
-        cut += 1;
-    }
-    // A closing note about the author.
-    if b.paras.len() > 1 && b.paras.last().is_some_and(|p| render::is_author_note(p)) {
-        b.paras.pop();
+    // The tail: headings with nothing after them (they announced a box that was removed),
+    // calls to action ("Follow us on Twitter", "Get our app"), a note about the author.
+    let mut promos = 0;
+    while let (Some(last), Some(f)) = (b.paras.last(), b.feats.last()) {
+        let alone = b.paras.len() == 1;
+        if long && f.2.is_heading() {
+        } else if !alone && promos < 2 && render::is_promo(last) {
+            promos += 1;
+        } else if alone || !render::is_author_note(last) {
+            break;
+        }
+        b.pop();
     }
     // The headline repeated at the top of the body is not body text.
     let tn: String = title

@@ -767,3 +767,41 @@ fn a_page_that_renders_the_story_by_script_gets_its_json_ld_article_body() {
     );
     assert!(run(&html).body_text.contains("This is the biggest change"));
 }
+
+#[test]
+fn a_short_story_beside_a_longer_login_dialog_is_the_body() {
+    let desc = "New York is the centre of the pandemic in the United States. Sport has come to a \
+standstill too, and nobody knows when the leagues will play again.";
+    let html = format!(
+        r#"<html><head><title>Sport in times of corona</title></head><body>
+<div id="login-dialog" class="b-dialog x-dialog-login">
+<p>You will shortly receive an e-mail from us with information on how to reset your password.</p>
+<p>Your password has been changed successfully. From now on, you can sign in with the new password.</p>
+<p>Welcome! You will receive an e-mail from us shortly. Please confirm the link in it within 24 hours.</p>
+<p>Your registration has unfortunately failed. Please delete your history and cookies, then retry.</p>
+</div>
+<article class="video-module"><div class="video-player"></div>
+<div class="item-caption"><h2>Sport in times of corona</h2><p class="item-description">{desc}</p></div>
+</article></body></html>"#
+    );
+    assert_eq!(run(&html).body_text, desc);
+    // A cookie box's "main content" is not the article's.
+    let doc = scraper::Html::parse_fragment(r#"<div class="gdpr-tab-main-content">x</div>"#);
+    let div = doc.select(&scraper::Selector::parse("div").unwrap()).next().unwrap();
+    let flags = hints::classify(div.value(), dom::Tag::Div).flags;
+    assert_eq!(flags & dom::F_STRONG_POS, 0);
+    assert_ne!(flags & dom::F_OVERLAY, 0);
+}
+
+#[test]
+fn a_heading_left_last_once_a_disclosure_is_cut_goes_too() {
+    let html = format!(
+        r#"<html><head><title>City expands bike lanes</title></head><body><article>
+<h1>City expands bike lanes</h1><p>{STORY}</p><p>{STORY2}</p><p>{STORY3}</p><p>{STORY}</p>
+<h3>More cycling trips</h3><div class="related"><a href="/a">Along the river</a></div>
+<p>This article may contain links to partners; we earn a commission on purchases.</p>
+</article></body></html>"#
+    );
+    let body = run(&html).body_text;
+    assert!(body.ends_with(STORY), "{body}");
+}
