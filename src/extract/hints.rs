@@ -178,6 +178,7 @@ fn boiler_token(t: &[u8]) -> bool {
             | b"search"
             | b"rating"
             | b"ratings"
+            | b"placeholder"
     )
 }
 
@@ -265,8 +266,8 @@ const COMMENTS: &[&str] = &["comment", "disqus", "respond", "replies"];
 // Boxes laid over the page (a subtype of BOILER): however much text a cookie notice or a login
 // dialog holds, it is never the frame of the story.
 const OVERLAY: &[&str] = &[
-    "modal", "popup", "overlay", "lightbox", "cookie", "consent", "gdpr", "login", "signup",
-    "sign-up",
+    "modal", "popup", "flyout", "overlay", "lightbox", "cookie", "consent", "gdpr", "login",
+    "signup", "sign-up",
 ];
 
 /// Patterns bucketed by first byte, so a scan costs about one comparison per byte of input.

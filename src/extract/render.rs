@@ -272,6 +272,13 @@ const BOILER_PREFIXES: &[&str] = &[
     "publicité",
     "publicidad",
     "pubblicità",
+    "publicidade",
+    "reklama",
+    "reklame",
+    "advertentie",
+    "annons",
+    "annonse",
+    "mainos",
     "sponsored",
     "newsletter",
     "subscribe",
@@ -581,6 +588,10 @@ const DATE_WORDS: &[&str] = &[
     "datum",
     "date",
     "fecha",
+    "veröffentlichung",
+    "erstellt",
+    "erschienen",
+    "publication",
     "min",
     "read",
     "lesezeit",
@@ -711,7 +722,22 @@ pub(crate) fn ends_story(text: &str) -> bool {
     let lower = text.to_lowercase();
     let l = lower.trim_start_matches(|c: char| !c.is_alphanumeric());
     STORY_END.iter().any(|p| starts_word(l, p))
+        || STORY_END_WITHIN.iter().any(|p| at_word(l, p, false))
 }
+
+/// Phrases that open the furniture wherever they stand in its first line ("Diese Artikel
+/// könnten euch auch interessieren:", "Stories you may also like").
+const STORY_END_WITHIN: &[&str] = &[
+    "auch interessieren",
+    "may also like",
+    "might also like",
+    "also be interested",
+    "pourrait aussi vous",
+    "pourraient aussi vous",
+    "pourrait également vous",
+    "también te puede",
+    "también le puede",
+];
 
 /// Words of the calls to action that close many stories: follow us, get the app, subscribe,
 /// log in to comment, support our work. Matched at the start of a word; the short ones (`app`,

@@ -787,7 +787,10 @@ standstill too, and nobody knows when the leagues will play again.";
     assert_eq!(run(&html).body_text, desc);
     // A cookie box's "main content" is not the article's.
     let doc = scraper::Html::parse_fragment(r#"<div class="gdpr-tab-main-content">x</div>"#);
-    let div = doc.select(&scraper::Selector::parse("div").unwrap()).next().unwrap();
+    let div = doc
+        .select(&scraper::Selector::parse("div").unwrap())
+        .next()
+        .unwrap();
     let flags = hints::classify(div.value(), dom::Tag::Div).flags;
     assert_eq!(flags & dom::F_STRONG_POS, 0);
     assert_ne!(flags & dom::F_OVERLAY, 0);
@@ -804,4 +807,23 @@ fn a_heading_left_last_once_a_disclosure_is_cut_goes_too() {
     );
     let body = run(&html).body_text;
     assert!(body.ends_with(STORY), "{body}");
+}
+
+#[test]
+fn ad_labels_datelines_embed_placeholders_and_flyouts_are_not_the_story() {
+    let html = format!(
+        r#"<html><head><title>City expands bike lanes</title></head><body><article>
+<h1>City expands bike lanes</h1><p>Veröffentlichung: 2. Februar 2022</p><p>{STORY}</p>
+<p>Reklama</p><p>{STORY2}</p>
+<div class="third-party-services--placeholder"><p>Wir respektieren deine Privatsphäre.</p></div>
+<div class="c-flyout"><p>Jede kleine Spende hilft, gerade jetzt.</p></div>
+<p>{STORY3}</p><p>{STORY}</p>
+<p>Diese Artikel könnten euch auch interessieren:</p>
+<p>Kennt ihr schon unseren Brandfinder? Dort gibt es Fair Fashion Labels.</p>
+</article></body></html>"#
+    );
+    assert_eq!(
+        run(&html).body_text,
+        format!("{STORY}\n\n{STORY2}\n\n{STORY3}\n\n{STORY}")
+    );
 }
