@@ -704,6 +704,16 @@ const STORY_END: &[&str] = &[
     "más noticias",
     "sigue leyendo",
     "también te puede interesar",
+    "next article",
+    "previous article",
+    "nächster artikel",
+    "vorheriger artikel",
+    "vorschau auf den nächsten",
+    "article suivant",
+    "article précédent",
+    "while you are here",
+    "while you're here",
+    "before you go",
 ];
 
 /// Does this (dropped) line announce the end of the story?
@@ -776,6 +786,9 @@ const PROMO: &[&str] = &[
     "paywall",
     "unterstützen sie",
     "unterstütze uns",
+    "unterstütze unser",
+    "deine unterstützung",
+    "ihre unterstützung",
     "ihre spende",
     "jede spende",
     "bezahlschranke",
@@ -936,7 +949,8 @@ pub(crate) fn judge(text: &str, p: &Para) -> Verdict {
         return Verdict::Drop;
     }
     if p.chars <= 80 {
-        let lower = text.to_lowercase();
+        // "Category : News" is "Category: News" in a French-spaced template.
+        let lower = text.to_lowercase().replacen(" :", ":", 1);
         let l = lower.trim_start_matches(|c: char| !c.is_alphanumeric() && c != '©' && c != '(');
         if BYLINE_PREFIXES.iter().any(|b| l.starts_with(b)) && text.split_whitespace().count() <= 10
         {

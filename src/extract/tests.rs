@@ -827,3 +827,30 @@ fn ad_labels_datelines_embed_placeholders_and_flyouts_are_not_the_story() {
         format!("{STORY}\n\n{STORY2}\n\n{STORY3}\n\n{STORY}")
     );
 }
+
+#[test]
+fn appeals_and_next_article_teasers_end_the_story() {
+    for line in [
+        "While you are here…",
+        "Vorschau auf den nächsten Artikel",
+        "Next article",
+        "Diese Artikel könnten euch auch interessieren:",
+    ] {
+        assert!(render::ends_story(line), "{line}");
+    }
+    assert!(!render::ends_story(
+        "Next, the council voted on the budget."
+    ));
+    assert!(render::is_promo(
+        "Darum: Hilf mit und unterstütze unser Magazin mit einem kleinen Beitrag."
+    ));
+    let html = format!(
+        r#"<html><head><title>City expands bike lanes</title></head><body><article>
+<h1>City expands bike lanes</h1><p>{STORY}</p><p>{STORY2}</p><p>{STORY3}</p>
+<p>Category : Press Releases</p></article></body></html>"#
+    );
+    assert_eq!(
+        run(&html).body_text,
+        format!("{STORY}\n\n{STORY2}\n\n{STORY3}")
+    );
+}
