@@ -106,6 +106,7 @@ pub(crate) fn under_headline(dom: &Dom, roots: &[u32], headline: Option<u32>) ->
 /// `<title>`, site name included): the first h1-h4 whose text is a title (an `<h1>` first),
 /// else the longest that is part of one (the site's name in a masthead `<h1>` is part of most
 /// titles too, and shorter than the headline), else the first that holds a title and a kicker.
+/// A title inside furniture (a breadcrumb, a hidden block) yields to one outside it.
 /// Matching ignores case, spacing and punctuation.
 pub(crate) fn headline(dom: &Dom, titles: &[String]) -> Option<u32> {
     let norm = |s: &str| -> String {
@@ -123,6 +124,7 @@ pub(crate) fn headline(dom: &Dom, titles: &[String]) -> Option<u32> {
         return None;
     }
     let (mut exact, mut exact_h1, mut part, mut kicker) = (None, None, None, None);
+    let (mut furniture_h1, mut furniture) = (None, None);
     for (i, n) in dom.nodes.iter().enumerate() {
         if !n.tag.is_heading()
             || matches!(n.tag, Tag::H(5..))
@@ -141,11 +143,15 @@ pub(crate) fn headline(dom: &Dom, titles: &[String]) -> Option<u32> {
         let hl = hn.chars().count();
         let i = i as u32;
         if tns.contains(&hn) {
-            if n.tag == Tag::H1 {
-                exact_h1 = Some(i);
-                break;
+            match (in_furniture(dom, i), n.tag == Tag::H1) {
+                (false, true) => {
+                    exact_h1 = Some(i);
+                    break;
+                }
+                (false, false) => exact = exact.or(Some(i)),
+                (true, true) => furniture_h1 = furniture_h1.or(Some(i)),
+                (true, false) => furniture = furniture.or(Some(i)),
             }
-            exact = exact.or(Some(i));
         } else if hl >= 12 && tns.iter().any(|t| t.contains(&hn)) {
             if part.is_none_or(|(l, _)| hl > l) {
                 part = Some((hl, i));
@@ -157,7 +163,40 @@ pub(crate) fn headline(dom: &Dom, titles: &[String]) -> Option<u32> {
             kicker = kicker.or(Some(i));
         }
     }
-    exact_h1.or(exact).or(part.map(|p| p.1)).or(kicker)
+    exact_h1
+        .or(exact)
+        .or(furniture_h1)
+        .or(furniture)
+        .or(part.map(|p| p.1))
+        .or(kicker)
+}
+
+/// Is `i` inside a block marked as furniture (a breadcrumb that repeats the title as an `<h1>`)?
+/// A header block is where a headline belongs, whatever its class says; a misnamed wrapper
+/// around the story (see `holds_story`) is no furniture either.
+fn in_furniture(dom: &Dom, i: u32) -> bool {
+    let body = dom.nodes[dom.body as usize].chars.max(1);
+    let mut a = dom.nodes[i as usize].parent;
+    while a != NONE {
+        let n = &dom.nodes[a as usize];
+        if n.flags & F_HIDDEN != 0
+            || (n.flags & F_BOILER != 0
+                && !is_header(dom, a)
+                && !holds_story(dom, a as usize, body))
+        {
+            return true;
+        }
+        a = n.parent;
+    }
+    false
+}
+
+/// A `<header>`, or a block whose class names a header ("entry-header", "article-header").
+fn is_header(dom: &Dom, i: u32) -> bool {
+    dom.nodes[i as usize].tag == Tag::Header
+        || dom
+            .attr(i, "class")
+            .is_some_and(|c| c.to_ascii_lowercase().contains("header"))
 }
 
 /// A furniture-looking element (by class) that is really a wrapper around the story: it holds
@@ -590,7 +629,6 @@ pub(crate) fn with_standfirst(
             && n.end <= to
             && n.chars >= 40
             && dom.link_density(i) < 0.3
-            && (!n.tag.is_heading() || n.chars >= 80)
         {
             found.push(i);
             i = n.end;
@@ -630,13 +668,7 @@ fn in_article_header(dom: &Dom, i: u32, headline: u32) -> bool {
         if n.flags & (F_HIDDEN | F_COMMENTS) != 0 {
             return false;
         }
-        let header = n.tag == Tag::Header
-            || n.el.is_some_and(|e| {
-                e.value()
-                    .attr("class")
-                    .is_some_and(|c| c.to_ascii_lowercase().contains("header"))
-            });
-        if n.flags & F_BOILER != 0 && !header {
+        if n.flags & F_BOILER != 0 && !is_header(dom, a) {
             return false;
         }
         a = n.parent;

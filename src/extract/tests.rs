@@ -854,3 +854,32 @@ fn appeals_and_next_article_teasers_end_the_story() {
         format!("{STORY}\n\n{STORY2}\n\n{STORY3}")
     );
 }
+
+#[test]
+fn the_headline_is_the_title_outside_the_breadcrumb_and_its_short_subheadline_is_kept() {
+    let html = format!(
+        r#"<html><head><title>Tired all the time - Daily Bar</title>
+<meta property="og:title" content="Tired all the time"></head><body>
+<div class="site-breadcrumb"><span><a href="/">Home</a></span> <h1>Tired all the time</h1></div>
+<main><header class="entry-header"><h2 class="entry-title">Tired all the time</h2>
+<div class="entry-meta"><a href="/author/jane">Jane Roe</a></div>
+<h2 class="article-subheadline">Five illnesses behind a lasting fatigue</h2>
+<div class="lead"><p>Always tired for no visible reason? It may not be the season: it can be a symptom.</p></div>
+</header>
+<div class="article-body"><p>{STORY}</p><p>{STORY2}</p><p>{STORY3}</p></div></main>
+<aside class="sidebar"><p>Most read: ten recipes for a quick dinner, and five more for the weekend.</p></aside>
+</body></html>"#
+    );
+    let body = run(&html).body_text;
+    assert!(
+        body.starts_with(
+            "Five illnesses behind a lasting fatigue\n\nAlways tired for no visible reason?"
+        ),
+        "{body}"
+    );
+    assert!(body.ends_with(STORY3), "{body}");
+    let doc = scraper::Html::parse_document(&html);
+    let d = dom::build(&doc);
+    let h = content::headline(&d, &["Tired all the time".to_owned()]).unwrap();
+    assert_eq!(d.nodes[h as usize].tag, dom::Tag::H(2));
+}
