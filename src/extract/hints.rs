@@ -28,6 +28,7 @@ const BOILER: &[&str] = &[
     "gdpr",
     "advert",
     "sponsor",
+    "affiliate",
     "promo",
     "breadcrumb",
     "footer",

@@ -810,13 +810,14 @@ fn a_heading_left_last_once_a_disclosure_is_cut_goes_too() {
 }
 
 #[test]
-fn ad_labels_datelines_embed_placeholders_and_flyouts_are_not_the_story() {
+fn ad_labels_datelines_embed_placeholders_flyouts_and_affiliate_boxes_are_not_the_story() {
     let html = format!(
         r#"<html><head><title>City expands bike lanes</title></head><body><article>
 <h1>City expands bike lanes</h1><p>Veröffentlichung: 2. Februar 2022</p><p>{STORY}</p>
 <p>Reklama</p><p>{STORY2}</p>
 <div class="third-party-services--placeholder"><p>Wir respektieren deine Privatsphäre.</p></div>
 <div class="c-flyout"><p>Jede kleine Spende hilft, gerade jetzt.</p></div>
+<div id="affiliateText" class="affiliate-text"><p>Geld erhalten wir, wenn Sie diesen Anbieter wählen.</p></div>
 <p>{STORY3}</p><p>{STORY}</p>
 <p>Diese Artikel könnten euch auch interessieren:</p>
 <p>Kennt ihr schon unseren Brandfinder? Dort gibt es Fair Fashion Labels.</p>
