@@ -718,6 +718,9 @@ const STORY_END: &[&str] = &[
 
 /// Does this (dropped) line announce the end of the story?
 pub(crate) fn ends_story(text: &str) -> bool {
+    if is_post_footer(text) {
+        return true;
+    }
     if text.chars().count() > 50 {
         return false;
     }
@@ -733,6 +736,23 @@ pub(crate) fn ends_story(text: &str) -> bool {
     let l = lower.trim_start_matches(|c: char| !c.is_alphanumeric());
     STORY_END.iter().any(|p| starts_word(l, p))
         || STORY_END_WITHIN.iter().any(|p| at_word(l, p, false))
+}
+
+/// A blog engine's line under the post ("This entry was posted in News and tagged ... Bookmark
+/// the permalink."): categories, tags and a link, never story; what follows is the author box.
+pub(crate) fn is_post_footer(text: &str) -> bool {
+    const OPENINGS: &[&str] = &[
+        "this entry was posted",
+        "this entry was filed",
+        "dieser eintrag wurde",
+        "cette entrée a été publiée",
+        "esta entrada fue publicada",
+        "questo articolo è stato pubblicato",
+    ];
+    text.chars().count() < 300 && {
+        let lower = text.to_lowercase();
+        OPENINGS.iter().any(|o| lower.starts_with(o))
+    }
 }
 
 /// Phrases that open the furniture wherever they stand in its first line ("Diese Artikel
@@ -939,6 +959,9 @@ pub(crate) fn judge(text: &str, p: &Para) -> Verdict {
         && text.split_whitespace().count() >= 6
         && text.trim_end().ends_with(['.', '!', '?']);
     if p.chars < 200 && ld > 0.7 && !p.tag.is_heading() && !literal && !sentence {
+        return Verdict::Drop;
+    }
+    if is_post_footer(text) {
         return Verdict::Drop;
     }
     // Image credits and copyright lines: "Jane Doe, 2024 © AFP", "(Foto: dpa)".
