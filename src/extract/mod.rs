@@ -219,7 +219,7 @@ fn finish(r: render::Rendered) -> Body {
     // "Related articles", "Leave a reply", "About the author": what follows such a line near the
     // end of the body is not the story.
     if let Some((k, before)) = cut
-        && (chars - before) * 10 <= chars * 3
+        && (chars - before) * 10 <= chars * 4
     {
         paras.truncate(k);
         feats.truncate(k);

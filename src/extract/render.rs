@@ -718,7 +718,7 @@ const STORY_END: &[&str] = &[
 
 /// Does this (dropped) line announce the end of the story?
 pub(crate) fn ends_story(text: &str) -> bool {
-    if is_post_footer(text) {
+    if is_post_footer(text) || about_someone(text) {
         return true;
     }
     if text.chars().count() > 50 {
@@ -753,6 +753,22 @@ pub(crate) fn is_post_footer(text: &str) -> bool {
         let lower = text.to_lowercase();
         OPENINGS.iter().any(|o| lower.starts_with(o))
     }
+}
+
+/// The heading of an author box: "About Jane Roe", "Über Simon Dückert" (two or three
+/// capitalised words after the preposition, nothing else).
+fn about_someone(text: &str) -> bool {
+    let mut words = text.split_whitespace();
+    let Some(first) = words.next() else {
+        return false;
+    };
+    let rest: Vec<&str> = words.collect();
+    matches!(first, "About" | "Über" | "Sobre")
+        && (2..=3).contains(&rest.len())
+        && rest.iter().all(|w| {
+            w.starts_with(|c: char| c.is_uppercase())
+                && w.chars().all(|c| c.is_alphabetic() || c == '-' || c == '.')
+        })
 }
 
 /// Phrases that open the furniture wherever they stand in its first line ("Diese Artikel

@@ -846,6 +846,9 @@ fn appeals_and_next_article_teasers_end_the_story() {
     let footer =
         "This entry was posted in News and tagged bikes, city by Jane Roe. Bookmark the permalink.";
     assert!(render::ends_story(footer));
+    assert!(render::ends_story("Über Simon Dückert"));
+    assert!(render::ends_story("About Jane Roe"));
+    assert!(!render::ends_story("About three kilometres"));
     let html = format!(
         r#"<html><head><title>City expands bike lanes</title></head><body><article>
 <h1>City expands bike lanes</h1><p>{STORY}</p><p>{STORY2}</p><p>{STORY3}</p><p>{STORY}</p>
