@@ -195,6 +195,7 @@ fn finish(r: render::Rendered) -> Body {
     let mut feats = Vec::new();
     let mut chars = 0;
     let mut cut: Option<(usize, u32)> = None;
+    let mut post_end: Option<(usize, u32)> = None;
     for p in &r.paras {
         let t = &r.buf[p.start..p.end];
         match render::judge(t, p) {
@@ -213,13 +214,17 @@ fn finish(r: render::Rendered) -> Body {
                 if cut.is_none() && render::ends_story(t) {
                     cut = Some((paras.len(), chars));
                 }
+                // A blog engine's post footer closes the post, however long what follows is.
+                if post_end.is_none() && render::is_post_footer(t) {
+                    post_end = Some((paras.len(), chars));
+                }
             }
         }
     }
     // "Related articles", "Leave a reply", "About the author": what follows such a line near the
     // end of the body is not the story.
-    if let Some((k, before)) = cut
-        && (chars - before) * 10 <= chars * 4
+    if let Some((k, before)) =
+        post_end.or(cut.filter(|&(_, before)| (chars - before) * 10 <= chars * 4))
     {
         paras.truncate(k);
         feats.truncate(k);

@@ -842,7 +842,7 @@ fn appeals_and_next_article_teasers_end_the_story() {
     assert!(!render::ends_story(
         "Next, the council voted on the budget."
     ));
-    // A blog engine's post footer is dropped, and the author box after it goes too.
+    // A blog engine's post footer is dropped, and the author box after it goes too, however long.
     let footer =
         "This entry was posted in News and tagged bikes, city by Jane Roe. Bookmark the permalink.";
     assert!(render::ends_story(footer));
@@ -853,6 +853,7 @@ fn appeals_and_next_article_teasers_end_the_story() {
         r#"<html><head><title>City expands bike lanes</title></head><body><article>
 <h1>City expands bike lanes</h1><p>{STORY}</p><p>{STORY2}</p><p>{STORY3}</p><p>{STORY}</p>
 <p>{footer}</p><p>Jane Roe writes about cities, transport and the people who plan them.</p>
+<p>She has covered the council since 2015. {STORY2} {STORY3} {STORY2}</p>
 </article></body></html>"#
     );
     assert!(run(&html).body_text.ends_with(STORY));
