@@ -163,7 +163,7 @@ pub(crate) const F_HAS_BLOCK: u16 = 16; // some descendant is a block element
 pub(crate) const F_IN_PRE: u16 = 32; // inside <pre>: keep whitespace
 pub(crate) const F_COMMENTS: u16 = 64; // class/id/role says comment section (a subtype of BOILER)
 pub(crate) const F_LEDE: u16 = 128; // class/itemprop says standfirst: lead, teaser, intro, summary
-pub(crate) const F_OVERLAY: u16 = 256; // class/id/role says dialog, modal, cookie or login box (BOILER)
+pub(crate) const F_OVERLAY: u16 = 256; // dialog, modal, cookie or login box (a subtype of BOILER)
 
 pub(crate) struct Node<'a> {
     pub el: Option<ElementRef<'a>>,

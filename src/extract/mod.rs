@@ -172,16 +172,10 @@ struct Body {
 impl Body {
     /// Keeps the paragraphs whose `keep` is true.
     fn retain(&mut self, keep: &[bool]) {
-        let mut k = 0;
-        self.paras.retain(|_| {
-            k += 1;
-            keep[k - 1]
-        });
-        let mut k = 0;
-        self.feats.retain(|_| {
-            k += 1;
-            keep[k - 1]
-        });
+        let mut k = keep.iter();
+        self.paras.retain(|_| k.next() == Some(&true));
+        let mut k = keep.iter();
+        self.feats.retain(|_| k.next() == Some(&true));
     }
 
     fn pop(&mut self) {
@@ -408,7 +402,8 @@ fn scored_body(
     // Class hints may have hidden the story (a "comments-open" wrapper): score without them.
     // Only a clearly longer result wins, so a short story does not lose to its comments, and
     // only from inside a hidden part that could be the story's frame (see `unhidden_ok`).
-    // Comment sections stay out of its render: they are never the story.
+    // It scores without overlays, and comment sections and overlays stay out of its render:
+    // they are never the story (a login dialog's messages outweigh a video page's description).
     let overlays = without(dom, None, dom::F_OVERLAY, headline);
     let sc = content::score(dom, &overlays, false);
     if let Some(roots) = content::choose(dom, &sc, &overlays)
@@ -439,9 +434,10 @@ fn scored_body(
 
 /// May the hint-free pass's `roots` stand in for the hinted result? A root that hints hid is
 /// taken from a hidden block that holds the headline too (a wrapper whose class misled), but
-/// not from a comment section inside it. Other hidden blocks are refused when they are comment
-/// sections (a short post's comments are longer than it is) or when the hinted result is a
-/// marked body under the headline (`anchored`): then a block beside it is the sidebar.
+/// not from a comment section or overlay inside it. Other hidden blocks are refused when they
+/// are comment sections or overlays (a short post's comments are longer than it is) or when the
+/// hinted result is a marked body under the headline (`anchored`): then a block beside it is
+/// the sidebar.
 fn unhidden_ok(
     dom: &Dom,
     roots: &[u32],
@@ -451,7 +447,8 @@ fn unhidden_ok(
 ) -> bool {
     let nodes = &dom.nodes;
     roots.iter().all(|&r| {
-        // The outermost hidden ancestor-or-self of r, and whether a comment section is on the way.
+        // The outermost hidden ancestor-or-self of r, and whether a comment section or overlay is
+        // on the way.
         // `inner`: one below that ancestor.
         let (mut top, mut comments, mut inner) = (None, false, false);
         let mut a = r;
@@ -549,12 +546,11 @@ fn assemble(mut b: Body, title: &str) -> String {
     let mut promos = 0;
     while let (Some(last), Some(f)) = (b.paras.last(), b.feats.last()) {
         let alone = b.paras.len() == 1;
-        if long && f.2.is_heading() {
-        } else if !alone && promos < 2 && render::is_promo(last) {
-            promos += 1;
-        } else if alone || !render::is_author_note(last) {
+        let promo = !alone && promos < 2 && render::is_promo(last);
+        if !(long && f.2.is_heading() || promo || !alone && render::is_author_note(last)) {
             break;
         }
+        promos += usize::from(promo);
         b.pop();
     }
     // The headline repeated at the top of the body is not body text.
