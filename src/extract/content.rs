@@ -624,7 +624,12 @@ pub(crate) fn with_standfirst(
     let mut i = from;
     while i < to && found.len() < 2 {
         let n = &nodes[i as usize];
-        if n.flags & F_LEDE != 0
+        // An unclassed subtitle heading right after the headline in its header is a deck too.
+        let deck = i == from
+            && n.tag.is_heading()
+            && n.parent == nodes[h as usize].parent
+            && is_header(dom, n.parent);
+        if (n.flags & F_LEDE != 0 || deck)
             && (!blocked[i as usize] || in_article_header(dom, i, h))
             && n.end <= to
             && n.chars >= 40
@@ -668,7 +673,9 @@ fn in_article_header(dom: &Dom, i: u32, headline: u32) -> bool {
         if n.flags & (F_HIDDEN | F_COMMENTS) != 0 {
             return false;
         }
-        if n.flags & F_BOILER != 0 && !is_header(dom, a) {
+        // A heading is no caption or credit, whatever its class says ("teaser caption-s5").
+        let own_heading = a == i && n.tag.is_heading();
+        if n.flags & F_BOILER != 0 && !is_header(dom, a) && !own_heading {
             return false;
         }
         a = n.parent;

@@ -899,3 +899,23 @@ fn the_headline_is_the_title_outside_the_breadcrumb_and_its_short_subheadline_is
     let h = content::headline(&d, &["Tired all the time".to_owned()]).unwrap();
     assert_eq!(d.nodes[h as usize].tag, dom::Tag::H(2));
 }
+
+#[test]
+fn a_deck_heading_after_the_headline_is_kept_unclassed_or_with_a_caption_class() {
+    let deck = "Forty kilometres of protected lanes are planned over the next three years";
+    for header in [
+        format!(r#"<div class="article-header"><h1>City expands bike lanes</h1><h2>{deck}</h2>"#),
+        format!(
+            r#"<div id="article-hero"><h1>City expands bike lanes</h1><h2 class="hero__teaser caption-s5">{deck}</h2>"#
+        ),
+    ] {
+        let html = format!(
+            r#"<html><head><title>City expands bike lanes</title></head><body>
+{header}<div class="toolbar"><a href="/share">Share</a></div></div>
+<div class="article-body"><p>{STORY}</p><p>{STORY2}</p><p>{STORY3}</p></div>
+</body></html>"#
+        );
+        let body = run(&html).body_text;
+        assert!(body.starts_with(&format!("{deck}\n\n{STORY}")), "{body}");
+    }
+}
