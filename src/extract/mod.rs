@@ -450,18 +450,18 @@ fn unhidden_ok(
         // The outermost hidden ancestor-or-self of r, and whether a comment section or overlay is
         // on the way.
         // `inner`: one below that ancestor.
-        let (mut top, mut comments, mut inner) = (None, false, false);
+        let (mut top, mut not_story, mut inner) = (None, false, false);
         let mut a = r;
         while a != dom::NONE && blocked[a as usize] {
-            inner |= comments;
+            inner |= not_story;
             top = Some(a);
-            comments |= nodes[a as usize].flags & (dom::F_COMMENTS | dom::F_OVERLAY) != 0;
+            not_story |= nodes[a as usize].flags & (dom::F_COMMENTS | dom::F_OVERLAY) != 0;
             a = nodes[a as usize].parent;
         }
         match top {
             None => true,
             Some(t) if headline.is_some_and(|h| dom.contains(t, h)) => !inner,
-            Some(_) => !comments && !anchored,
+            Some(_) => !not_story && !anchored,
         }
     })
 }

@@ -749,26 +749,28 @@ pub(crate) fn is_post_footer(text: &str) -> bool {
         "esta entrada fue publicada",
         "questo articolo è stato pubblicato",
     ];
-    text.chars().count() < 300 && {
-        let lower = text.to_lowercase();
-        OPENINGS.iter().any(|o| lower.starts_with(o))
-    }
+    // Called on every line: compare the opening in place instead of lower-casing the line.
+    text.len() < 600
+        && text.chars().count() < 300
+        && OPENINGS.iter().any(|o| {
+            text.get(..o.len())
+                .is_some_and(|h| h.eq_ignore_ascii_case(o))
+        })
 }
 
 /// The heading of an author box: "About Jane Roe", "Über Simon Dückert" (two or three
 /// capitalised words after the preposition, nothing else).
 fn about_someone(text: &str) -> bool {
     let mut words = text.split_whitespace();
-    let Some(first) = words.next() else {
+    if text.len() > 80 || !matches!(words.next(), Some("About" | "Über" | "Sobre")) {
         return false;
-    };
-    let rest: Vec<&str> = words.collect();
-    matches!(first, "About" | "Über" | "Sobre")
-        && (2..=3).contains(&rest.len())
-        && rest.iter().all(|w| {
-            w.starts_with(|c: char| c.is_uppercase())
-                && w.chars().all(|c| c.is_alphabetic() || c == '-' || c == '.')
-        })
+    }
+    let mut names = 0;
+    words.all(|w| {
+        names += 1;
+        w.starts_with(char::is_uppercase)
+            && w.chars().all(|c| c.is_alphabetic() || c == '-' || c == '.')
+    }) && (2..=3).contains(&names)
 }
 
 /// Phrases that open the furniture wherever they stand in its first line ("Diese Artikel

@@ -577,18 +577,23 @@ for a lead if position did not count.</p></div>
     assert!(!body.contains("Elsewhere"), "{body}");
 }
 
+/// The hint flags of a `<div>` with this class.
+fn class_flags(class: &str) -> u16 {
+    let doc = scraper::Html::parse_fragment(&format!(r#"<div class="{class}">x</div>"#));
+    let sel = scraper::Selector::parse("div").unwrap();
+    let div = doc.select(&sel).next().unwrap();
+    hints::classify(div.value(), dom::Tag::Div).flags
+}
+
 #[test]
 fn a_commentary_is_an_article_not_a_comment_section() {
-    let flags = |class: &str| {
-        let doc = scraper::Html::parse_fragment(&format!(r#"<div class="{class}">x</div>"#));
-        let sel = scraper::Selector::parse("div").unwrap();
-        let div = doc.select(&sel).next().unwrap();
-        hints::classify(div.value(), dom::Tag::Div).flags
-    };
-    assert_eq!(flags("page article commentary") & dom::F_COMMENTS, 0);
-    assert_ne!(flags("comments") & dom::F_COMMENTS, 0);
+    assert_eq!(class_flags("page article commentary") & dom::F_COMMENTS, 0);
+    assert_ne!(class_flags("comments") & dom::F_COMMENTS, 0);
     // A reblog "with_commentary" is a reader's note, as before.
-    assert_ne!(flags("note reblog with_commentary") & dom::F_COMMENTS, 0);
+    assert_ne!(
+        class_flags("note reblog with_commentary") & dom::F_COMMENTS,
+        0
+    );
 }
 
 #[test]
@@ -786,12 +791,7 @@ standstill too, and nobody knows when the leagues will play again.";
     );
     assert_eq!(run(&html).body_text, desc);
     // A cookie box's "main content" is not the article's.
-    let doc = scraper::Html::parse_fragment(r#"<div class="gdpr-tab-main-content">x</div>"#);
-    let div = doc
-        .select(&scraper::Selector::parse("div").unwrap())
-        .next()
-        .unwrap();
-    let flags = hints::classify(div.value(), dom::Tag::Div).flags;
+    let flags = class_flags("gdpr-tab-main-content");
     assert_eq!(flags & dom::F_STRONG_POS, 0);
     assert_ne!(flags & dom::F_OVERLAY, 0);
 }
